@@ -1,0 +1,38 @@
+"""`ollama-sidecar` / `python -m sidecar`: the only module that touches fds, sys and trio.run."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import trio
+
+from .app import serve
+from .config import load_config
+from .stdio import claim_stdout, open_input, open_output
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = load_config(argv)
+    protocol_fd = claim_stdout()  # from here on, fd 1 is stderr
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=config.log_level,
+        format="%(asctime)s ollama-sidecar %(levelname)s %(name)s: %(message)s",
+    )
+    logger = logging.getLogger("sidecar")
+
+    async def run() -> str:
+        return await serve(config, open_input(0), open_output(protocol_fd), handle_signals=True)
+
+    try:
+        reason = trio.run(run)
+    except Exception:
+        logger.exception("ollama-sidecar crashed")
+        return 1
+    logger.info("exiting: %s", reason)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""Wiring and lifecycle: the tasks of one sidecar run and the ways it ends.
+
+    root nursery ── the stdout writer (Outbox.run)
+      └ request nursery ── one task per request (Server._serve)
+          └ watcher nursery ── stdin reader, broken-stdout / signal / parent watchers
+
+Every way to end funnels into `Server.stop(reason)`. Stdin EOF is the soft one: in-flight chats
+may finish within --drain-timeout (so `ollama-sidecar < commands.jsonl` answers everything);
+`shutdown`, SIGTERM/SIGINT, a vanished --parent-pid and a broken stdout cancel chats at once.
+Either way every chat queues its one final answer before the writer is closed and drained, so
+nothing already promised is lost, and the exit code is 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from typing import Final
+
+import trio
+
+from . import __version__
+from .config import Config
+from .framing import LineSplitter, encode_line
+from .ollama import OllamaClient
+from .outbox import Outbox
+from .protocol import PROTOCOL_VERSION, ReadyParams, notification
+from .server import Server
+from .stdio import READ_SIZE
+
+logger = logging.getLogger(__name__)
+
+PARENT_POLL_S: Final = 0.2
+# How long the final answers may take to reach a host that is slow to read them.
+FLUSH_TIMEOUT_S: Final = 5.0
+FLUSH_TIMEOUT_URGENT_S: Final = 0.5  # signals and a lost parent: exit within a second
+
+
+def ready_line(config: Config) -> bytes:
+    return encode_line(
+        notification(
+            "sidecar:ready",
+            ReadyParams(
+                name="ollama-sidecar",
+                version=__version__,
+                protocol=PROTOCOL_VERSION,
+                ollama_url=config.ollama_url,
+                pid=os.getpid(),
+            ),
+        )
+    )
+
+
+async def serve(
+    config: Config,
+    stdin: trio.abc.ReceiveStream,
+    stdout: trio.abc.SendStream,
+    *,
+    client: OllamaClient | None = None,
+    handle_signals: bool = False,
+) -> str:
+    """Runs the sidecar until it is told or forced to stop; returns the stop reason."""
+    client = client if client is not None else OllamaClient(config)
+    outbox = Outbox(stdout, config.output_buffer_bytes)
+    try:
+        async with trio.open_nursery() as root:
+            root.start_soon(outbox.run)
+            outbox.put(ready_line(config))
+            async with trio.open_nursery() as requests:
+                server = Server(config, client, outbox, requests)
+                async with trio.open_nursery() as watchers:
+                    watchers.start_soon(read_requests, stdin, server)
+                    watchers.start_soon(_watch_stdout, outbox, server)
+                    if handle_signals:
+                        watchers.start_soon(_watch_signals, server)
+                    if config.parent_pid is not None:
+                        watchers.start_soon(_watch_parent, config.parent_pid, server)
+                    await server.finish()
+                    watchers.cancel_scope.cancel()
+            outbox.close()
+            urgent = server.stop_reason not in ("eof", "shutdown")
+            with trio.move_on_after(FLUSH_TIMEOUT_URGENT_S if urgent else FLUSH_TIMEOUT_S):
+                await outbox.drained.wait()
+            root.cancel_scope.cancel()
+    finally:
+        with trio.CancelScope(shield=True), trio.move_on_after(1.0):
+            await client.aclose()
+    assert server.stop_reason is not None
+    return server.stop_reason
+
+
+async def read_requests(stdin: trio.abc.ReceiveStream, server: Server) -> None:
+    """Feeds stdin's lines to the server until EOF (or until it stops accepting)."""
+    splitter = LineSplitter(server.config.max_line_bytes)
+    while server.accepting:
+        try:
+            data = await stdin.receive_some(READ_SIZE)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            logger.warning("stdin failed (%s); treating it as closed", exc)
+            data = b""
+        for line in splitter.feed(data) if data else splitter.flush():
+            server.dispatch(line)
+        if not data:
+            server.stop("eof")
+            return
+
+
+async def _watch_stdout(outbox: Outbox, server: Server) -> None:
+    await outbox.broken.wait()
+    server.stop("stdout closed")
+
+
+async def _watch_signals(server: Server) -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            server.stop(signal.Signals(signum).name)
+
+
+async def _watch_parent(pid: int, server: Server) -> None:
+    while process_alive(pid):
+        await trio.sleep(PARENT_POLL_S)
+    server.stop(f"parent process {pid} is gone")
+
+
+def process_alive(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie waiting to be reaped."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists, owned by someone else
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            # The state letter follows the parenthesised command name, which may hold spaces.
+            return f.read().rpartition(b")")[2].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True

@@ -1,0 +1,156 @@
+"""Command-line flags and the Ollama base URL, resolved once at start-up."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from . import __version__
+
+DEFAULT_OLLAMA_PORT: Final = 11434
+DEFAULT_MAX_CHATS: Final = 4
+DEFAULT_MAX_LINE_BYTES: Final = 8 * 1024 * 1024
+DEFAULT_DRAIN_TIMEOUT_S: Final = 60.0
+DEFAULT_IDLE_TIMEOUT_S: Final = 300.0
+DEFAULT_CONNECT_TIMEOUT_S: Final = 5.0
+# Replies to stdout may queue up to this many bytes before chats wait for the host to read.
+DEFAULT_OUTPUT_BUFFER_BYTES: Final = 1024 * 1024
+
+# Clients must not dial the unspecified address (it fails on Windows): Ollama's own
+# envconfig.ConnectableHost() rewrites it the same way.
+_CONNECTABLE: Final = {"0.0.0.0": "127.0.0.1", "::": "::1"}
+
+
+@dataclass(frozen=True)
+class Config:
+    ollama_url: str = f"http://127.0.0.1:{DEFAULT_OLLAMA_PORT}"
+    model: str | None = None
+    max_chats: int = DEFAULT_MAX_CHATS
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    drain_timeout_s: float = DEFAULT_DRAIN_TIMEOUT_S
+    idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
+    connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
+    output_buffer_bytes: int = DEFAULT_OUTPUT_BUFFER_BYTES
+    parent_pid: int | None = None
+    api_key: str | None = None
+    log_level: str = "WARNING"
+
+
+def parse_ollama_host(value: str | None) -> str:
+    """Turns an `OLLAMA_HOST`-style value into a base URL, as Ollama's own clients do.
+
+    `""` -> http://127.0.0.1:11434; `host` or `host:port` -> http; `:port` -> 127.0.0.1;
+    `http://host` -> port 80 and `https://host` -> 443 (like ollama-python); a path is kept
+    without its trailing slash; IPv6 is bracketed; 0.0.0.0 and :: are dialled as loopback.
+    """
+    value = (value or "").strip()
+    port = DEFAULT_OLLAMA_PORT
+    scheme, sep, hostport = value.partition("://")
+    if not sep:
+        scheme, hostport = "http", value
+    elif scheme == "http":
+        port = 80
+    elif scheme == "https":
+        port = 443
+    split = urllib.parse.urlsplit(f"{scheme}://{hostport}")
+    try:
+        explicit_port = split.port
+    except ValueError:
+        raise ValueError(f"invalid port in Ollama address {value!r}") from None
+    host = split.hostname or "127.0.0.1"
+    host = _CONNECTABLE.get(host, host)
+    port = explicit_port or port
+    try:
+        if isinstance(ipaddress.ip_address(host), ipaddress.IPv6Address):
+            host = f"[{host}]"
+    except ValueError:
+        pass
+    path = split.path.strip("/")
+    base = f"{scheme}://{host}:{port}"
+    return f"{base}/{path}" if path else base
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ollama-sidecar",
+        description=(
+            "Reads JSON-RPC 2.0 requests on stdin, streams chat replies from Ollama and writes "
+            "them to stdout, one JSON value per line. See docs/protocol.md."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"ollama-sidecar {__version__}")
+    parser.add_argument(
+        "--ollama-url",
+        help="Ollama's base URL (default: OLLAMA_HOST, else http://127.0.0.1:11434)",
+    )
+    parser.add_argument("--model", help="model used when a chat request names none")
+    parser.add_argument(
+        "--max-chats", type=_positive_int, default=DEFAULT_MAX_CHATS,
+        help="chats that may run at once; more are refused with -32004 (default 4)",
+    )
+    parser.add_argument(
+        "--max-line-bytes", type=_positive_int, default=DEFAULT_MAX_LINE_BYTES,
+        help="longest accepted input line in bytes (default 8 MiB)",
+    )
+    parser.add_argument(
+        "--drain-timeout", type=float, default=DEFAULT_DRAIN_TIMEOUT_S,
+        help="seconds in-flight chats may run after stdin closes (default 60)",
+    )
+    parser.add_argument(
+        "--idle-timeout", type=_positive_float, default=DEFAULT_IDLE_TIMEOUT_S,
+        help="seconds without data from Ollama before a chat fails (default 300)",
+    )
+    parser.add_argument(
+        "--connect-timeout", type=_positive_float, default=DEFAULT_CONNECT_TIMEOUT_S,
+        help="seconds to open a connection to Ollama (default 5)",
+    )
+    parser.add_argument(
+        "--parent-pid", type=_positive_int,
+        help="exit (cancelling chats first) when this process is gone",
+    )
+    parser.add_argument(
+        "--log-level", default="WARNING",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="stderr log level",
+    )
+    return parser
+
+
+def load_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
+    env = os.environ if env is None else env
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        url = parse_ollama_host(args.ollama_url if args.ollama_url else env.get("OLLAMA_HOST"))
+    except ValueError as exc:
+        parser.error(str(exc))
+    return Config(
+        ollama_url=url,
+        model=args.model or None,
+        max_chats=args.max_chats,
+        max_line_bytes=args.max_line_bytes,
+        drain_timeout_s=max(args.drain_timeout, 0.0),
+        idle_timeout_s=args.idle_timeout,
+        connect_timeout_s=args.connect_timeout,
+        parent_pid=args.parent_pid,
+        api_key=env.get("OLLAMA_API_KEY") or None,
+        log_level=args.log_level,
+    )

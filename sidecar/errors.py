@@ -1,0 +1,117 @@
+"""JSON-RPC error codes and the one exception type that carries them.
+
+Every failure the sidecar reports travels as an `RpcError` until exactly one place (the
+dispatcher's `respond`) turns it into a JSON-RPC error response. The codes are part of the wire
+contract (protocol 1) and are pinned by a test; never renumber them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+PARSE_ERROR: Final = -32700
+INVALID_REQUEST: Final = -32600
+METHOD_NOT_FOUND: Final = -32601
+INVALID_PARAMS: Final = -32602
+INTERNAL_ERROR: Final = -32603
+OLLAMA_UNREACHABLE: Final = -32000
+MODEL_NOT_FOUND: Final = -32001
+UPSTREAM_ERROR: Final = -32002
+STREAM_INTERRUPTED: Final = -32003
+BUSY: Final = -32004
+
+KIND_BY_CODE: Final[dict[int, str]] = {
+    PARSE_ERROR: "parse_error",
+    INVALID_REQUEST: "invalid_request",
+    METHOD_NOT_FOUND: "method_not_found",
+    INVALID_PARAMS: "invalid_params",
+    INTERNAL_ERROR: "internal_error",
+    OLLAMA_UNREACHABLE: "ollama_unreachable",
+    MODEL_NOT_FOUND: "model_not_found",
+    UPSTREAM_ERROR: "upstream_error",
+    STREAM_INTERRUPTED: "stream_interrupted",
+    BUSY: "busy",
+}
+
+
+class RpcError(Exception):
+    """A failure that becomes one JSON-RPC error object.
+
+    `data` always carries `kind` (the lower-case name of the code); `hint` is added when there is
+    something the user can do; `extra` holds further keys such as `status` or `messages`.
+    """
+
+    def __init__(
+        self, code: int, message: str, *, hint: str | None = None, **extra: Any
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.hint = hint
+        self.extra = extra
+
+    @property
+    def kind(self) -> str:
+        return KIND_BY_CODE[self.code]
+
+    def data(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"kind": self.kind}
+        if self.hint is not None:
+            data["hint"] = self.hint
+        data.update(self.extra)
+        return data
+
+    def __repr__(self) -> str:
+        return f"RpcError({self.code}, {self.message!r})"
+
+
+def parse_error(detail: str) -> RpcError:
+    return RpcError(PARSE_ERROR, f"Parse error: {detail}")
+
+
+def invalid_request(detail: str) -> RpcError:
+    return RpcError(INVALID_REQUEST, f"Invalid request: {detail}")
+
+
+def invalid_params(detail: str) -> RpcError:
+    return RpcError(INVALID_PARAMS, f"Invalid params: {detail}")
+
+
+def ollama_unreachable(url: str, detail: str) -> RpcError:
+    return RpcError(
+        OLLAMA_UNREACHABLE,
+        f"Ollama is not reachable at {url}: {detail}",
+        hint=(
+            "Start Ollama (run `ollama serve` or open the Ollama app), or point the sidecar at it "
+            "with OLLAMA_HOST or --ollama-url."
+        ),
+    )
+
+
+def model_not_found(model: str, detail: str) -> RpcError:
+    return RpcError(
+        MODEL_NOT_FOUND,
+        f"Model {model!r} is not installed in Ollama: {detail}",
+        hint=f"Run `ollama pull {model}`, or pick an installed model (list_models).",
+    )
+
+
+def upstream_error(status: int, detail: str) -> RpcError:
+    hint = None
+    if status == 503:
+        hint = "Ollama is busy; try again in a moment."
+    elif "does not support tools" in detail:
+        hint = "Pick a model that supports tools, or send the chat without tools."
+    elif "does not support thinking" in detail:
+        hint = "Pick a thinking model, or send the chat without `think`."
+    elif status == 200:
+        hint = "The model failed while generating; check the Ollama server log, then retry."
+    return RpcError(UPSTREAM_ERROR, f"Ollama error: {detail}", hint=hint, status=status)
+
+
+def stream_interrupted(detail: str) -> RpcError:
+    return RpcError(
+        STREAM_INTERRUPTED,
+        f"Stream from Ollama interrupted: {detail}",
+        hint="The partial reply is kept in error.data.messages; retry to get a full reply.",
+    )

@@ -1,0 +1,224 @@
+"""Wire types of protocol 1 (stdin requests, stdout notifications and responses).
+
+Requests decode in two stages: a lenient `Envelope` whose fields accept any JSON value (so the id
+survives anything wrong with the rest, and we can say exactly what is wrong), then the method's
+params Struct from the raw params bytes (msgspec reports the path of a bad field). Output types
+use `omit_defaults` so absent optional fields stay absent instead of `null`.
+
+Decoders and encoders are built once, here.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Final, Literal
+
+import msgspec
+from msgspec import UNSET, Meta, Raw, Struct, UnsetType
+
+PROTOCOL_VERSION: Final = 1
+
+RequestId = int | str
+
+
+class Envelope(Struct):
+    """Any JSON object; fields are checked by `rpc.decode_request`, not by the decoder."""
+
+    jsonrpc: Any = UNSET
+    id: Any = UNSET
+    method: Any = UNSET
+    params: Raw | UnsetType = UNSET
+
+
+# --- Ollama message objects (the `messages` a chat sends and returns) -----------------------
+
+
+class ToolCallFunction(Struct, omit_defaults=True):
+    name: str
+    arguments: dict[str, Any] = {}
+    index: int | UnsetType = UNSET
+
+
+class ToolCall(Struct, omit_defaults=True):
+    function: ToolCallFunction
+    id: str | UnsetType = UNSET
+
+
+class Message(Struct, omit_defaults=True):
+    """An Ollama chat message; every field Ollama knows passes through unchanged."""
+
+    role: str
+    content: str = ""
+    thinking: str | UnsetType = UNSET
+    images: list[str] | UnsetType = UNSET
+    tool_calls: list[ToolCall] | UnsetType = UNSET
+    tool_name: str | UnsetType = UNSET
+    tool_call_id: str | UnsetType = UNSET
+
+
+# --- Params of each method --------------------------------------------------------------------
+
+
+class ChatParams(Struct, omit_defaults=True):
+    messages: Annotated[list[Message], Meta(min_length=1)]
+    model: Annotated[str, Meta(min_length=1)] | UnsetType = UNSET
+    options: dict[str, Any] | UnsetType = UNSET
+    think: bool | Literal["low", "medium", "high", "max"] | UnsetType = UNSET
+    format: Literal["json"] | dict[str, Any] | UnsetType = UNSET
+    keep_alive: int | float | str | UnsetType = UNSET
+    tools: list[dict[str, Any]] | UnsetType = UNSET
+
+
+class CancelChatParams(Struct):
+    chat_id: RequestId | UnsetType = UNSET
+
+
+class NoParams(Struct):
+    """Methods without parameters accept `{}` (or no params at all); extra keys are ignored."""
+
+
+# --- Ollama request body ----------------------------------------------------------------------
+
+
+class OllamaChatRequest(Struct, omit_defaults=True):
+    model: str
+    messages: list[Message]
+    stream: bool = True
+    options: dict[str, Any] | UnsetType = UNSET
+    think: bool | str | UnsetType = UNSET
+    format: str | dict[str, Any] | UnsetType = UNSET
+    keep_alive: int | float | str | UnsetType = UNSET
+    tools: list[dict[str, Any]] | UnsetType = UNSET
+
+
+# --- Output -----------------------------------------------------------------------------------
+
+
+class Notification(Struct, kw_only=True):
+    jsonrpc: str = "2.0"
+    method: str
+    params: Any
+
+
+class Response(Struct, kw_only=True):
+    jsonrpc: str = "2.0"
+    id: RequestId | None
+    result: Any
+
+
+class ErrorObject(Struct):
+    code: int
+    message: str
+    data: dict[str, Any]
+
+
+class ErrorResponse(Struct, kw_only=True):
+    jsonrpc: str = "2.0"
+    id: RequestId | None
+    error: ErrorObject
+
+
+class ReadyParams(Struct):
+    name: str
+    version: str
+    protocol: int
+    ollama_url: str
+    pid: int
+
+
+class TokenParams(Struct):
+    chat_id: RequestId
+    content: str
+
+
+class ToolCallParams(Struct):
+    chat_id: RequestId
+    call_id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+class Usage(Struct):
+    prompt_tokens: int
+    completion_tokens: int
+    duration_ms: int
+    tokens_per_second: float
+    first_token_ms: int | None = None
+
+
+class ChatResult(Struct):
+    done_reason: str
+    messages: list[Message]
+    usage: Usage
+
+
+class ModelInfo(Struct):
+    name: str
+    size: int
+    modified_at: str
+    family: str
+    parameter_size: str
+    quantization: str
+
+
+# --- Ollama wire (responses) ------------------------------------------------------------------
+
+
+class ChunkMessage(Struct):
+    content: str = ""
+    thinking: str = ""
+    tool_calls: list[ToolCall] = []
+
+
+class ChatChunk(Struct):
+    """One NDJSON line of `/api/chat`. Untagged: an error line has only `error`."""
+
+    message: ChunkMessage | None = None
+    done: bool = False
+    done_reason: str = ""
+    error: Any = UNSET
+    total_duration: int = 0
+    prompt_eval_count: int = 0
+    eval_count: int = 0
+    eval_duration: int = 0
+
+
+class ErrorBody(Struct):
+    error: Any = UNSET
+
+
+class TagDetails(Struct):
+    family: str = ""
+    parameter_size: str = ""
+    quantization_level: str = ""
+
+
+class TagModel(Struct):
+    name: str
+    size: int = 0
+    modified_at: str = ""
+    details: TagDetails = msgspec.field(default_factory=TagDetails)
+
+
+class TagsResponse(Struct):
+    models: list[TagModel] = []
+
+
+class VersionResponse(Struct):
+    version: str = ""
+
+
+envelope_decoder: Final = msgspec.json.Decoder(Envelope)
+chunk_decoder: Final = msgspec.json.Decoder(ChatChunk)
+error_body_decoder: Final = msgspec.json.Decoder(ErrorBody)
+tags_decoder: Final = msgspec.json.Decoder(TagsResponse)
+version_decoder: Final = msgspec.json.Decoder(VersionResponse)
+any_decoder: Final = msgspec.json.Decoder()
+body_encoder: Final = msgspec.json.Encoder()
+
+PARAMS_DECODERS: Final[dict[type, msgspec.json.Decoder]] = {
+    t: msgspec.json.Decoder(t) for t in (ChatParams, CancelChatParams, NoParams)
+}
+
+
+def notification(method: str, params: Any) -> Notification:
+    return Notification(method=method, params=params)

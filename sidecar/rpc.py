@@ -1,0 +1,128 @@
+"""Decoding one input line into a JSON-RPC request, and encoding responses. Pure.
+
+The checks run in the order that lets an error carry the most: the id is read first so that an
+invalid request with a readable, valid id is answered with that id (contract notes); `null` is
+used only when no valid id can be read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from . import errors
+from .framing import OversizedLine, encode_line
+from .protocol import (
+    ErrorObject,
+    ErrorResponse,
+    RequestId,
+    Response,
+    any_decoder,
+    envelope_decoder,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    id: RequestId | None  # None for a notification
+    method: str
+    params: msgspec.Raw | None  # None when the request has no params
+
+    @property
+    def is_notification(self) -> bool:
+        return self.id is None
+
+
+class BadRequest(Exception):
+    """A line that is not a valid request; answer `error` with `id` (None -> null)."""
+
+    def __init__(self, error: errors.RpcError, id: RequestId | None = None) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.id = id
+
+
+def _type_name(value: Any) -> str:
+    return {
+        bool: "a boolean", int: "a number", float: "a number", str: "a string",
+        list: "an array", dict: "an object", type(None): "null",
+    }.get(type(value), type(value).__name__)
+
+
+def decode_request(line: bytes | OversizedLine, max_line_bytes: int) -> Request | None:
+    """Decodes one line; `None` for a blank line. Raises `BadRequest`."""
+    if isinstance(line, OversizedLine):
+        raise BadRequest(
+            errors.invalid_request(
+                f"line of {line.size} bytes exceeds the limit of {max_line_bytes} bytes "
+                "(--max-line-bytes)"
+            )
+        )
+    if not line.strip():
+        return None
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(errors.parse_error(f"invalid UTF-8 at byte {exc.start}")) from None
+    try:
+        envelope = envelope_decoder.decode(line)
+    except msgspec.ValidationError:
+        # Valid JSON that is not an object, or invalid JSON that failed the type check first.
+        try:
+            value = any_decoder.decode(line)
+        except msgspec.DecodeError as exc:
+            raise BadRequest(errors.parse_error(str(exc))) from None
+        if isinstance(value, list):
+            raise BadRequest(
+                errors.invalid_request("batch requests are not supported; send one request per line")
+            ) from None
+        raise BadRequest(
+            errors.invalid_request(f"expected a JSON object, got {_type_name(value)}")
+        ) from None
+    except msgspec.DecodeError as exc:
+        raise BadRequest(errors.parse_error(str(exc))) from None
+
+    request_id = envelope.id
+    if request_id is msgspec.UNSET:
+        request_id = None
+    elif type(request_id) not in (int, str):
+        raise BadRequest(
+            errors.invalid_request(f"id must be an integer or a string, got {_type_name(request_id)}")
+        )
+    if envelope.jsonrpc is not msgspec.UNSET and envelope.jsonrpc != "2.0":
+        raise BadRequest(
+            errors.invalid_request('"jsonrpc" must be "2.0" (or left out)'), request_id
+        )
+    if envelope.method is msgspec.UNSET:
+        raise BadRequest(errors.invalid_request('missing "method"'), request_id)
+    if not isinstance(envelope.method, str):
+        raise BadRequest(
+            errors.invalid_request(f'"method" must be a string, got {_type_name(envelope.method)}'),
+            request_id,
+        )
+    params = None if envelope.params is msgspec.UNSET else envelope.params
+    return Request(id=request_id, method=envelope.method, params=params)
+
+
+def decode_params(request: Request, decoder: msgspec.json.Decoder) -> Any:
+    """The method's params Struct; raises `RpcError` (invalid_params) with msgspec's path."""
+    raw = b"{}" if request.params is None else bytes(request.params)
+    try:
+        return decoder.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise errors.invalid_params(str(exc)) from None
+
+
+def encode_result(request_id: RequestId | None, result: Any) -> bytes:
+    return encode_line(Response(id=request_id, result=result))
+
+
+def encode_error(request_id: RequestId | None, error: errors.RpcError) -> bytes:
+    return encode_line(
+        ErrorResponse(
+            id=request_id,
+            error=ErrorObject(code=error.code, message=error.message, data=error.data()),
+        )
+    )

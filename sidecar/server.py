@@ -1,0 +1,257 @@
+"""The request dispatcher: one task and one cancel scope per request, one place for answers.
+
+`dispatch` runs synchronously in the stdin reader for every line: decoding, the duplicate-id and
+`--max-chats` checks and the registration of the request all happen before the next line is read,
+so a `cancel_chat` always finds the chat that was sent before it. The work itself runs in a task
+of the request nursery, inside the request's own cancel scope.
+
+`_serve` is the single place where outcomes become responses: a result, an `RpcError`, an
+unexpected exception (-32603) or the request's cancellation (a chat answers
+`done_reason: "cancelled"` with its partial reply). The answer is queued, then the request is
+unregistered, with no checkpoint in between, so whoever waits for a request to end (cancel_chat,
+shutdown) finds its answer already queued ahead of theirs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+import msgspec
+import trio
+
+from . import __version__, errors
+from .chat import ollama_request, stream_chat
+from .config import Config
+from .framing import OversizedLine
+from .ollama import OllamaClient
+from .outbox import Outbox
+from .protocol import (
+    PARAMS_DECODERS,
+    PROTOCOL_VERSION,
+    CancelChatParams,
+    ChatParams,
+    NoParams,
+    RequestId,
+)
+from .rpc import BadRequest, Request, decode_params, decode_request, encode_error, encode_result
+from .turn import ChatTurn
+
+logger = logging.getLogger(__name__)
+
+METHOD_NAMES: Final = ("chat", "cancel_chat", "list_models", "status", "shutdown")
+SOFT_STOP: Final = "eof"  # the only stop reason that lets in-flight requests finish
+
+
+class Handle:
+    """One request in flight."""
+
+    __slots__ = ("request", "scope", "done", "turn", "stop_after")
+
+    def __init__(self, request: Request, turn: ChatTurn | None = None) -> None:
+        self.request = request
+        self.scope = trio.CancelScope()
+        self.done = trio.Event()
+        self.turn = turn
+        self.stop_after = False
+
+    @property
+    def id(self) -> RequestId | None:
+        return self.request.id
+
+
+Method = Callable[[Handle, Any], Awaitable[Any]]
+
+
+class Server:
+    def __init__(
+        self, config: Config, client: OllamaClient, outbox: Outbox, nursery: trio.Nursery
+    ) -> None:
+        self.config = config
+        self.client = client
+        self.outbox = outbox
+        self._nursery = nursery
+        # Keyed by request id; a notification (no id) is keyed by its own Handle.
+        self.handles: dict[object, Handle] = {}
+        self.accepting = True
+        self.stop_reason: str | None = None
+        self._stopping = trio.Event()
+        self._hard_stop = trio.Event()
+        self._changed = trio.lowlevel.ParkingLot()
+        self._methods: dict[str, tuple[Method, type]] = {
+            "chat": (self._chat, ChatParams),
+            "cancel_chat": (self._cancel_chat, CancelChatParams),
+            "list_models": (self._list_models, NoParams),
+            "status": (self._status, NoParams),
+            "shutdown": (self._shutdown, NoParams),
+        }
+
+    # --- intake (synchronous) ---------------------------------------------------------------
+
+    def dispatch(self, line: bytes | OversizedLine) -> None:
+        """Handles one input line: answers it at once or starts its task. Never raises."""
+        if not self.accepting:
+            return
+        try:
+            request = decode_request(line, self.config.max_line_bytes)
+        except BadRequest as bad:
+            self.outbox.put(encode_error(bad.id, bad.error))
+            return
+        if request is None:
+            return
+        try:
+            handle, method, params = self._admit(request)
+        except errors.RpcError as exc:
+            if not request.is_notification:
+                self.outbox.put(encode_error(request.id, exc))
+            else:
+                logger.info("notification %s dropped: %s", request.method, exc.message)
+            return
+        self.handles[handle if request.is_notification else request.id] = handle
+        if request.method == "shutdown":
+            self.accepting = False  # nothing read after `shutdown` is served
+        self._nursery.start_soon(self._serve, handle, method, params)
+
+    def _admit(self, request: Request) -> tuple[Handle, Method, Any]:
+        entry = self._methods.get(request.method)
+        if entry is None:
+            raise errors.RpcError(
+                errors.METHOD_NOT_FOUND,
+                f"Method not found: {request.method!r} (methods: {', '.join(METHOD_NAMES)})",
+            )
+        if request.id is not None and request.id in self.handles:
+            raise errors.invalid_request(f"id {request.id!r} is already in flight")
+        method, params_type = entry
+        params = decode_params(request, PARAMS_DECODERS[params_type])
+        if not isinstance(params, ChatParams):
+            return Handle(request), method, params
+        model = params.model if params.model is not msgspec.UNSET else self.config.model
+        if not model:
+            raise errors.invalid_params(
+                "no model: pass params.model, or start the sidecar with --model NAME"
+            )
+        running = sum(1 for h in self.handles.values() if h.turn is not None)
+        if running >= self.config.max_chats:
+            raise errors.RpcError(
+                errors.BUSY,
+                f"Busy: {running} chats are already running (--max-chats {self.config.max_chats})",
+                hint="Wait for a chat to finish, or stop one with cancel_chat.",
+            )
+        turn = ChatTurn(request.id, trio.current_time())
+        return Handle(request, turn), method, ollama_request(params, model)
+
+    # --- the one place where outcomes become answers -----------------------------------------
+
+    async def _serve(self, handle: Handle, method: Method, params: Any) -> None:
+        outcome: Any
+        try:
+            with handle.scope:
+                outcome = await method(handle, params)
+            if handle.scope.cancelled_caught:
+                outcome = self._interrupted(handle)
+        except errors.RpcError as exc:
+            outcome = exc
+        except Exception as exc:
+            logger.exception("request %r (%s) failed", handle.id, handle.request.method)
+            outcome = errors.RpcError(
+                errors.INTERNAL_ERROR,
+                f"Internal error: {type(exc).__name__}: {exc}",
+                hint="This is a bug in ollama-sidecar; its stderr log has the details.",
+            )
+        if isinstance(outcome, errors.RpcError) and handle.turn is not None:
+            outcome.extra.setdefault("messages", handle.turn.messages())
+        if not handle.request.is_notification:
+            if isinstance(outcome, errors.RpcError):
+                self.outbox.put(encode_error(handle.id, outcome))
+            else:
+                self.outbox.put(encode_result(handle.id, outcome))
+        del self.handles[handle if handle.request.is_notification else handle.id]
+        handle.done.set()
+        self._changed.unpark_all()
+        if handle.stop_after:
+            self.stop("shutdown")
+
+    def _interrupted(self, handle: Handle) -> Any:
+        if handle.turn is not None:
+            return handle.turn.result(trio.current_time(), cancelled=True)
+        return errors.RpcError(
+            errors.INTERNAL_ERROR,
+            f"Request interrupted: the sidecar is exiting ({self.stop_reason})",
+        )
+
+    # --- methods ----------------------------------------------------------------------------
+
+    async def _chat(self, handle: Handle, request: Any) -> Any:
+        assert handle.turn is not None
+        await stream_chat(self.client, request, handle.turn, self.outbox)
+        return handle.turn.result(trio.current_time())
+
+    async def _cancel_chat(self, handle: Handle, params: CancelChatParams) -> Any:
+        if params.chat_id is msgspec.UNSET:
+            targets = [h for h in self.handles.values() if h.turn is not None]
+        else:
+            target = self.handles.get(params.chat_id)
+            targets = [target] if target is not None and target.turn is not None else []
+        await self._cancel(targets)
+        return {"cancelled": [h.id for h in targets if h.id is not None]}
+
+    async def _list_models(self, handle: Handle, params: NoParams) -> Any:
+        return {"models": await self.client.list_models()}
+
+    async def _status(self, handle: Handle, params: NoParams) -> Any:
+        chats = [h.id for h in self.handles.values() if h.turn is not None]
+        ollama: dict[str, Any] = {"reachable": False, "version": None, "error": None}
+        try:
+            ollama["version"] = await self.client.version()
+            ollama["reachable"] = True
+        except errors.RpcError as exc:
+            ollama["error"] = exc.message
+        return {
+            "version": __version__,
+            "protocol": PROTOCOL_VERSION,
+            "ollama_url": self.client.url,
+            "chats": chats,
+            "ollama": ollama,
+        }
+
+    async def _shutdown(self, handle: Handle, params: NoParams) -> Any:
+        await self._cancel([h for h in self.handles.values() if h.turn is not None])
+        handle.stop_after = True
+        return {}
+
+    async def _cancel(self, targets: list[Handle]) -> None:
+        """Cancels requests and returns once each has queued its answer."""
+        for target in targets:
+            target.scope.cancel()
+        for target in targets:
+            await target.done.wait()
+
+    # --- stopping ---------------------------------------------------------------------------
+
+    def stop(self, reason: str) -> None:
+        """Stops taking requests. `eof` lets in-flight requests finish (--drain-timeout); any
+        other reason (shutdown, a signal, a lost parent, a broken stdout) cancels them now."""
+        if self.stop_reason is None or (reason != SOFT_STOP and not self._hard_stop.is_set()):
+            self.stop_reason = reason
+            logger.info("stopping: %s", reason)
+        self.accepting = False
+        self._stopping.set()
+        if reason != SOFT_STOP:
+            self._hard_stop.set()
+        self._changed.unpark_all()
+
+    @property
+    def hard_stop(self) -> bool:
+        return self._hard_stop.is_set()
+
+    async def finish(self) -> None:
+        """Waits for `stop`, drains or cancels in-flight requests, and returns once every one
+        of them has queued its answer."""
+        await self._stopping.wait()
+        if not self._hard_stop.is_set() and self.handles:
+            logger.info("stdin closed; waiting for %d requests", len(self.handles))
+            with trio.move_on_after(self.config.drain_timeout_s):
+                while self.handles and not self._hard_stop.is_set():
+                    await self._changed.park()
+        await self._cancel(list(self.handles.values()))

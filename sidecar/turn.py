@@ -1,0 +1,198 @@
+"""One chat turn's state: Ollama NDJSON lines in, protocol notifications out.
+
+Pure and synchronous, so every fixture transcript is tested without sockets. The I/O loop in
+`chat.py` feeds it the complete lines of each upstream network read and writes whatever it returns
+in one batch; the turn keeps the assistant message built so far, which is what a cancelled or
+failed chat still returns.
+
+Rules taken from Ollama's wire (see ../shared/reference/ollama-api.md §2-4):
+- `message.content`, `message.thinking` and `message.tool_calls` are read on every chunk, the
+  `done:true` chunk included (native-route tool calls arrive only there).
+- An `{"error": ...}` line under HTTP 200 fails the turn; nothing follows it.
+- Metrics come only on the final chunk; a cancelled turn estimates them from what it saw.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any, Final
+
+import msgspec
+
+from . import errors
+from .framing import OversizedLine
+from .protocol import (
+    ChatChunk,
+    ChatResult,
+    Message,
+    Notification,
+    RequestId,
+    TokenParams,
+    ToolCall,
+    ToolCallParams,
+    Usage,
+    chunk_decoder,
+    notification,
+)
+
+NS_PER_MS: Final = 1_000_000
+NS_PER_S: Final = 1_000_000_000
+
+
+def _new_call_id() -> str:
+    # Servers before v0.12.10 send no id; the client still needs one to answer the call.
+    return "call_" + os.urandom(4).hex()
+
+
+def _error_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("message"), str):
+        return value["message"]
+    return msgspec.json.encode(value).decode()
+
+
+class ChatTurn:
+    """Accumulates one assistant reply from Ollama chunks.
+
+    `feed` returns the notifications to write for a batch of lines and stops at the first line
+    that ends the turn: after `done:true` it sets `finished`; after an error line, a malformed
+    line or an oversized one it sets `failure` (an `RpcError`). Lines after that are ignored.
+    """
+
+    def __init__(self, chat_id: RequestId, started_at: float) -> None:
+        self.chat_id = chat_id
+        self.started_at = started_at
+        self.first_output_at: float | None = None
+        self.content_parts: list[str] = []
+        self.thinking_parts: list[str] = []
+        self.tool_calls: list[ToolCall] = []
+        self.chunks_seen = 0
+        self.finished = False
+        self.failure: errors.RpcError | None = None
+        self.done_reason = "stop"
+        self._final: ChatChunk | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self.finished or self.failure is not None
+
+    def feed(self, lines: Iterable[bytes | OversizedLine], now: float) -> list[Notification]:
+        out: list[Notification] = []
+        for line in lines:
+            if self.ended:
+                break
+            if isinstance(line, OversizedLine):
+                self.failure = errors.stream_interrupted(
+                    f"a chunk of {line.size} bytes exceeds the line limit"
+                )
+                break
+            if not line.strip():
+                continue
+            try:
+                chunk = chunk_decoder.decode(line)
+            except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+                self.failure = errors.stream_interrupted(f"malformed chunk from Ollama ({exc})")
+                break
+            if chunk.error is not msgspec.UNSET:
+                self.failure = errors.upstream_error(200, _error_text(chunk.error))
+                break
+            self._apply(chunk, out, now)
+        return out
+
+    def _apply(self, chunk: ChatChunk, out: list[Notification], now: float) -> None:
+        self.chunks_seen += 1
+        message = chunk.message
+        if message is not None:
+            if message.thinking:
+                self.thinking_parts.append(message.thinking)
+                self._delta(out, "chat:thinking", message.thinking, now)
+            if message.content:
+                self.content_parts.append(message.content)
+                self._delta(out, "chat:token", message.content, now)
+            for call in message.tool_calls:
+                if call.id is msgspec.UNSET or not call.id:
+                    call.id = _new_call_id()
+                self.tool_calls.append(call)
+                self._mark_output(now)
+                out.append(
+                    notification(
+                        "chat:tool_call",
+                        ToolCallParams(
+                            chat_id=self.chat_id,
+                            call_id=call.id,
+                            name=call.function.name,
+                            arguments=call.function.arguments,
+                        ),
+                    )
+                )
+        if chunk.done:
+            self.finished = True
+            self.done_reason = chunk.done_reason or "stop"
+            self._final = chunk
+
+    def _delta(self, out: list[Notification], method: str, text: str, now: float) -> None:
+        # Deltas that arrived in the same network read go out as one notification.
+        self._mark_output(now)
+        if out and out[-1].method == method:
+            last = out[-1].params
+            last.content += text
+        else:
+            out.append(notification(method, TokenParams(chat_id=self.chat_id, content=text)))
+
+    def _mark_output(self, now: float) -> None:
+        if self.first_output_at is None:
+            self.first_output_at = now
+
+    # --- results ------------------------------------------------------------------------------
+
+    def assistant_message(self) -> Message:
+        message = Message(role="assistant", content="".join(self.content_parts))
+        if self.thinking_parts:
+            message.thinking = "".join(self.thinking_parts)
+        if self.tool_calls:
+            message.tool_calls = list(self.tool_calls)
+        return message
+
+    def messages(self) -> list[Message]:
+        """The messages this turn produced so far (empty when Ollama sent nothing)."""
+        if not (self.content_parts or self.thinking_parts or self.tool_calls):
+            return []
+        return [self.assistant_message()]
+
+    def usage(self, now: float) -> Usage:
+        wall_s = max(now - self.started_at, 0.0)
+        first_ms = None
+        if self.first_output_at is not None:
+            first_ms = round((self.first_output_at - self.started_at) * 1000)
+        final = self._final
+        if final is not None and final.eval_count:
+            completion = final.eval_count
+            prompt = final.prompt_eval_count
+            duration_ms = round(final.total_duration / NS_PER_MS) if final.total_duration else round(wall_s * 1000)
+            eval_s = final.eval_duration / NS_PER_S
+        else:
+            # No metrics (cancelled, failed, or a server that sends none): count the chunks seen.
+            completion = self.chunks_seen - (1 if final is not None else 0)
+            prompt = final.prompt_eval_count if final is not None else 0
+            duration_ms = round(wall_s * 1000)
+            eval_s = 0.0
+            if self.first_output_at is not None:
+                eval_s = max(now - self.first_output_at, 0.0)
+        tps = round(completion / eval_s, 2) if eval_s > 0 else 0.0
+        return Usage(
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            duration_ms=duration_ms,
+            tokens_per_second=tps,
+            first_token_ms=first_ms,
+        )
+
+    def result(self, now: float, *, cancelled: bool = False) -> ChatResult:
+        """The chat's result: the final assistant message is always there, even if empty."""
+        return ChatResult(
+            done_reason="cancelled" if cancelled else self.done_reason,
+            messages=[self.assistant_message()],
+            usage=self.usage(now),
+        )
