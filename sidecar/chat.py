@@ -28,6 +28,7 @@ def ollama_request(params: ChatParams, model: str) -> OllamaChatRequest:
     return OllamaChatRequest(
         model=model,
         messages=params.messages,
+        stream=True,
         options=params.options,
         think=params.think,
         format=params.format,

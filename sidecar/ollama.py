@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 REQUEST_TIMEOUT_S: Final = 30.0  # whole short requests (/api/tags)
 PROBE_TIMEOUT_S: Final = 3.0  # status's reachability check
 ERROR_BODY_LIMIT: Final = 64 * 1024
+CLOSE_TIMEOUT_S: Final = 2.0
 
 
 class ChatBody:
@@ -49,6 +50,9 @@ class ChatBody:
     def __init__(self, response: httpx.Response, idle_timeout_s: float) -> None:
         self._reads = response.aiter_bytes()
         self._idle_timeout_s = idle_timeout_s
+
+    async def aclose(self) -> None:
+        await self._reads.aclose()
 
     async def read(self) -> bytes:
         """The next network read, or `b""` at the end of the body.
@@ -113,13 +117,19 @@ class OllamaClient:
             raise errors.stream_interrupted(
                 f"Ollama sent no response within {self._idle_timeout_s:g} s (--idle-timeout)"
             )
+        body: ChatBody | None = None
         try:
             if response.status_code >= 400:
-                body = await _read_limited(response)
-                raise _status_error(response.status_code, body, model=request.model)
-            yield ChatBody(response, self._idle_timeout_s)
+                content = await _read_limited(response)
+                raise _status_error(response.status_code, content, model=request.model)
+            body = ChatBody(response, self._idle_timeout_s)
+            yield body
         finally:
-            await response.aclose()
+            # Closing must happen even when the chat is being cancelled: it is the cancel.
+            with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT_S):
+                if body is not None:
+                    await body.aclose()
+                await response.aclose()
 
     async def list_models(self) -> list[ModelInfo]:
         """`/api/tags` as `ModelInfo`s. Raises `RpcError` like `chat_stream`."""
@@ -173,13 +183,16 @@ class OllamaClient:
 
 async def _read_limited(response: httpx.Response) -> bytes:
     body = bytearray()
+    reads = response.aiter_bytes()
     try:
-        async for data in response.aiter_bytes():
+        async for data in reads:
             body += data
             if len(body) >= ERROR_BODY_LIMIT:
                 break
     except httpx.TransportError:
         pass  # the status already says what went wrong
+    finally:
+        await reads.aclose()
     return bytes(body)
 
 
@@ -193,10 +206,11 @@ def _status_error(status: int, body: bytes, *, model: str | None) -> errors.RpcE
             detail = error["message"]  # OpenAI-shaped errors
     except (msgspec.DecodeError, UnicodeDecodeError):
         pass
-    if not detail:
-        detail = body.decode("utf-8", "replace").strip()[:500] or f"HTTP {status}"
+    # Only Ollama's JSON error says a model is missing; gin's plain-text 404 means a wrong path.
     if status == 404 and model is not None and "not found" in detail:
         return errors.model_not_found(model, detail)
+    if not detail:
+        detail = body.decode("utf-8", "replace").strip()[:500] or f"HTTP {status}"
     return errors.upstream_error(status, detail)
 
 

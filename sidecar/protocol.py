@@ -82,7 +82,7 @@ class NoParams(Struct):
 class OllamaChatRequest(Struct, omit_defaults=True):
     model: str
     messages: list[Message]
-    stream: bool = True
+    stream: bool  # always sent: Ollama streams by default, but say it
     options: dict[str, Any] | UnsetType = UNSET
     think: bool | str | UnsetType = UNSET
     format: str | dict[str, Any] | UnsetType = UNSET

@@ -1,0 +1,138 @@
+"""Decoding of input lines: every malformed shape gets its own code and a readable message."""
+
+import msgspec
+import pytest
+
+from sidecar import errors
+from sidecar.framing import OversizedLine
+from sidecar.protocol import PARAMS_DECODERS, ChatParams
+from sidecar.rpc import BadRequest, Request, decode_params, decode_request, encode_error
+
+LIMIT = 1024
+
+
+def rejected(line: bytes | OversizedLine) -> tuple[int, object, str]:
+    with pytest.raises(BadRequest) as exc:
+        decode_request(line, LIMIT)
+    return exc.value.error.code, exc.value.id, exc.value.error.message
+
+
+def test_error_codes_are_pinned() -> None:
+    assert (errors.PARSE_ERROR, errors.INVALID_REQUEST, errors.METHOD_NOT_FOUND) == (
+        -32700, -32600, -32601,
+    )
+    assert (errors.INVALID_PARAMS, errors.INTERNAL_ERROR) == (-32602, -32603)
+    assert (
+        errors.OLLAMA_UNREACHABLE, errors.MODEL_NOT_FOUND, errors.UPSTREAM_ERROR,
+        errors.STREAM_INTERRUPTED, errors.BUSY,
+    ) == (-32000, -32001, -32002, -32003, -32004)
+
+
+def test_a_valid_request_keeps_its_id_method_and_raw_params() -> None:
+    request = decode_request(b'{"jsonrpc":"2.0","id":"a","method":"chat","params":{"x":1}}', LIMIT)
+    assert request is not None
+    assert (request.id, request.method, bytes(request.params)) == ("a", "chat", b'{"x":1}')
+
+
+def test_jsonrpc_may_be_left_out_and_no_id_makes_a_notification() -> None:
+    request = decode_request(b'{"method":"status"}', LIMIT)
+    assert request == Request(id=None, method="status", params=None)
+    assert request.is_notification
+
+
+def test_blank_lines_are_ignored() -> None:
+    assert decode_request(b"   ", LIMIT) is None
+
+
+@pytest.mark.parametrize(
+    ("line", "code", "message_part"),
+    [
+        (b"garbage", -32700, "malformed"),
+        (b'{"id":1,"method":"status"', -32700, "truncated"),
+        (b"[1,2", -32700, "truncated"),
+        (b'{"id":1,"method":"st\xffatus"}', -32700, "invalid UTF-8"),
+        (b"[]", -32600, "batch"),
+        (b'[{"id":1,"method":"status"}]', -32600, "batch"),
+        (b"42", -32600, "got a number"),
+        (b'"status"', -32600, "got a string"),
+        (b"null", -32600, "got null"),
+        (b'{"id":1.5,"method":"status"}', -32600, "id must be"),
+        (b'{"id":true,"method":"status"}', -32600, "id must be"),
+        (b'{"id":null,"method":"status"}', -32600, "id must be"),
+        (b'{"id":{},"method":"status"}', -32600, "id must be"),
+    ],
+)
+def test_malformed_lines_answer_with_a_null_id(line: bytes, code: int, message_part: str) -> None:
+    got_code, got_id, message = rejected(line)
+    assert (got_code, got_id) == (code, None)
+    assert message_part in message
+
+
+@pytest.mark.parametrize(
+    ("line", "message_part"),
+    [
+        (b'{"jsonrpc":"1.0","id":7,"method":"status"}', '"jsonrpc" must be "2.0"'),
+        (b'{"jsonrpc":2,"id":7,"method":"status"}', '"jsonrpc" must be "2.0"'),
+        (b'{"id":7}', 'missing "method"'),
+        (b'{"id":7,"method":3}', '"method" must be a string'),
+    ],
+)
+def test_invalid_requests_with_a_valid_id_echo_it(line: bytes, message_part: str) -> None:
+    code, request_id, message = rejected(line)
+    assert (code, request_id) == (-32600, 7)
+    assert message_part in message
+
+
+def test_an_oversized_line_is_an_invalid_request() -> None:
+    code, request_id, message = rejected(OversizedLine(5000))
+    assert (code, request_id) == (-32600, None)
+    assert "5000 bytes" in message and "--max-line-bytes" in message
+
+
+@pytest.mark.parametrize(
+    ("params", "path"),
+    [
+        (b'{"messages":[{"role":"user","content":5}]}', "$.messages[0].content"),
+        (b'{"messages":[{"content":"hi"}]}', "$.messages[0]"),
+        (b'{"messages":"hi"}', "$.messages"),
+        (b'{"messages":[]}', "$.messages"),
+        (b'{"messages":[{"role":"user"}],"options":[]}', "$.options"),
+        (b'{"messages":[{"role":"user"}],"think":"very"}', "$.think"),
+        (b"[1]", "Expected `object`, got `array`"),
+    ],
+)
+def test_bad_chat_params_name_the_path(params: bytes, path: str) -> None:
+    request = Request(id=1, method="chat", params=msgspec.Raw(params))
+    with pytest.raises(errors.RpcError) as exc:
+        decode_params(request, PARAMS_DECODERS[ChatParams])
+    assert exc.value.code == -32602
+    assert path in exc.value.message
+
+
+def test_chat_params_pass_ollama_fields_through() -> None:
+    raw = (
+        b'{"model":"m","messages":[{"role":"user","content":"hi","images":["AA=="]}],'
+        b'"options":{"temperature":0},"think":"high","format":{"type":"object"},"keep_alive":"5m"}'
+    )
+    params = decode_params(Request(1, "chat", msgspec.Raw(raw)), PARAMS_DECODERS[ChatParams])
+    assert params.think == "high" and params.keep_alive == "5m"
+    assert params.messages[0].images == ["AA=="]
+
+
+def test_error_responses_carry_kind_hint_and_extras() -> None:
+    error = errors.model_not_found("llama9", "model 'llama9' not found")
+    error.extra["messages"] = []
+    line = msgspec.json.decode(encode_error(3, error))
+    assert line == {
+        "jsonrpc": "2.0",
+        "id": 3,
+        "error": {
+            "code": -32001,
+            "message": "Model 'llama9' is not installed in Ollama: model 'llama9' not found",
+            "data": {
+                "kind": "model_not_found",
+                "hint": "Run `ollama pull llama9`, or pick an installed model (list_models).",
+                "messages": [],
+            },
+        },
+    }
