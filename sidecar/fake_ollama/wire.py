@@ -184,3 +184,56 @@ class ChunkWriter:
     @staticmethod
     def _line(chunk: ChatChunk) -> bytes:
         return go_json(chunk) + b"\n"
+
+
+# --- /api/tags ---------------------------------------------------------------------------------
+
+
+class ModelDetails(Struct):
+    parent_model: str
+    format: str
+    family: str
+    families: list[str]
+    parameter_size: str
+    quantization_level: str
+
+
+class ListModel(Struct):
+    name: str
+    model: str
+    modified_at: str
+    size: int
+    digest: str
+    details: ModelDetails
+
+
+class TagsResponse(Struct):
+    models: list[ListModel]
+
+
+_SCRIPTED_DETAILS: Final = ModelDetails(
+    parent_model="",
+    format="gguf",
+    family="scripted",
+    families=["scripted"],
+    parameter_size="1B",
+    quantization_level="Q4_K_M",
+)
+
+
+def tags_body(names: list[str], *, modified_ns: int) -> bytes:
+    """The `/api/tags` body listing `names` as installed models (gin c.JSON: no newline)."""
+    models = []
+    for name in names:
+        digest = fake_digest(name)
+        models.append(
+            ListModel(
+                name=name,
+                model=name,
+                modified_at=rfc3339_nano(modified_ns),
+                size=700_000_000 + int(digest[:6], 16),
+                digest=digest,
+                details=_SCRIPTED_DETAILS,
+            )
+        )
+    return go_json(TagsResponse(models=models))

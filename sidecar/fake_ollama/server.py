@@ -1,0 +1,416 @@
+"""A real HTTP/1.1 server on loopback that plays `Script`s the way Ollama sends its bytes.
+
+Why it is built this way: the sidecar's streaming client has to be tested against real sockets,
+because the bugs it must survive live there (a chunk boundary inside a UTF-8 character, a
+connection cut mid-body, a first byte that takes seconds, a cancel that must reach the server as
+a closed connection). So this is a small trio + h11 server, not an httpx MockTransport.
+
+- h11 does the HTTP framing (keep-alive, chunked request bodies, HEAD); every socket write is one
+  `send_all`, so each NDJSON line leaves as exactly one HTTP chunk, as Go's `Flush` does.
+- While a response is being played, a second task keeps reading the socket. EOF there means the
+  client went away, even while the script sleeps, hangs or is paused; it cancels the playing task
+  and the request's record is marked disconnected. Bytes read there (a pipelined next request)
+  are handed to h11 for the next cycle.
+- What to say is decided in `scenarios.py`; this module only routes, records and plays.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import h11
+import msgspec
+import trio
+
+from sidecar.fake_ollama.connection import Connection, response_head
+from sidecar.fake_ollama.scenarios import (
+    ERROR_SCENARIOS,
+    SCENARIOS,
+    Script,
+    ScriptFactory,
+    scenario_for_model,
+)
+from sidecar.fake_ollama.wire import error_body, go_json, tags_body
+
+logger = logging.getLogger(__name__)
+
+VERSION: Final = "0.33.0-scripted"
+SPLIT_PIECE_GAP_S: Final = 0.002
+
+_JSON: Final = "application/json; charset=utf-8"
+_NDJSON: Final = "application/x-ndjson"
+_TEXT_UTF8: Final = "text/plain; charset=utf-8"
+_TEXT: Final = "text/plain"
+
+
+@dataclass(eq=False)
+class RequestRecord:
+    """One HTTP request as the server saw it, and what became of its response.
+
+    `received_at`, `finished_at` and `disconnected_at` are `time.monotonic()` values.
+    `finished_at` is set just before the last bytes of the response are written, so it is set
+    by the time a client has seen the whole response (for `drop`: just before the connection is
+    cut). `disconnected_at` is set when the client closed the connection before that (EOF or
+    reset while reading, or a failed write); if the very last write fails, both are set. The
+    `finished` and `disconnected` events fire at the same moments. `connection` numbers the TCP
+    connections, so keep-alive reuse is visible; `scenario` is the scenario played, if any.
+    """
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    json: Any
+    model: str | None
+    received_at: float
+    connection: int = 0
+    scenario: str | None = None
+    lines_sent: int = 0
+    finished_at: float | None = None
+    disconnected_at: float | None = None
+    finished: trio.Event = field(default_factory=trio.Event, repr=False)
+    disconnected: trio.Event = field(default_factory=trio.Event, repr=False)
+
+    @property
+    def client_disconnected(self) -> bool:
+        return self.disconnected_at is not None
+
+    def _mark_finished(self) -> None:
+        if self.finished_at is None:
+            self.finished_at = time.monotonic()
+            self.finished.set()
+
+
+def _decode_json(body: bytes) -> Any:
+    try:
+        return msgspec.json.decode(body) if body else None
+    except msgspec.DecodeError:
+        return None
+
+
+Responder = Callable[[Connection, RequestRecord], Awaitable[bool]]
+
+
+class ScriptedOllama:
+    """An Ollama imitation; `serve` runs it, `open_scripted_ollama` wraps that in a nursery.
+
+    Tests steer it through plain attributes, which are read at each request (or line):
+    `scenario` (when not None, every /api/chat request plays it, whatever its model), `pace`
+    (seconds between NDJSON lines), `scripts` (this instance's scenario name -> factory), and
+    `pause_after` (every chat stream waits after that many lines until `release()`).
+    """
+
+    def __init__(
+        self,
+        *,
+        scenario: str | None = None,
+        pace: float = 0.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.scenario = scenario
+        self.pace = pace
+        self.host = host
+        self.port = port
+        self.scripts: dict[str, ScriptFactory] = dict(SCENARIOS)
+        self.records: list[RequestRecord] = []
+        self._records_changed = trio.Event()
+        self._pause_after: int | None = None
+        self._released = trio.Event()
+        self._paused = trio.Event()
+        self._paused_record: RequestRecord | None = None
+        self._connection_numbers = itertools.count(1)
+        self._started_ns = time.time_ns()
+
+    # --- steering and inspection ----------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """`http://HOST:PORT`, with the bound port once `serve` has started."""
+        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+
+    @property
+    def chat_records(self) -> list[RequestRecord]:
+        return [r for r in self.records if r.method == "POST" and r.path == "/api/chat"]
+
+    @property
+    def pause_after(self) -> int | None:
+        return self._pause_after
+
+    @pause_after.setter
+    def pause_after(self, lines: int | None) -> None:
+        # Streams already paused keep waiting for release(); None releases them.
+        if lines is None:
+            self._released.set()
+        elif self._released.is_set():
+            self._released = trio.Event()
+        self._pause_after = lines
+        self._paused = trio.Event()
+
+    async def wait_paused(self) -> RequestRecord:
+        """Wait until a chat stream has reached the pause point; return its record."""
+        await self._paused.wait()
+        assert self._paused_record is not None
+        return self._paused_record
+
+    def release(self) -> None:
+        """Let paused streams go on; later streams pass the pause point until it is set again."""
+        self._released.set()
+        self._paused = trio.Event()
+
+    async def wait_for_request(
+        self, path: str | None = "/api/chat", count: int = 1
+    ) -> RequestRecord:
+        """Wait until `count` requests for `path` (None: any) have arrived; return the last."""
+        while True:
+            matching = [r for r in self.records if path is None or r.path == path]
+            if len(matching) >= count:
+                return matching[count - 1]
+            await self._records_changed.wait()
+
+    # --- serving --------------------------------------------------------------------------
+
+    async def serve(
+        self, *, task_status: trio.TaskStatus[ScriptedOllama] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Listen, report `started(self)` once `url` is valid, then serve until cancelled."""
+        listeners = await trio.open_tcp_listeners(self.port, host=self.host)
+        try:
+            self.port = listeners[0].socket.getsockname()[1]
+            logger.info("scripted Ollama listening on %s", self.url)
+            task_status.started(self)
+            await trio.serve_listeners(self._serve_connection, listeners)
+        finally:
+            for listener in listeners:
+                await trio.aclose_forcefully(listener)
+
+    async def _serve_connection(self, stream: trio.abc.Stream) -> None:
+        conn = Connection(stream, next(self._connection_numbers))
+        try:
+            while True:
+                try:
+                    request = await conn.read_request()
+                except h11.RemoteProtocolError as exc:
+                    logger.warning("bad request on connection %d: %s", conn.number, exc)
+                    await self._reject(conn)
+                    return
+                if request is None:
+                    return
+                record = self._record(conn, *request)
+                if not await self._respond(conn, record):
+                    return
+                if conn.h11.our_state is not h11.DONE or conn.h11.their_state is not h11.DONE:
+                    return
+                conn.h11.start_next_cycle()
+        finally:
+            await trio.aclose_forcefully(stream)
+
+    def _record(self, conn: Connection, request: h11.Request, body: bytes) -> RequestRecord:
+        headers: dict[str, str] = {}
+        for name, value in request.headers:
+            key = name.decode("latin-1").lower()
+            text = value.decode("latin-1")
+            headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        decoded = _decode_json(body)
+        model = decoded.get("model") if isinstance(decoded, dict) else None
+        record = RequestRecord(
+            method=request.method.decode("ascii"),
+            path=request.target.decode("latin-1").partition("?")[0],
+            headers=headers,
+            body=body,
+            json=decoded,
+            model=model if isinstance(model, str) else None,
+            received_at=time.monotonic(),
+            connection=conn.number,
+        )
+        self.records.append(record)
+        self._records_changed.set()
+        self._records_changed = trio.Event()
+        return record
+
+    async def _respond(self, conn: Connection, record: RequestRecord) -> bool:
+        """Play the response while watching for the client leaving; True to keep the connection."""
+        responder = self._route(record)
+        logger.info(
+            "%s %s model=%s scenario=%s (connection %d)",
+            record.method, record.path, record.model, record.scenario, conn.number,
+        )
+        keep_open = completed = False
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(conn.watch_for_close, nursery.cancel_scope)
+            try:
+                keep_open = await responder(conn, record)
+                completed = True
+            except trio.BrokenResourceError:
+                conn.peer_closed_at = time.monotonic()
+            finally:
+                nursery.cancel_scope.cancel()
+        if completed:
+            record._mark_finished()
+            return keep_open and conn.peer_closed_at is None
+        if conn.peer_closed_at is not None:
+            record.disconnected_at = conn.peer_closed_at
+            record.disconnected.set()
+            logger.info(
+                "client disconnected from %s %s after %d lines (connection %d)",
+                record.method, record.path, record.lines_sent, conn.number,
+            )
+        return False
+
+    async def _reject(self, conn: Connection) -> None:
+        body = b"400 Bad Request"
+        if conn.h11.our_state in {h11.IDLE, h11.SEND_RESPONSE}:
+            try:
+                head = response_head(400, _TEXT_UTF8, len(body), close=True)
+                await conn.send([head, h11.Data(data=body), h11.EndOfMessage()])
+            except (trio.BrokenResourceError, h11.LocalProtocolError):
+                pass
+
+    # --- routes ---------------------------------------------------------------------------
+
+    def _route(self, record: RequestRecord) -> Responder:
+        head = record.method == "HEAD"
+        if record.method in {"GET", "HEAD"}:
+            if record.path == "/":
+                return _fixed(200, _TEXT_UTF8, b"Ollama is running", head=head)
+            if record.path == "/api/version":
+                return _fixed(200, _JSON, go_json({"version": VERSION}), head=head)
+            if record.path == "/api/tags":
+                names = [f"{n}:latest" for n in self.scripts if n not in ERROR_SCENARIOS]
+                body = tags_body(names, modified_ns=self._started_ns)
+                return _fixed(200, _JSON, body, head=head)
+        if record.method == "POST" and record.path == "/api/chat":
+            return self._chat(record)
+        return _fixed(404, _TEXT, b"404 page not found")
+
+    def _chat(self, record: RequestRecord) -> Responder:
+        if not record.body:
+            return _fixed(400, _JSON, error_body("missing request body"))
+        if not isinstance(record.json, dict):
+            return _fixed(400, _JSON, error_body("invalid request body: expected a JSON object"))
+        if self.scenario is not None:
+            name: str | None = self.scenario
+        elif not record.model:
+            return _fixed(400, _JSON, error_body("model is required"))
+        else:
+            name = scenario_for_model(self.scripts, record.model) or "not-found"
+        record.scenario = name
+        factory = self.scripts.get(name)
+        if factory is None:
+            logger.error("no scenario named %r", name)
+            return _fixed(500, _JSON, error_body(f"scripted Ollama has no scenario {name!r}"))
+        try:
+            script = factory(record.json)
+        except Exception as exc:
+            logger.exception("scenario %r failed", name)
+            return _fixed(500, _JSON, error_body(f"scenario {name!r} failed: {exc!r}"))
+
+        async def play(conn: Connection, record: RequestRecord) -> bool:
+            return await self._play(conn, record, script)
+
+        return play
+
+    # --- playing a script -----------------------------------------------------------------
+
+    async def _play(self, conn: Connection, record: RequestRecord, script: Script) -> bool:
+        """Send `script`; True if the connection may be reused.
+
+        Cancellation: stops wherever it is (the client left, or the server is shutting down).
+        """
+        if script.first_delay > 0:
+            await trio.sleep(script.first_delay)
+        if script.body is not None:
+            record._mark_finished()
+            await conn.send(
+                [
+                    response_head(script.status, _JSON, len(script.body)),
+                    h11.Data(data=script.body),
+                    h11.EndOfMessage(),
+                ]
+            )
+            return True
+        pending: list[h11.Event] = [response_head(script.status, _NDJSON)]
+        for index, line in enumerate(script.lines):
+            await self._pause_point(record, index)
+            if index:
+                await self._pace(script)
+            await self._send_line(conn, pending, line, script.split_bytes)
+            pending = []
+            record.lines_sent += 1
+        await self._pause_point(record, len(script.lines))
+        if script.ending in {"done", "eof"}:
+            record._mark_finished()
+            await conn.send([*pending, h11.EndOfMessage()])
+            return True
+        if pending:
+            await conn.send(pending)
+        if script.ending == "hang":
+            await trio.sleep_forever()
+        return False  # "drop": the caller closes the socket without the terminating chunk
+
+    async def _send_line(
+        self, conn: Connection, pending: list[h11.Event], line: bytes, split: int | None
+    ) -> None:
+        if split is None:
+            await conn.send([*pending, h11.Data(data=line)])
+            return
+        for start in range(0, len(line), split):
+            if start:
+                await trio.sleep(SPLIT_PIECE_GAP_S)
+            await conn.send([*pending, h11.Data(data=line[start : start + split])])
+            pending = []
+
+    async def _pace(self, script: Script) -> None:
+        pace = script.pace if script.pace is not None else self.pace
+        if pace > 0:
+            await trio.sleep(pace)
+
+    async def _pause_point(self, record: RequestRecord, lines_sent: int) -> None:
+        released = self._released
+        if self._pause_after != lines_sent or released.is_set():
+            return
+        self._paused_record = record
+        self._paused.set()
+        logger.info("paused %s after %d lines", record.path, lines_sent)
+        await released.wait()
+
+
+def _fixed(status: int, content_type: str, body: bytes, *, head: bool = False) -> Responder:
+    """A responder that sends one complete non-streamed response (headers only for HEAD)."""
+
+    async def respond(conn: Connection, record: RequestRecord) -> bool:
+        events: list[h11.Event] = [response_head(status, content_type, len(body))]
+        if not head:
+            events.append(h11.Data(data=body))
+        record._mark_finished()
+        await conn.send([*events, h11.EndOfMessage()])
+        return True
+
+    return respond
+
+
+@asynccontextmanager
+async def open_scripted_ollama(
+    scenario: str | None = None,
+    pace: float = 0.0,
+    host: str = "127.0.0.1",
+    port: int = 0,
+) -> AsyncIterator[ScriptedOllama]:
+    """Serve a `ScriptedOllama` in a nursery of its own for the duration of the block.
+
+    Must run inside trio. On exit the server stops listening and closes every connection.
+    """
+    server = ScriptedOllama(scenario=scenario, pace=pace, host=host, port=port)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.serve)
+        try:
+            yield server
+        finally:
+            nursery.cancel_scope.cancel()
