@@ -9,11 +9,12 @@ import trio
 
 from .app import serve
 from .config import load_config
-from .stdio import claim_stdout, open_input, open_output
+from .stdio import claim_stdout, open_input, open_output, reserve_stdin
 
 
 def main(argv: list[str] | None = None) -> int:
     config = load_config(argv)
+    reserve_stdin()
     protocol_fd = claim_stdout()  # from here on, fd 1 is stderr
     logging.basicConfig(
         stream=sys.stderr,

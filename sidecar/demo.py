@@ -34,7 +34,9 @@ async def find_real_ollama(url: str) -> tuple[bool, list[str]]:
 
 
 def say(text: str) -> None:
-    sys.stderr.write(f"\x1b[36m{text}\x1b[0m\n")
+    if sys.stderr.isatty():
+        text = f"\x1b[36m{text}\x1b[0m"
+    sys.stderr.write(text + "\n")
     sys.stderr.flush()
 
 

@@ -253,6 +253,7 @@ async def run_cli(args: argparse.Namespace) -> int:
 
 async def chat_interactively(sidecar: SidecarProcess, params: dict[str, Any]) -> int:
     out = sys.stdout
+    dim, plain = ("\x1b[2m", "\x1b[0m") if out.isatty() else ("", "")
     chat_id = await sidecar.request("chat", params)
     interrupts = 0
     with trio.open_signal_receiver(signal.SIGINT) as sigint:
@@ -284,12 +285,12 @@ async def chat_interactively(sidecar: SidecarProcess, params: dict[str, Any]) ->
                     params_in = value.get("params", {}) if method else {}
                     if method == "chat:thinking" and params_in.get("chat_id") == chat_id:
                         if not thinking:
-                            out.write("\x1b[2m[thinking] ")
+                            out.write(f"{dim}[thinking] ")
                             thinking = True
                         out.write(params_in["content"])
                     elif method == "chat:token" and params_in.get("chat_id") == chat_id:
                         if thinking:
-                            out.write("\x1b[0m\n")
+                            out.write(f"{plain}\n")
                             thinking = False
                         out.write(params_in["content"])
                     elif method == "chat:tool_call" and params_in.get("chat_id") == chat_id:
@@ -299,7 +300,7 @@ async def chat_interactively(sidecar: SidecarProcess, params: dict[str, Any]) ->
                         )
                     elif line.is_response and value.get("id") == chat_id:
                         if thinking:
-                            out.write("\x1b[0m")
+                            out.write(plain)
                         out.write("\n")
                         out.flush()
                         nursery.cancel_scope.cancel()

@@ -13,6 +13,7 @@ reads and writes run in a worker thread.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import stat
 from typing import Final
@@ -22,9 +23,21 @@ import trio
 READ_SIZE: Final = 64 * 1024
 
 
+def reserve_stdin() -> None:
+    """Puts /dev/null on fd 0 if the host left it closed, so no later fd takes its place."""
+    try:
+        os.fstat(0)
+    except OSError:
+        fd = os.open(os.devnull, os.O_RDONLY)
+        if fd != 0:
+            os.dup2(fd, 0)
+            os.close(fd)
+
+
 def claim_stdout() -> int:
     """Returns a private fd for the protocol and points fd 1 at stderr."""
-    protocol_fd = os.dup(1)
+    # At least fd 3, so a host that left fd 0 closed cannot make the protocol fd look like stdin.
+    protocol_fd = fcntl.fcntl(1, fcntl.F_DUPFD_CLOEXEC, 3)
     os.dup2(2, 1)
     return protocol_fd
 
