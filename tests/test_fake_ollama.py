@@ -505,23 +505,32 @@ def test_slow_first_token_is_text_after_a_first_delay() -> None:
     assert (script.first_delay, b"".join(script.lines)) == (2.0, fixture("a-text-stream.ndjson"))
 
 
+def last_line_kind(line: bytes) -> str:
+    try:
+        chunk = msgspec.json.decode(line)
+    except msgspec.DecodeError:
+        return "not json"
+    return "error" if "error" in chunk else f"done={chunk['done']}"
+
+
 def test_streaming_scenarios_end_as_documented() -> None:
-    endings = {}
-    for name, factory in SCENARIOS.items():
-        script = factory(REQUEST)
-        if script.body is None:
-            endings[name] = (script.ending, msgspec.json.decode(script.lines[-1]).get("done")
-                             if name != "malformed" else None)
-    assert endings == {
-        "text": ("done", True), "tool-call": ("done", True), "tool-calls-only": ("done", True),
-        "tool-call-final": ("done", True), "thinking": ("done", True),
-        "midstream-error": ("eof", None), "thinking-and-content": ("done", True),
-        "tool-call-on-done": ("done", True), "legacy-tool-call": ("done", True),
-        "length": ("done", True), "multibyte": ("done", True), "separators": ("done", True),
-        "echo": ("done", True), "demo": ("done", True), "long": ("done", True),
-        "drop": ("drop", False), "truncated": ("eof", False), "hang": ("hang", False),
-        "slow-first-token": ("done", True), "malformed": ("eof", None),
+    scripts = {name: factory(REQUEST) for name, factory in SCENARIOS.items()}
+    endings = {
+        name: (script.ending, last_line_kind(script.lines[-1]))
+        for name, script in scripts.items()
+        if script.body is None
     }
+    done = ("done", "done=True")
+    assert endings == {
+        "text": done, "tool-call": done, "tool-calls-only": done, "tool-call-final": done,
+        "thinking": done, "midstream-error": ("eof", "error"), "thinking-and-content": done,
+        "tool-call-on-done": done, "legacy-tool-call": done, "length": done, "multibyte": done,
+        "separators": done, "echo": done, "demo": done, "long": done,
+        "drop": ("drop", "done=False"), "truncated": ("eof", "done=False"),
+        "hang": ("hang", "done=False"), "slow-first-token": done,
+        "malformed": ("eof", "not json"),
+    }
+    assert sorted(set(scripts) - set(endings)) == sorted(ERROR_SCENARIOS)
 
 
 def test_demo_quotes_the_last_user_message() -> None:

@@ -62,7 +62,7 @@ class Script:
 ScriptFactory = Callable[[dict[str, Any]], Script]
 
 SEPARATORS_TEXT: Final = "line one\u0085line two\u2028line three\u2029<b>&\tend\n"
-MULTIBYTE_TEXT: Final = "Café au lait, 日本語, 🙂 and Ω."
+MULTIBYTE_TEXT: Final = "Café, 日本語 🙂 Ω!"
 LONG_DEFAULT_TOKENS: Final = 1000
 SLOW_FIRST_TOKEN_DELAY_S: Final = 2.0
 
@@ -114,7 +114,11 @@ def replay_lines(name: str, model: str) -> list[bytes]:
     return [new + line[len(old) :] if line.startswith(old) else line for line in lines]
 
 
-def _replay(name: str, doc: str, *, ending: Ending = "done", first_delay: float = 0.0):
+def _replay(
+    name: str, doc: str, *, ending: Ending = "done", first_delay: float = 0.0
+) -> ScriptFactory:
+    """A factory replaying transcript `name` with the request's model; `doc` describes it."""
+
     def factory(request: dict[str, Any]) -> Script:
         return Script(
             lines=replay_lines(name, request_model(request)),

@@ -69,11 +69,11 @@ class RequestRecord:
     json: Any
     model: str | None
     received_at: float
-    connection: int = 0
-    scenario: str | None = None
     lines_sent: int = 0
     finished_at: float | None = None
     disconnected_at: float | None = None
+    connection: int = 0
+    scenario: str | None = None
     finished: trio.Event = field(default_factory=trio.Event, repr=False)
     disconnected: trio.Event = field(default_factory=trio.Event, repr=False)
 
@@ -127,13 +127,15 @@ class ScriptedOllama:
         self._paused_record: RequestRecord | None = None
         self._connection_numbers = itertools.count(1)
         self._started_ns = time.time_ns()
+        self._bound_host: str | None = None
 
     # --- steering and inspection ----------------------------------------------------------
 
     @property
     def url(self) -> str:
-        """`http://HOST:PORT`, with the bound port once `serve` has started."""
-        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+        """`http://ADDRESS:PORT` as bound once `serve` has started (0.0.0.0 -> 127.0.0.1)."""
+        host = self._bound_host or self.host
+        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
         return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
     @property
@@ -183,7 +185,11 @@ class ScriptedOllama:
         """Listen, report `started(self)` once `url` is valid, then serve until cancelled."""
         listeners = await trio.open_tcp_listeners(self.port, host=self.host)
         try:
-            self.port = listeners[0].socket.getsockname()[1]
+            if self.port == 0:  # a name like "localhost" gave one random port per address
+                for extra in listeners[1:]:
+                    await trio.aclose_forcefully(extra)
+                listeners = listeners[:1]
+            self._bound_host, self.port = listeners[0].socket.getsockname()[:2]
             logger.info("scripted Ollama listening on %s", self.url)
             task_status.started(self)
             await trio.serve_listeners(self._serve_connection, listeners)
