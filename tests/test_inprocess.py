@@ -305,3 +305,35 @@ async def test_a_host_that_stops_reading_bounds_memory_and_can_still_cancel() ->
     assert chat_response["result"]["done_reason"] == "cancelled"
     # The final message holds exactly the text that was streamed.
     assert chat_response["result"]["messages"][0]["content"] == rig.text(chat)
+
+
+async def test_an_unexpected_exception_is_an_internal_error_and_serving_goes_on() -> None:
+    calls = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return httpx.Response(200, json={"models": [{"name": "x", "details": "not an object"}]})
+        return httpx.Response(200, json={"version": "0.33.0"})
+
+    async with open_rig(handler) as rig:
+        models = await rig.response(await rig.request("list_models"))
+        status = await rig.response(await rig.request("status"))
+    assert models["error"]["code"] == -32002  # a body that is not Ollama's is upstream's fault
+    assert status["result"]["ollama"]["reachable"] is True
+
+
+async def test_a_bug_in_a_method_is_answered_as_internal_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sidecar.ollama import OllamaClient
+
+    async def broken(self: OllamaClient) -> list:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(OllamaClient, "list_models", broken)
+    async with open_rig(streaming(ndjson("still here"))) as rig:
+        error = (await rig.response(await rig.request("list_models")))["error"]
+        chat = await rig.response(await rig.request("chat", CHAT))
+    assert (error["code"], error["data"]["kind"]) == (-32603, "internal_error")
+    assert "RuntimeError: boom" in error["message"]
+    assert chat["result"]["messages"][0]["content"] == "still here"
