@@ -16,18 +16,20 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import trio
 
 from . import __version__
 from .config import Config
 from .framing import LineSplitter, encode_line
-from .ollama import OllamaClient
 from .outbox import Outbox
 from .protocol import PROTOCOL_VERSION, ReadyParams, notification
 from .server import Server
 from .stdio import READ_SIZE
+
+if TYPE_CHECKING:
+    from .ollama import OllamaClient
 
 logger = logging.getLogger(__name__)
 
@@ -61,12 +63,18 @@ async def serve(
     handle_signals: bool = False,
 ) -> str:
     """Runs the sidecar until it is told or forced to stop; returns the stop reason."""
-    client = client if client is not None else OllamaClient(config)
     outbox = Outbox(stdout, config.output_buffer_bytes)
     try:
         async with trio.open_nursery() as root:
             root.start_soon(outbox.run)
             outbox.put(ready_line(config))
+            if client is None:
+                # Announce readiness first, then pay for httpx: the host may start writing while
+                # it loads (requests wait in the pipe), and start-up feels that much faster.
+                await outbox.wait_drained()
+                from .ollama import OllamaClient
+
+                client = OllamaClient(config)
             async with trio.open_nursery() as requests:
                 server = Server(config, client, outbox, requests)
                 async with trio.open_nursery() as watchers:
@@ -84,8 +92,9 @@ async def serve(
                 await outbox.drained.wait()
             root.cancel_scope.cancel()
     finally:
-        with trio.CancelScope(shield=True), trio.move_on_after(1.0):
-            await client.aclose()
+        if client is not None:
+            with trio.CancelScope(shield=True), trio.move_on_after(1.0):
+                await client.aclose()
     assert server.stop_reason is not None
     return server.stop_reason
 

@@ -9,16 +9,18 @@ concatenation of the deltas the host received.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import trio
 
 from . import errors
 from .framing import LineSplitter, encode_lines
-from .ollama import OllamaClient
 from .outbox import Outbox
 from .protocol import ChatParams, OllamaChatRequest
 from .turn import ChatTurn
+
+if TYPE_CHECKING:
+    from .ollama import OllamaClient
 
 # Ollama's chunks are small; a line this long means the body is not an Ollama stream.
 UPSTREAM_MAX_LINE_BYTES: Final = 16 * 1024 * 1024

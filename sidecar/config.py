@@ -45,14 +45,19 @@ def parse_ollama_host(value: str | None) -> str:
     """Turns an `OLLAMA_HOST`-style value into a base URL, as Ollama's own clients do.
 
     `""` -> http://127.0.0.1:11434; `host` or `host:port` -> http; `:port` -> 127.0.0.1;
-    `http://host` -> port 80 and `https://host` -> 443 (like ollama-python); a path is kept
-    without its trailing slash; IPv6 is bracketed; 0.0.0.0 and :: are dialled as loopback.
+    `http://host` -> port 80 and `https://host` -> 443 (like ollama-python); bare `ollama.com`
+    -> https on 443; a path is kept without its trailing slash; IPv6 is bracketed (bare or not);
+    0.0.0.0 and :: are dialled as loopback.
     """
     value = (value or "").strip()
     port = DEFAULT_OLLAMA_PORT
     scheme, sep, hostport = value.partition("://")
     if not sep:
         scheme, hostport = "http", value
+        if hostport.count(":") > 1 and not hostport.startswith("["):
+            hostport = f"[{hostport}]"  # a bare IPv6 address
+        elif hostport == "ollama.com":
+            scheme, port = "https", 443  # as Ollama's envconfig.Host() does
     elif scheme == "http":
         port = 80
     elif scheme == "https":

@@ -133,8 +133,12 @@ class OllamaClient:
 
     async def list_models(self) -> list[ModelInfo]:
         """`/api/tags` as `ModelInfo`s. Raises `RpcError` like `chat_stream`."""
-        with trio.fail_after(REQUEST_TIMEOUT_S):
+        with trio.move_on_after(REQUEST_TIMEOUT_S) as waited:
             response = await self._send(self._http.build_request("GET", "/api/tags"))
+        if waited.cancelled_caught:
+            raise errors.ollama_unreachable(
+                self.url, f"no answer to /api/tags within {REQUEST_TIMEOUT_S:g} s"
+            )
         if response.status_code >= 400:
             raise _status_error(response.status_code, response.content, model=None)
         try:

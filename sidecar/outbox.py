@@ -55,6 +55,12 @@ class Outbox:
             await self._wake_producers.park()
         await trio.lowlevel.checkpoint_if_cancelled()
 
+    async def wait_drained(self) -> None:
+        """Waits until everything queued so far was written (or stdout broke)."""
+        while self._queued and not self.broken.is_set():
+            await self._wake_producers.park()
+        await trio.lowlevel.checkpoint_if_cancelled()
+
     def close(self) -> None:
         """No more output: the writer drains what is queued, then `drained` is set."""
         self._closed = True

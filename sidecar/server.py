@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 import trio
@@ -25,7 +25,6 @@ from . import __version__, errors
 from .chat import ollama_request, stream_chat
 from .config import Config
 from .framing import OversizedLine
-from .ollama import OllamaClient
 from .outbox import Outbox
 from .protocol import (
     PARAMS_DECODERS,
@@ -38,6 +37,9 @@ from .protocol import (
 from .rpc import BadRequest, Request, decode_params, decode_request, encode_error, encode_result
 from .turn import ChatTurn
 
+if TYPE_CHECKING:
+    from .ollama import OllamaClient
+
 logger = logging.getLogger(__name__)
 
 METHOD_NAMES: Final = ("chat", "cancel_chat", "list_models", "status", "shutdown")
@@ -47,7 +49,7 @@ SOFT_STOP: Final = "eof"  # the only stop reason that lets in-flight requests fi
 class Handle:
     """One request in flight."""
 
-    __slots__ = ("request", "scope", "done", "turn", "stop_after")
+    __slots__ = ("request", "scope", "done", "turn", "stop_after", "cancelled")
 
     def __init__(self, request: Request, turn: ChatTurn | None = None) -> None:
         self.request = request
@@ -55,6 +57,7 @@ class Handle:
         self.done = trio.Event()
         self.turn = turn
         self.stop_after = False
+        self.cancelled = False  # answered as cancelled (not merely asked to be)
 
     @property
     def id(self) -> RequestId | None:
@@ -149,6 +152,7 @@ class Server:
             with handle.scope:
                 outcome = await method(handle, params)
             if handle.scope.cancelled_caught:
+                handle.cancelled = True
                 outcome = self._interrupted(handle)
         except errors.RpcError as exc:
             outcome = exc
@@ -194,7 +198,8 @@ class Server:
             target = self.handles.get(params.chat_id)
             targets = [target] if target is not None and target.turn is not None else []
         await self._cancel(targets)
-        return {"cancelled": [h.id for h in targets if h.id is not None]}
+        # A chat that finished in the same instant answered normally: it is not listed.
+        return {"cancelled": [h.id for h in targets if h.cancelled and h.id is not None]}
 
     async def _list_models(self, handle: Handle, params: NoParams) -> Any:
         return {"models": await self.client.list_models()}

@@ -19,6 +19,9 @@ from sidecar.config import load_config, parse_ollama_host
         ("0.0.0.0:1234", "http://127.0.0.1:1234"),
         ("[::]:11434", "http://[::1]:11434"),
         ("[::1]:9000", "http://[::1]:9000"),
+        ("::", "http://[::1]:11434"),
+        ("fe80::1", "http://[fe80::1]:11434"),
+        ("ollama.com", "https://ollama.com:443"),
         ("  localhost  ", "http://localhost:11434"),
     ],
 )

@@ -337,3 +337,14 @@ async def test_a_bug_in_a_method_is_answered_as_internal_error(monkeypatch: pyte
     assert (error["code"], error["data"]["kind"]) == (-32603, "internal_error")
     assert "RuntimeError: boom" in error["message"]
     assert chat["result"]["messages"][0]["content"] == "still here"
+
+
+async def test_a_hung_api_tags_is_reported_not_crashed(autojump_clock: trio.testing.MockClock) -> None:
+    async def handler(request: httpx.Request) -> httpx.Response:
+        await trio.sleep_forever()
+        raise AssertionError
+
+    async with open_rig(handler) as rig:
+        error = (await rig.response(await rig.request("list_models")))["error"]
+    assert (error["code"], error["data"]["kind"]) == (-32000, "ollama_unreachable")
+    assert "/api/tags" in error["message"]
