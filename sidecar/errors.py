@@ -77,6 +77,14 @@ def invalid_params(detail: str) -> RpcError:
     return RpcError(INVALID_PARAMS, f"Invalid params: {detail}")
 
 
+def internal_error(exc: BaseException) -> RpcError:
+    return RpcError(
+        INTERNAL_ERROR,
+        f"Internal error: {type(exc).__name__}: {exc}",
+        hint="This is a bug in ollama-sidecar; its stderr log has the details.",
+    )
+
+
 def ollama_unreachable(url: str, detail: str) -> RpcError:
     return RpcError(
         OLLAMA_UNREACHABLE,

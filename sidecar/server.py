@@ -97,6 +97,13 @@ class Server:
         if not self.accepting:
             return
         try:
+            self._dispatch(line)
+        except Exception as exc:  # a bug must not stop the reader: answer and go on
+            logger.exception("dispatching a line failed")
+            self.outbox.put(encode_error(None, errors.internal_error(exc)))
+
+    def _dispatch(self, line: bytes | OversizedLine) -> None:
+        try:
             request = decode_request(line, self.config.max_line_bytes)
         except BadRequest as bad:
             self.outbox.put(encode_error(bad.id, bad.error))
@@ -158,11 +165,7 @@ class Server:
             outcome = exc
         except Exception as exc:
             logger.exception("request %r (%s) failed", handle.id, handle.request.method)
-            outcome = errors.RpcError(
-                errors.INTERNAL_ERROR,
-                f"Internal error: {type(exc).__name__}: {exc}",
-                hint="This is a bug in ollama-sidecar; its stderr log has the details.",
-            )
+            outcome = errors.internal_error(exc)
         if isinstance(outcome, errors.RpcError) and handle.turn is not None:
             outcome.extra.setdefault("messages", handle.turn.messages())
         if not handle.request.is_notification:
