@@ -1,0 +1,58 @@
+"""`scripts/bench --quick` as a smoke test: every measurement runs and no token is lost.
+
+It fails on correctness only (lost, duplicated or misrouted tokens, error responses, a sidecar
+that did not start or exit), never on timings: the machines are shared and noisy. The wrapper
+installs the official `ollama` client into .venv when it is missing.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+GUARD_S = 300  # a hang guard; the quick run takes well under a minute
+
+MEASUREMENTS = (
+    "throughput: sidecar",
+    "throughput: official ollama client relay",
+    "throughput: msgspec floor",
+    "sidecar / official client",
+    "sidecar / msgspec floor",
+    "added latency at 100 tok/s: p99",
+    "added latency at 2,000 tok/s: p99",
+    "chat written -> upstream has the request",
+    "first upstream byte -> first chat:token read",
+    "cancel_chat -> chat response",
+    "cancel_chat -> upstream disconnect",
+    "import trio, httpx, msgspec",
+    "spawn -> sidecar:ready read",
+    "spawn -> first status answer read",
+    "RSS idle",
+    "more chats in a row",
+    "RSS growth over those",
+    "stalled reader: RSS growth",
+    "stalled reader: tokens lost after resuming",
+    "chats x 50 tok/s: tokens lost/duplicated/misrouted",
+    "chats x 50 tok/s: added latency p99",
+)
+
+
+def test_quick_benchmark_runs_every_measurement_without_losing_a_token() -> None:
+    completed = subprocess.run(
+        [str(REPO_ROOT / "scripts" / "bench"), "--quick"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=GUARD_S,
+        stdin=subprocess.DEVNULL,
+    )
+    output = completed.stdout
+    assert completed.returncode == 0, f"stdout:\n{output}\nstderr:\n{completed.stderr[-4000:]}"
+    for name in MEASUREMENTS:
+        rows = [line for line in output.splitlines() if name in line]
+        assert rows, f"the table does not mention {name!r}:\n{output}"
+        for row in rows:
+            # Every row has a measured median (a "-" would mean the measurement did not run).
+            assert " - " not in f" {row} ".replace("  ", " "), f"no value in row: {row!r}"
+    assert "correctness: every token arrived exactly once" in output
