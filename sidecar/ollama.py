@@ -1,23 +1,31 @@
-"""The HTTP client for Ollama: `/api/chat` streaming, `/api/tags`, `/api/version`.
+"""The client for Ollama: `/api/chat` streaming, `/api/tags`, `/api/version`.
+
+The chat stream runs on its own connection through `http1` (a plain trio stream, TLS for
+https), because httpx hands a chunked body back one HTTP chunk at a time and Ollama sends one
+chunk per token: here each network read is decoded whole, so the chat loop handles a read's worth
+of tokens at once (docs/benchmarks.md has the numbers). The short requests (`/api/tags`,
+`/api/version`) use httpx, where per-chunk cost does not matter.
 
 Timeouts follow the way Ollama behaves: a short connect timeout (a dead address should fail at
 once), no total read timeout (a reply may stream for minutes), and an idle timeout per network
-read that also covers the wait for the response headers, because Ollama only sends them after the
-model has loaded, which can take tens of seconds. The idle timeout is a trio scope around each
-read, not an httpx read timeout, so tests can drive it with a fake clock.
+read that also covers the wait for the response head, because Ollama only sends it after the
+model has loaded, which can take tens of seconds. Each is a trio scope at the call site, so tests
+can drive them with a fake clock.
 
-The body is handed out as raw network reads; line splitting happens in `framing.LineSplitter`
-(never httpx's `aiter_lines()`, which also splits on U+0085). Cancelling the caller's scope
-while a stream is open closes the response, and closing the response is how Ollama is told to
-stop generating: it has no cancel endpoint.
+The body is handed out as decoded network reads; line splitting happens in
+`framing.LineSplitter` (only on `\n`: never `str.splitlines`, which also splits on U+0085).
+Leaving `chat_stream` for any reason, cancellation included, closes the connection, and closing
+it is how Ollama is told to stop generating: it has no cancel endpoint.
 
-Every httpx and HTTP-status failure is translated to an `RpcError` here, where the modules meet.
+Every transport and HTTP-status failure is translated to an `RpcError` here, where modules meet.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import ssl
+import urllib.parse
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Final
 
@@ -27,6 +35,7 @@ import trio
 
 from . import errors
 from .config import Config
+from .http1 import BodyDecoder, HeadParser, ProtocolError, ResponseHead, encode_request
 from .protocol import (
     ModelInfo,
     OllamaChatRequest,
@@ -42,48 +51,110 @@ REQUEST_TIMEOUT_S: Final = 30.0  # whole short requests (/api/tags)
 PROBE_TIMEOUT_S: Final = 3.0  # status's reachability check
 ERROR_BODY_LIMIT: Final = 64 * 1024
 CLOSE_TIMEOUT_S: Final = 2.0
+READ_SIZE: Final = 256 * 1024
+
+# Opens a byte stream to (host, port), with TLS when asked; tests pass an in-memory one.
+Connector = Callable[[str, int, bool], Awaitable[trio.abc.Stream]]
+
+
+async def open_connection(host: str, port: int, tls: bool) -> trio.abc.Stream:
+    stream: trio.abc.Stream = await trio.open_tcp_stream(host, port)
+    if tls:
+        ssl_stream = trio.SSLStream(
+            stream, ssl.create_default_context(), server_hostname=host, https_compatible=True
+        )
+        await ssl_stream.do_handshake()
+        stream = ssl_stream
+    return stream
 
 
 class ChatBody:
-    """The body of a streaming `/api/chat` response, one network read at a time."""
+    """The body of a streaming `/api/chat` response, one decoded network read at a time."""
 
-    def __init__(self, response: httpx.Response, idle_timeout_s: float) -> None:
-        self._reads = response.aiter_bytes()
+    def __init__(
+        self, stream: trio.abc.Stream, decoder: BodyDecoder, early: bytes, idle_timeout_s: float
+    ) -> None:
+        self._stream = stream
+        self._decoder = decoder
+        self._early = early  # body bytes that arrived with the response head
         self._idle_timeout_s = idle_timeout_s
 
-    async def aclose(self) -> None:
-        await self._reads.aclose()
-
     async def read(self) -> bytes:
-        """The next network read, or `b""` at the end of the body.
+        """The body bytes of the next network read, or `b""` at the end of the body.
 
-        Raises `RpcError` (stream_interrupted) when the connection drops or no data comes
-        within the idle timeout. Cancellation: safe; the caller's scope closes the response.
+        Raises `RpcError` (stream_interrupted) when the connection drops, the framing is broken
+        or no data comes within the idle timeout. Cancellation: safe; nothing is lost that the
+        caller was given.
         """
-        with trio.move_on_after(self._idle_timeout_s) as idle:
-            try:
-                return await self._reads.__anext__()
-            except StopAsyncIteration:
-                return b""
-            except httpx.TransportError as exc:
+        if self._early:
+            data, self._early = self._early, b""
+            if body := self._feed(data):
+                return body
+        while not self._decoder.done:
+            with trio.move_on_after(self._idle_timeout_s) as idle:
+                try:
+                    data = await self._stream.receive_some(READ_SIZE)
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                    raise errors.stream_interrupted(
+                        f"the connection to Ollama dropped ({_describe(exc)})"
+                    ) from None
+            if idle.cancelled_caught:
                 raise errors.stream_interrupted(
-                    f"the connection to Ollama dropped ({_describe(exc)})"
-                ) from None
-        assert idle.cancelled_caught
-        raise errors.stream_interrupted(
-            f"no data from Ollama for {self._idle_timeout_s:g} s (--idle-timeout)"
-        )
+                    f"no data from Ollama for {self._idle_timeout_s:g} s (--idle-timeout)"
+                )
+            if not data:
+                try:
+                    self._decoder.eof()
+                except ProtocolError as exc:
+                    raise errors.stream_interrupted(
+                        f"the connection to Ollama dropped ({exc})"
+                    ) from None
+                return b""
+            if body := self._feed(data):
+                return body
+        return b""
+
+    async def read_limited(self, limit: int) -> bytes:
+        """Up to `limit` bytes of the body (for error bodies); transport failures end it."""
+        body = bytearray()
+        try:
+            while len(body) < limit and (data := await self.read()):
+                body += data
+        except errors.RpcError:
+            pass  # the status already says what went wrong
+        return bytes(body[:limit])
+
+    def _feed(self, data: bytes) -> bytes:
+        try:
+            return self._decoder.feed(data)
+        except ProtocolError as exc:
+            raise errors.stream_interrupted(f"broken HTTP framing from Ollama ({exc})") from None
 
 
 class OllamaClient:
-    """One connection pool to one Ollama server, shared by every chat."""
+    """The way to one Ollama server, shared by every chat."""
 
-    def __init__(self, config: Config, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        connector: Connector = open_connection,
+    ) -> None:
         self.url = config.ollama_url
         self._idle_timeout_s = config.idle_timeout_s
+        self._connect_timeout_s = config.connect_timeout_s
+        self._connector = connector
+        split = urllib.parse.urlsplit(self.url)
+        self._tls = split.scheme == "https"
+        self._host = split.hostname or "127.0.0.1"
+        self._port = split.port or (443 if self._tls else 80)
+        self._host_header = split.netloc
+        self._chat_target = split.path.rstrip("/") + "/api/chat"
         headers = {"User-Agent": "ollama-sidecar"}
         if config.api_key:
             headers["Authorization"] = f"Bearer {config.api_key}"
+        self._headers = headers
         self._http = httpx.AsyncClient(
             base_url=self.url,
             headers=headers,
@@ -102,34 +173,53 @@ class OllamaClient:
         """Opens `POST /api/chat` and yields its body once the status says it streams.
 
         Raises `RpcError`: ollama_unreachable, model_not_found, upstream_error (HTTP status),
-        stream_interrupted (dropped before headers, or headers later than the idle timeout).
-        Cancellation: leaving the block for any reason closes the response and its connection.
+        stream_interrupted (dropped before the head, or the head later than the idle timeout).
+        Cancellation: leaving the block for any reason closes the connection.
         """
-        http_request = self._http.build_request(
+        payload = encode_request(
             "POST",
-            "/api/chat",
-            content=body_encoder.encode(request),
-            headers={"Content-Type": "application/json", "Accept": "application/x-ndjson"},
+            self._chat_target,
+            self._host_header,
+            {
+                **self._headers,
+                "Content-Type": "application/json",
+                "Accept": "application/x-ndjson",
+                "Connection": "close",  # one connection per chat: closing it is the cancel
+            },
+            body_encoder.encode(request),
         )
-        with trio.move_on_after(self._idle_timeout_s) as idle:
-            response = await self._send(http_request, stream=True)
-        if idle.cancelled_caught:
-            raise errors.stream_interrupted(
-                f"Ollama sent no response within {self._idle_timeout_s:g} s (--idle-timeout)"
-            )
-        body: ChatBody | None = None
+        stream = await self._connect()
         try:
-            if response.status_code >= 400:
-                content = await _read_limited(response)
-                raise _status_error(response.status_code, content, model=request.model)
-            body = ChatBody(response, self._idle_timeout_s)
+            with trio.move_on_after(self._idle_timeout_s) as waiting:
+                head, early = await _exchange(stream, payload)
+            if waiting.cancelled_caught:
+                raise errors.stream_interrupted(
+                    f"Ollama sent no response within {self._idle_timeout_s:g} s (--idle-timeout)"
+                )
+            try:
+                decoder = head.body_decoder("POST")
+            except ProtocolError as exc:
+                raise errors.stream_interrupted(f"broken HTTP framing from Ollama ({exc})") from None
+            body = ChatBody(stream, decoder, early, self._idle_timeout_s)
+            if head.status >= 400:
+                content = await body.read_limited(ERROR_BODY_LIMIT)
+                raise _status_error(head.status, content, model=request.model)
             yield body
         finally:
             # Closing must happen even when the chat is being cancelled: it is the cancel.
             with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT_S):
-                if body is not None:
-                    await body.aclose()
-                await response.aclose()
+                await stream.aclose()
+
+    async def _connect(self) -> trio.abc.Stream:
+        with trio.move_on_after(self._connect_timeout_s) as connecting:
+            try:
+                return await self._connector(self._host, self._port, self._tls)
+            except (OSError, trio.BrokenResourceError) as exc:
+                raise errors.ollama_unreachable(self.url, _describe(exc)) from None
+        assert connecting.cancelled_caught
+        raise errors.ollama_unreachable(
+            self.url, f"no connection within {self._connect_timeout_s:g} s (--connect-timeout)"
+        )
 
     async def list_models(self) -> list[ModelInfo]:
         """`/api/tags` as `ModelInfo`s. Raises `RpcError` like `chat_stream`."""
@@ -185,19 +275,24 @@ class OllamaClient:
             ) from None
 
 
-async def _read_limited(response: httpx.Response) -> bytes:
-    body = bytearray()
-    reads = response.aiter_bytes()
+async def _exchange(stream: trio.abc.Stream, payload: bytes) -> tuple[ResponseHead, bytes]:
+    """Sends the request and reads the response head; returns it and any body bytes after it."""
     try:
-        async for data in reads:
-            body += data
-            if len(body) >= ERROR_BODY_LIMIT:
-                break
-    except httpx.TransportError:
-        pass  # the status already says what went wrong
-    finally:
-        await reads.aclose()
-    return bytes(body)
+        await stream.send_all(payload)
+        parser = HeadParser()
+        while True:
+            data = await stream.receive_some(READ_SIZE)
+            if not data:
+                raise errors.stream_interrupted("Ollama closed the connection before answering")
+            head, early = parser.feed(data)
+            if head is not None:
+                return head, early
+    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+        raise errors.stream_interrupted(
+            f"Ollama closed the connection before answering ({_describe(exc)})"
+        ) from None
+    except ProtocolError as exc:
+        raise errors.stream_interrupted(f"Ollama's answer is not HTTP/1.1 ({exc})") from None
 
 
 def _status_error(status: int, body: bytes, *, model: str | None) -> errors.RpcError:

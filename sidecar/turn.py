@@ -53,6 +53,30 @@ def _error_text(value: Any) -> str:
     return msgspec.json.encode(value).decode()
 
 
+class TextBuffer:
+    """Appends text deltas; holds them in blocks so a long reply costs its bytes, not one
+    object per token."""
+
+    __slots__ = ("_blocks", "_parts")
+    BLOCK_PARTS: Final = 512
+
+    def __init__(self) -> None:
+        self._blocks: list[str] = []
+        self._parts: list[str] = []
+
+    def append(self, text: str) -> None:
+        self._parts.append(text)
+        if len(self._parts) >= self.BLOCK_PARTS:
+            self._blocks.append("".join(self._parts))
+            self._parts.clear()
+
+    def __bool__(self) -> bool:
+        return bool(self._parts or self._blocks)
+
+    def value(self) -> str:
+        return "".join(self._blocks) + "".join(self._parts)
+
+
 class ChatTurn:
     """Accumulates one assistant reply from Ollama chunks.
 
@@ -65,8 +89,8 @@ class ChatTurn:
         self.chat_id = chat_id
         self.started_at = started_at
         self.first_output_at: float | None = None
-        self.content_parts: list[str] = []
-        self.thinking_parts: list[str] = []
+        self.content = TextBuffer()
+        self.thinking = TextBuffer()
         self.tool_calls: list[ToolCall] = []
         self.chunks_seen = 0
         self.finished = False
@@ -106,10 +130,10 @@ class ChatTurn:
         message = chunk.message
         if message is not None:
             if message.thinking:
-                self.thinking_parts.append(message.thinking)
+                self.thinking.append(message.thinking)
                 self._delta(out, "chat:thinking", message.thinking, now)
             if message.content:
-                self.content_parts.append(message.content)
+                self.content.append(message.content)
                 self._delta(out, "chat:token", message.content, now)
             for call in message.tool_calls:
                 if call.id is msgspec.UNSET or not call.id:
@@ -148,16 +172,16 @@ class ChatTurn:
     # --- results ------------------------------------------------------------------------------
 
     def assistant_message(self) -> Message:
-        message = Message(role="assistant", content="".join(self.content_parts))
-        if self.thinking_parts:
-            message.thinking = "".join(self.thinking_parts)
+        message = Message(role="assistant", content=self.content.value())
+        if self.thinking:
+            message.thinking = self.thinking.value()
         if self.tool_calls:
             message.tool_calls = list(self.tool_calls)
         return message
 
     def messages(self) -> list[Message]:
         """The messages this turn produced so far (empty when Ollama sent nothing)."""
-        if not (self.content_parts or self.thinking_parts or self.tool_calls):
+        if not (self.content or self.thinking or self.tool_calls):
             return []
         return [self.assistant_message()]
 

@@ -135,11 +135,91 @@ class Rig:
         )
 
 
+class MemoryOllama:
+    """Serves the chat connections of an in-process sidecar over lockstep memory streams.
+
+    Each connection reads one raw HTTP/1.1 request, asks `handler` for an httpx.Response, and
+    writes it back: a `ScriptStream` body chunked, one HTTP chunk per piece, anything else with a
+    Content-Length. A client that closes early closes the body (`ScriptStream.closed`), like a
+    real server noticing the disconnect. Lockstep streams give real backpressure.
+    """
+
+    def __init__(self, handler: Handler, nursery: trio.Nursery, refuse: bool) -> None:
+        self.handler = handler
+        self.nursery = nursery
+        self.refuse = refuse
+
+    async def connect(self, host: str, port: int, tls: bool) -> trio.abc.Stream:
+        if self.refuse:
+            raise ConnectionRefusedError(111, "Connection refused")
+        client, server = trio.testing.lockstep_stream_pair()
+        self.nursery.start_soon(self._serve, server)
+        return client
+
+    async def _serve(self, stream: trio.abc.Stream) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += await stream.receive_some()
+        head, _, body = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        method, target, _ = lines[0].split(" ")
+        headers = dict(line.split(": ", 1) for line in lines[1:])
+        while len(body) < int(headers.get("Content-Length", "0")):
+            body += await stream.receive_some()
+        request = httpx.Request(
+            method, f"http://{headers['Host']}{target}", headers=headers, content=body
+        )
+        response = await self.handler(request)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._watch_close, stream, response, nursery.cancel_scope)
+            try:
+                await self._write(stream, response)
+            except trio.BrokenResourceError:
+                await response.aclose()
+            nursery.cancel_scope.cancel()
+        await stream.aclose()
+
+    @staticmethod
+    async def _watch_close(
+        stream: trio.abc.Stream, response: httpx.Response, writing: trio.CancelScope
+    ) -> None:
+        if not await stream.receive_some():
+            writing.cancel()
+            await response.aclose()
+
+    @staticmethod
+    async def _write(stream: trio.abc.Stream, response: httpx.Response) -> None:
+        head = f"HTTP/1.1 {response.status_code} {response.reason_phrase}\r\n"
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+        if isinstance(response.stream, ScriptStream):
+            headers["Transfer-Encoding"] = "chunked"
+            await stream.send_all(
+                (head + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode()
+            )
+            try:
+                async for piece in response.stream:
+                    await stream.send_all(b"%x\r\n%s\r\n" % (len(piece), piece))
+            except httpx.TransportError:
+                return  # "drop": end without the terminating chunk
+            await stream.send_all(b"0\r\n\r\n")
+        else:
+            content = await response.aread()
+            headers["Content-Length"] = str(len(content))
+            await stream.send_all(
+                (head + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode()
+                + content
+            )
+
+
 @asynccontextmanager
 async def open_rig(
-    handler: Handler, *, lockstep: bool = False, **config: Any
+    handler: Handler, *, lockstep: bool = False, refuse: bool = False, **config: Any
 ) -> AsyncIterator[Rig]:
-    """Runs a sidecar in this trio run; yields once `sidecar:ready` was read."""
+    """Runs a sidecar in this trio run; yields once `sidecar:ready` was read.
+
+    `handler` answers every request to Ollama: chats over `MemoryOllama`, the others through
+    httpx.MockTransport. `refuse` makes every connection attempt fail as if Ollama were down.
+    """
     base = replace(Config(ollama_url="http://ollama.test", model="m"), **config)
     stdin_send, stdin_recv = trio.testing.memory_stream_one_way_pair()
     if lockstep:
@@ -150,15 +230,20 @@ async def open_rig(
 
     async def record(request: httpx.Request) -> httpx.Response:
         rig.requests.append(request)
+        if refuse:
+            raise httpx.ConnectError("Connection refused", request=request)
         return await handler(request)
 
-    client = OllamaClient(base, transport=httpx.MockTransport(record))
-
-    async def run() -> None:
-        rig.stop_reason = await serve(base, stdin_recv, stdout_send, client=client)
-        await stdout_send.aclose()
-
     async with trio.open_nursery() as nursery:
+        ollama = MemoryOllama(record, nursery, refuse)
+        client = OllamaClient(
+            base, transport=httpx.MockTransport(record), connector=ollama.connect
+        )
+
+        async def run() -> None:
+            rig.stop_reason = await serve(base, stdin_recv, stdout_send, client=client)
+            await stdout_send.aclose()
+
         nursery.start_soon(run)
         ready = await rig.read_line()
         assert ready["method"] == "sidecar:ready"

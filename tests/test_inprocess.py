@@ -159,10 +159,7 @@ async def test_http_errors_map_to_specific_codes(
 
 
 async def test_ollama_down_is_unreachable_with_a_hint() -> None:
-    async def handler(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("Connection refused", request=request)
-
-    async with open_rig(handler) as rig:
+    async with open_rig(streaming(), refuse=True) as rig:
         chat = (await rig.response(await rig.request("chat", CHAT)))["error"]
         models = (await rig.response(await rig.request("list_models")))["error"]
         status = (await rig.response(await rig.request("status")))["result"]

@@ -182,3 +182,14 @@ def test_lines_after_done_are_ignored() -> None:
     data = transcript("c2-native-tool-call-in-final-chunk.ndjson") * 2
     turn, notes = run(data)
     assert len(notes) == 1 and len(turn.tool_calls) == 1
+
+
+def test_a_long_reply_is_kept_exactly_across_text_blocks() -> None:
+    from sidecar.turn import TextBuffer
+
+    buffer = TextBuffer()
+    pieces = [f"t{i:06d} " for i in range(2000)]
+    for piece in pieces:
+        buffer.append(piece)
+    assert buffer.value() == "".join(pieces)
+    assert not TextBuffer()
