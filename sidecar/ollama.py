@@ -155,18 +155,29 @@ class OllamaClient:
         if config.api_key:
             headers["Authorization"] = f"Bearer {config.api_key}"
         self._headers = headers
-        self._http = httpx.AsyncClient(
-            base_url=self.url,
-            headers=headers,
-            transport=transport,
-            timeout=httpx.Timeout(connect=config.connect_timeout_s, read=None, write=None, pool=None),
-            # A desktop's HTTP(S)_PROXY must not capture a local Ollama (Go's client skips the
-            # proxy for loopback; httpx does not), so the environment is not consulted.
-            trust_env=False,
-        )
+        self._transport = transport
+        self._http_client: httpx.AsyncClient | None = None
+
+    @property
+    def _http(self) -> httpx.AsyncClient:
+        # Made on first use: chats never need it, and it costs an SSL context at creation.
+        if self._http_client is None:
+            self._http_client = httpx.AsyncClient(
+                base_url=self.url,
+                headers=self._headers,
+                transport=self._transport,
+                timeout=httpx.Timeout(
+                    connect=self._connect_timeout_s, read=None, write=None, pool=None
+                ),
+                # A desktop's HTTP(S)_PROXY must not capture a local Ollama (Go's client skips
+                # the proxy for loopback; httpx does not), so the environment is not consulted.
+                trust_env=False,
+            )
+        return self._http_client
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._http_client is not None:
+            await self._http_client.aclose()
 
     @asynccontextmanager
     async def chat_stream(self, request: OllamaChatRequest) -> AsyncIterator[ChatBody]:
