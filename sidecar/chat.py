@@ -1,23 +1,45 @@
-"""One chat: a request to Ollama's `/api/chat`, streamed into notifications.
+"""One chat: Ollama's `/api/chat` streamed into notifications, with tool rounds in between.
 
-The loop is the thin I/O shell around `ChatTurn`: read what the network gives, split it into
+`stream_chat` is the thin I/O shell around `ChatTurn`: read what the network gives, split it into
 lines, wait until stdout has room, then feed the turn and queue its notifications in one go. The
 wait happens before the turn sees the lines, so when the chat is cancelled during that wait the
 turn holds exactly the text that was written: the result's message always equals the
 concatenation of the deltas the host received.
+
+`ChatSession` runs the rounds. When the chat offered tools and a reply calls some, each call is
+run (a built-in in the `Workspace`, after the user's approval for the ones that change things;
+a client tool by waiting for the client's `tool_result`), its `chat:tool_result` is written, and
+Ollama is asked again with the assistant message and one `tool` message per call appended. A
+client may answer a client tool the moment it reads `chat:tool_call`, before the reply has even
+ended, so a pending answer is registered when that line is queued, not when the wait starts.
+Everything a round waits for sits inside the chat's cancel scope: `cancel_chat` ends any wait.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
 
+import msgspec
 import trio
 
 from . import errors
-from .framing import LineSplitter, encode_lines
+from .framing import LineSplitter, encode_line, encode_lines
 from .outbox import Outbox
-from .protocol import ChatParams, OllamaChatRequest
-from .turn import ChatTurn
+from .protocol import (
+    ChatParams,
+    ChatResult,
+    Message,
+    OllamaChatRequest,
+    RequestId,
+    ToolCall,
+    ToolCallParams,
+    ToolResultNote,
+    notification,
+)
+from .tools import NEEDS_APPROVAL, ToolResult, Workspace
+from .turn import ChatTurn, TurnCounts, make_usage
 
 if TYPE_CHECKING:
     from .ollama import OllamaClient
@@ -26,26 +48,18 @@ if TYPE_CHECKING:
 UPSTREAM_MAX_LINE_BYTES: Final = 16 * 1024 * 1024
 
 
-def ollama_request(params: ChatParams, model: str) -> OllamaChatRequest:
-    return OllamaChatRequest(
-        model=model,
-        messages=params.messages,
-        stream=True,
-        options=params.options,
-        think=params.think,
-        format=params.format,
-        keep_alive=params.keep_alive,
-        tools=params.tools,
-    )
-
-
 async def stream_chat(
-    client: OllamaClient, request: OllamaChatRequest, turn: ChatTurn, outbox: Outbox
+    client: OllamaClient,
+    request: OllamaChatRequest,
+    turn: ChatTurn,
+    outbox: Outbox,
+    on_batch: Callable[[], None] | None = None,
 ) -> None:
     """Streams one reply into `turn`, writing notifications as chunks arrive.
 
-    Returns when Ollama sent `done:true`. Raises `RpcError` for every failure (the turn keeps
-    the partial reply). Cancellation: closes the upstream response, which stops the model.
+    `on_batch` runs right after each batch is queued (no checkpoint in between). Returns when
+    Ollama sent `done:true`. Raises `RpcError` for every failure (the turn keeps the partial
+    reply). Cancellation: closes the upstream connection, which stops the model.
     """
     splitter = LineSplitter(UPSTREAM_MAX_LINE_BYTES)
     async with client.chat_stream(request) as body:
@@ -55,9 +69,226 @@ async def stream_chat(
             if lines:
                 await outbox.wait_writable()
                 outbox.put(encode_lines(turn.feed(lines, trio.current_time())))
+                if on_batch is not None:
+                    on_batch()
             if not data:
                 break
     if turn.failure is not None:
         raise turn.failure
     if not turn.finished:
         raise errors.stream_interrupted("Ollama ended the stream without its final chunk")
+
+
+@dataclass(frozen=True)
+class ToolPlan:
+    """What a chat offered the model: built-in names, client tools by name, and approval."""
+
+    builtins: tuple[str, ...] = ()
+    client: dict[str, dict[str, Any]] = field(default_factory=dict)
+    auto_approve: bool = False
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.builtins or self.client)
+
+
+def plan_tools(params: ChatParams, workspace: Workspace, auto_approve: bool) -> ToolPlan:
+    """Checks the chat's `tools` param. Raises `RpcError` (invalid_params) naming the problem."""
+    approve = auto_approve or params.approval == "auto"
+    if params.tools is msgspec.UNSET or params.tools is False:
+        return ToolPlan(auto_approve=approve)
+    if params.tools is True:
+        return ToolPlan(builtins=workspace.available(), auto_approve=approve)
+    builtins: list[str] = []
+    client: dict[str, dict[str, Any]] = {}
+    for i, tool in enumerate(params.tools):
+        if isinstance(tool, str):
+            if tool not in workspace.available():
+                why = (
+                    "start the sidecar with --allow-shell to offer it"
+                    if tool == "exec_shell"
+                    else f"built-in tools: {', '.join(workspace.available())}"
+                )
+                raise errors.invalid_params(f"unknown built-in tool {tool!r} - at `$.tools[{i}]` ({why})")
+            if tool not in builtins:
+                builtins.append(tool)
+            continue
+        function = tool.get("function")
+        name = function.get("name") if isinstance(function, dict) else None
+        if not isinstance(name, str) or not name:
+            raise errors.invalid_params(
+                f"a client tool needs function.name - at `$.tools[{i}]`"
+            )
+        if name in workspace.available() or name in client:
+            raise errors.invalid_params(f"tool name {name!r} is used twice - at `$.tools[{i}]`")
+        client[name] = {"type": "function", **tool}
+    return ToolPlan(tuple(builtins), client, approve)
+
+
+class Pending:
+    """An answer the chat waits for: a client tool's result or the user's approval."""
+
+    __slots__ = ("kind", "answered", "value")
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind  # "tool_result" or "approve_tool"
+        self.answered = trio.Event()
+        self.value: Any = None
+
+
+@dataclass
+class ChatContext:
+    """What every chat shares: the way to Ollama, stdout, the project folder, the limits."""
+
+    client: OllamaClient
+    outbox: Outbox
+    workspace: Workspace
+    max_tool_rounds: int
+
+
+class ChatSession:
+    def __init__(
+        self,
+        chat_id: RequestId | None,
+        request: OllamaChatRequest,
+        tools: ToolPlan,
+        context: ChatContext,
+        started_at: float,
+    ) -> None:
+        self.chat_id = chat_id
+        self.request = request
+        self.tools = tools
+        self.context = context
+        self.started_at = started_at
+        self.history = list(request.messages)
+        self.produced: list[Message] = []
+        self.turn: ChatTurn | None = ChatTurn(chat_id, started_at)
+        self.pending: dict[str, Pending] = {}
+        self._counts: list[TurnCounts] = []
+        self._first_output_at: float | None = None
+        self._calls_seen = 0
+        if tools.enabled:
+            specs = context.workspace.specs(tools.builtins) + list(tools.client.values())
+            request.tools = specs
+
+    # --- the rounds ---------------------------------------------------------------------------
+
+    async def run(self) -> ChatResult:
+        for round_no in range(self.context.max_tool_rounds + 1):
+            if self.turn is None:
+                self.turn = ChatTurn(self.chat_id, trio.current_time())
+            turn = self.turn
+            self._calls_seen = 0
+            self.request.messages = [*self.history, *self.produced]
+            await stream_chat(
+                self.context.client, self.request, turn, self.context.outbox, self._register_calls
+            )
+            self._end_turn(turn)
+            if not (self.tools.enabled and turn.tool_calls):
+                return self.result(turn.done_reason)
+            if round_no == self.context.max_tool_rounds:
+                return self.result("tool_limit")
+            for call in turn.tool_calls:
+                outcome = await self._run_call(call)
+                self._write(
+                    "chat:tool_result",
+                    ToolResultNote(self.chat_id, call.id, call.function.name, outcome.content, outcome.is_error),  # type: ignore[arg-type]
+                )
+                self.produced.append(
+                    Message(
+                        role="tool",
+                        content=outcome.content,
+                        tool_name=call.function.name,
+                        tool_call_id=call.id if isinstance(call.id, str) else msgspec.UNSET,
+                    )
+                )
+        raise AssertionError("unreachable: the last round returns")
+
+    def _end_turn(self, turn: ChatTurn) -> None:
+        now = trio.current_time()
+        self._counts.append(turn.counts(now))
+        if self._first_output_at is None:
+            self._first_output_at = turn.first_output_at
+        self.produced.append(turn.assistant_message())
+        self.turn = None
+
+    def _register_calls(self) -> None:
+        """Right after a batch with `chat:tool_call` lines is queued: client calls may be
+        answered from now on."""
+        assert self.turn is not None
+        calls = self.turn.tool_calls
+        for call in calls[self._calls_seen :]:
+            if call.function.name in self.tools.client and isinstance(call.id, str):
+                self.pending.setdefault(call.id, Pending("tool_result"))
+        self._calls_seen = len(calls)
+
+    async def _run_call(self, call: ToolCall) -> ToolResult:
+        name = call.function.name
+        call_id = call.id if isinstance(call.id, str) else ""
+        if name in self.tools.client:
+            answer = await self._wait(call_id, "tool_result")
+            return ToolResult(answer.content, answer.is_error)
+        if name not in self.tools.builtins:
+            offered = ", ".join([*self.tools.builtins, *self.tools.client]) or "none"
+            return ToolResult(f"unknown tool {name!r}: it was not offered (offered: {offered})", True)
+        if name in NEEDS_APPROVAL and not self.tools.auto_approve:
+            self.pending[call_id] = Pending("approve_tool")
+            self._write(
+                "chat:approval_request",
+                ToolCallParams(self.chat_id, call_id, name, call.function.arguments),  # type: ignore[arg-type]
+            )
+            answer = await self._wait(call_id, "approve_tool")
+            if not answer.approved:
+                reason = answer.reason if isinstance(answer.reason, str) and answer.reason else ""
+                return ToolResult(
+                    f"The user declined to run {name}" + (f": {reason}" if reason else "."), True
+                )
+        return await self.context.workspace.run(name, call.function.arguments)
+
+    async def _wait(self, call_id: str, kind: str) -> Any:
+        pending = self.pending.setdefault(call_id, Pending(kind))
+        try:
+            await pending.answered.wait()
+        finally:
+            del self.pending[call_id]
+        return pending.value
+
+    def answer(self, kind: str, call_id: str, value: Any) -> None:
+        """An `approve_tool` or `tool_result` for this chat. Raises `RpcError` (invalid_params)
+        when nothing of that kind waits for `call_id`."""
+        pending = self.pending.get(call_id)
+        if pending is None or pending.kind != kind or pending.answered.is_set():
+            what = "an approval" if kind == "approve_tool" else "a client tool result"
+            raise errors.invalid_params(
+                f"chat {self.chat_id!r} is not waiting for {what} for call {call_id!r}"
+            )
+        pending.value = value
+        pending.answered.set()
+
+    def _write(self, method: str, params: Any) -> None:
+        self.context.outbox.put(encode_line(notification(method, params)))
+
+    # --- results ------------------------------------------------------------------------------
+
+    def messages(self) -> list[Message]:
+        """Everything produced so far, a partial reply included."""
+        messages = list(self.produced)
+        if self.turn is not None:
+            messages += self.turn.messages()
+        return messages
+
+    def result(self, done_reason: str, *, cancelled: bool = False) -> ChatResult:
+        now = trio.current_time()
+        counts = list(self._counts)
+        first = self._first_output_at
+        messages = list(self.produced)
+        if self.turn is not None:  # cancelled mid-round: the partial reply ends the list
+            counts.append(self.turn.counts(now))
+            first = first if first is not None else self.turn.first_output_at
+            if cancelled or not messages:
+                messages.append(self.turn.assistant_message())
+        return ChatResult(
+            done_reason="cancelled" if cancelled else done_reason,
+            messages=messages,
+            usage=make_usage(counts, self.started_at, first, now),
+        )

@@ -18,6 +18,8 @@ DEFAULT_MAX_LINE_BYTES: Final = 8 * 1024 * 1024
 DEFAULT_DRAIN_TIMEOUT_S: Final = 60.0
 DEFAULT_IDLE_TIMEOUT_S: Final = 300.0
 DEFAULT_CONNECT_TIMEOUT_S: Final = 5.0
+DEFAULT_MAX_TOOL_ROUNDS: Final = 10
+DEFAULT_SHELL_TIMEOUT_S: Final = 60.0
 # Replies to stdout may queue up to this many bytes before chats wait for the host to read.
 DEFAULT_OUTPUT_BUFFER_BYTES: Final = 1024 * 1024
 
@@ -38,6 +40,11 @@ class Config:
     output_buffer_bytes: int = DEFAULT_OUTPUT_BUFFER_BYTES
     parent_pid: int | None = None
     api_key: str | None = None
+    root: str = "."
+    allow_shell: bool = False
+    auto_approve: bool = False
+    max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS
+    shell_timeout_s: float = DEFAULT_SHELL_TIMEOUT_S
     log_level: str = "WARNING"
 
 
@@ -133,6 +140,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit (cancelling chats first) when this process is gone",
     )
     parser.add_argument(
+        "--root", default=".",
+        help="the project folder built-in tools are confined to (default: the working directory)",
+    )
+    parser.add_argument(
+        "--allow-shell", action="store_true", help="offer the exec_shell tool (off by default)"
+    )
+    parser.add_argument(
+        "--auto-approve", action="store_true",
+        help="run write_file and exec_shell without asking (chat param approval: \"auto\" too)",
+    )
+    parser.add_argument(
+        "--max-tool-rounds", type=_positive_int, default=DEFAULT_MAX_TOOL_ROUNDS,
+        help="tool rounds per chat before it ends with done_reason tool_limit (default 10)",
+    )
+    parser.add_argument(
+        "--shell-timeout", type=_positive_float, default=DEFAULT_SHELL_TIMEOUT_S,
+        help="seconds an exec_shell command may run (default 60)",
+    )
+    parser.add_argument(
         "--log-level", default="WARNING",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="stderr log level",
     )
@@ -158,4 +184,9 @@ def load_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None
         parent_pid=args.parent_pid,
         api_key=env.get("OLLAMA_API_KEY") or None,
         log_level=args.log_level,
+        root=args.root,
+        allow_shell=args.allow_shell,
+        auto_approve=args.auto_approve,
+        max_tool_rounds=args.max_tool_rounds,
+        shell_timeout_s=args.shell_timeout,
     )

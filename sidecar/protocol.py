@@ -65,7 +65,23 @@ class ChatParams(Struct, omit_defaults=True):
     think: bool | Literal["low", "medium", "high", "max"] | UnsetType = UNSET
     format: Literal["json"] | dict[str, Any] | UnsetType = UNSET
     keep_alive: int | float | str | UnsetType = UNSET
-    tools: list[dict[str, Any]] | UnsetType = UNSET
+    # true: every built-in tool allowed here; or built-in names and/or client tool definitions.
+    tools: bool | list[str | dict[str, Any]] | UnsetType = UNSET
+    approval: Literal["ask", "auto"] | UnsetType = UNSET
+
+
+class ApproveToolParams(Struct):
+    chat_id: RequestId
+    call_id: str
+    approved: bool
+    reason: str | UnsetType = UNSET
+
+
+class ToolResultParams(Struct):
+    chat_id: RequestId
+    call_id: str
+    content: str
+    is_error: bool = False
 
 
 class CancelChatParams(Struct):
@@ -135,6 +151,14 @@ class ToolCallParams(Struct):
     call_id: str
     name: str
     arguments: dict[str, Any]
+
+
+class ToolResultNote(Struct):
+    chat_id: RequestId
+    call_id: str
+    name: str
+    content: str
+    is_error: bool
 
 
 class Usage(Struct):
@@ -216,7 +240,8 @@ any_decoder: Final = msgspec.json.Decoder()
 body_encoder: Final = msgspec.json.Encoder()
 
 PARAMS_DECODERS: Final[dict[type, msgspec.json.Decoder]] = {
-    t: msgspec.json.Decoder(t) for t in (ChatParams, CancelChatParams, NoParams)
+    t: msgspec.json.Decoder(t)
+    for t in (ChatParams, CancelChatParams, NoParams, ApproveToolParams, ToolResultParams)
 }
 
 

@@ -16,46 +16,52 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 import trio
 
 from . import __version__, errors
-from .chat import ollama_request, stream_chat
+from .chat import ChatContext, ChatSession, plan_tools
 from .config import Config
 from .framing import OversizedLine
 from .outbox import Outbox
 from .protocol import (
     PARAMS_DECODERS,
     PROTOCOL_VERSION,
+    ApproveToolParams,
     CancelChatParams,
     ChatParams,
     NoParams,
+    OllamaChatRequest,
     RequestId,
+    ToolResultParams,
 )
 from .rpc import BadRequest, Request, decode_params, decode_request, encode_error, encode_result
-from .turn import ChatTurn
+from .tools import Workspace
 
 if TYPE_CHECKING:
     from .ollama import OllamaClient
 
 logger = logging.getLogger(__name__)
 
-METHOD_NAMES: Final = ("chat", "cancel_chat", "list_models", "status", "shutdown")
+METHOD_NAMES: Final = (
+    "chat", "cancel_chat", "approve_tool", "tool_result", "list_models", "status", "shutdown",
+)
 SOFT_STOP: Final = "eof"  # the only stop reason that lets in-flight requests finish
 
 
 class Handle:
     """One request in flight."""
 
-    __slots__ = ("request", "scope", "done", "turn", "stop_after", "cancelled")
+    __slots__ = ("request", "scope", "done", "session", "stop_after", "cancelled")
 
-    def __init__(self, request: Request, turn: ChatTurn | None = None) -> None:
+    def __init__(self, request: Request, session: ChatSession | None = None) -> None:
         self.request = request
         self.scope = trio.CancelScope()
         self.done = trio.Event()
-        self.turn = turn
+        self.session = session
         self.stop_after = False
         self.cancelled = False  # answered as cancelled (not merely asked to be)
 
@@ -74,6 +80,16 @@ class Server:
         self.config = config
         self.client = client
         self.outbox = outbox
+        self.chat_context = ChatContext(
+            client=client,
+            outbox=outbox,
+            workspace=Workspace(
+                Path(config.root),
+                allow_shell=config.allow_shell,
+                shell_timeout_s=config.shell_timeout_s,
+            ),
+            max_tool_rounds=config.max_tool_rounds,
+        )
         self._nursery = nursery
         # Keyed by request id; a notification (no id) is keyed by its own Handle.
         self.handles: dict[object, Handle] = {}
@@ -85,6 +101,8 @@ class Server:
         self._methods: dict[str, tuple[Method, type]] = {
             "chat": (self._chat, ChatParams),
             "cancel_chat": (self._cancel_chat, CancelChatParams),
+            "approve_tool": (self._approve_tool, ApproveToolParams),
+            "tool_result": (self._tool_result, ToolResultParams),
             "list_models": (self._list_models, NoParams),
             "status": (self._status, NoParams),
             "shutdown": (self._shutdown, NoParams),
@@ -141,15 +159,25 @@ class Server:
             raise errors.invalid_params(
                 "no model: pass params.model, or start the sidecar with --model NAME"
             )
-        running = sum(1 for h in self.handles.values() if h.turn is not None)
+        running = len(self._chats())
         if running >= self.config.max_chats:
             raise errors.RpcError(
                 errors.BUSY,
                 f"Busy: {running} chats are already running (--max-chats {self.config.max_chats})",
                 hint="Wait for a chat to finish, or stop one with cancel_chat.",
             )
-        turn = ChatTurn(request.id, trio.current_time())
-        return Handle(request, turn), method, ollama_request(params, model)
+        tools = plan_tools(params, self.chat_context.workspace, self.config.auto_approve)
+        upstream = OllamaChatRequest(
+            model=model,
+            messages=params.messages,
+            stream=True,
+            options=params.options,
+            think=params.think,
+            format=params.format,
+            keep_alive=params.keep_alive,
+        )
+        session = ChatSession(request.id, upstream, tools, self.chat_context, trio.current_time())
+        return Handle(request, session), method, None
 
     # --- the one place where outcomes become answers -----------------------------------------
 
@@ -166,8 +194,8 @@ class Server:
         except Exception as exc:
             logger.exception("request %r (%s) failed", handle.id, handle.request.method)
             outcome = errors.internal_error(exc)
-        if isinstance(outcome, errors.RpcError) and handle.turn is not None:
-            outcome.extra.setdefault("messages", handle.turn.messages())
+        if isinstance(outcome, errors.RpcError) and handle.session is not None:
+            outcome.extra.setdefault("messages", handle.session.messages())
         if not handle.request.is_notification:
             if isinstance(outcome, errors.RpcError):
                 self.outbox.put(encode_error(handle.id, outcome))
@@ -180,8 +208,8 @@ class Server:
             self.stop("shutdown")
 
     def _interrupted(self, handle: Handle) -> Any:
-        if handle.turn is not None:
-            return handle.turn.result(trio.current_time(), cancelled=True)
+        if handle.session is not None:
+            return handle.session.result("cancelled", cancelled=True)
         return errors.RpcError(
             errors.INTERNAL_ERROR,
             f"Request interrupted: the sidecar is exiting ({self.stop_reason})",
@@ -189,17 +217,33 @@ class Server:
 
     # --- methods ----------------------------------------------------------------------------
 
-    async def _chat(self, handle: Handle, request: Any) -> Any:
-        assert handle.turn is not None
-        await stream_chat(self.client, request, handle.turn, self.outbox)
-        return handle.turn.result(trio.current_time())
+    async def _chat(self, handle: Handle, params: None) -> Any:
+        assert handle.session is not None
+        return await handle.session.run()
+
+    def _chats(self) -> list[Handle]:
+        return [h for h in self.handles.values() if h.session is not None]
+
+    def _session(self, chat_id: RequestId) -> ChatSession:
+        handle = self.handles.get(chat_id)
+        if handle is None or handle.session is None:
+            raise errors.invalid_params(f"no chat with id {chat_id!r} is running")
+        return handle.session
+
+    async def _approve_tool(self, handle: Handle, params: ApproveToolParams) -> Any:
+        self._session(params.chat_id).answer("approve_tool", params.call_id, params)
+        return {}
+
+    async def _tool_result(self, handle: Handle, params: ToolResultParams) -> Any:
+        self._session(params.chat_id).answer("tool_result", params.call_id, params)
+        return {}
 
     async def _cancel_chat(self, handle: Handle, params: CancelChatParams) -> Any:
         if params.chat_id is msgspec.UNSET:
-            targets = [h for h in self.handles.values() if h.turn is not None]
+            targets = self._chats()
         else:
             target = self.handles.get(params.chat_id)
-            targets = [target] if target is not None and target.turn is not None else []
+            targets = [target] if target is not None and target.session is not None else []
         await self._cancel(targets)
         # A chat that finished in the same instant answered normally: it is not listed.
         return {"cancelled": [h.id for h in targets if h.cancelled and h.id is not None]}
@@ -208,7 +252,7 @@ class Server:
         return {"models": await self.client.list_models()}
 
     async def _status(self, handle: Handle, params: NoParams) -> Any:
-        chats = [h.id for h in self.handles.values() if h.turn is not None]
+        chats = [h.id for h in self._chats()]
         ollama: dict[str, Any] = {"reachable": False, "version": None, "error": None}
         try:
             ollama["version"] = await self.client.version()
@@ -224,7 +268,7 @@ class Server:
         }
 
     async def _shutdown(self, handle: Handle, params: NoParams) -> Any:
-        await self._cancel([h for h in self.handles.values() if h.turn is not None])
+        await self._cancel(self._chats())
         handle.stop_after = True
         return {}
 

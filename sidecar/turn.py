@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import msgspec
 
@@ -38,6 +38,34 @@ from .protocol import (
 
 NS_PER_MS: Final = 1_000_000
 NS_PER_S: Final = 1_000_000_000
+
+
+class TurnCounts(NamedTuple):
+    prompt_tokens: int
+    completion_tokens: int
+    eval_s: float
+    reported_ms: float | None  # Ollama's total_duration, when it sent one
+
+
+def make_usage(
+    counts: list[TurnCounts], started_at: float, first_output_at: float | None, now: float
+) -> Usage:
+    """The `usage` of a chat made of one or more turns (tool rounds)."""
+    completion = sum(c.completion_tokens for c in counts)
+    eval_s = sum(c.eval_s for c in counts)
+    if len(counts) == 1 and counts[0].reported_ms is not None:
+        duration_ms = round(counts[0].reported_ms)
+    else:
+        duration_ms = round(max(now - started_at, 0.0) * 1000)
+    return Usage(
+        prompt_tokens=sum(c.prompt_tokens for c in counts),
+        completion_tokens=completion,
+        duration_ms=duration_ms,
+        tokens_per_second=round(completion / eval_s, 2) if eval_s > 0 else 0.0,
+        first_token_ms=(
+            None if first_output_at is None else round((first_output_at - started_at) * 1000)
+        ),
+    )
 
 
 def _new_call_id() -> str:
@@ -185,33 +213,29 @@ class ChatTurn:
             return []
         return [self.assistant_message()]
 
-    def usage(self, now: float) -> Usage:
-        wall_s = max(now - self.started_at, 0.0)
-        first_ms = None
-        if self.first_output_at is not None:
-            first_ms = round((self.first_output_at - self.started_at) * 1000)
+    def counts(self, now: float) -> TurnCounts:
+        """What this turn cost: Ollama's metrics when it sent them, else the chunks seen."""
         final = self._final
         if final is not None and final.eval_count:
-            completion = final.eval_count
-            prompt = final.prompt_eval_count
-            duration_ms = round(final.total_duration / NS_PER_MS) if final.total_duration else round(wall_s * 1000)
-            eval_s = final.eval_duration / NS_PER_S
-        else:
-            # No metrics (cancelled, failed, or a server that sends none): count the chunks seen.
-            completion = self.chunks_seen - (1 if final is not None else 0)
-            prompt = final.prompt_eval_count if final is not None else 0
-            duration_ms = round(wall_s * 1000)
-            eval_s = 0.0
-            if self.first_output_at is not None:
-                eval_s = max(now - self.first_output_at, 0.0)
-        tps = round(completion / eval_s, 2) if eval_s > 0 else 0.0
-        return Usage(
-            prompt_tokens=prompt,
-            completion_tokens=completion,
-            duration_ms=duration_ms,
-            tokens_per_second=tps,
-            first_token_ms=first_ms,
+            return TurnCounts(
+                prompt_tokens=final.prompt_eval_count,
+                completion_tokens=final.eval_count,
+                eval_s=final.eval_duration / NS_PER_S,
+                reported_ms=final.total_duration / NS_PER_MS if final.total_duration else None,
+            )
+        # No metrics (cancelled, failed, or a server that sends none): count the chunks seen.
+        eval_s = 0.0
+        if self.first_output_at is not None:
+            eval_s = max(now - self.first_output_at, 0.0)
+        return TurnCounts(
+            prompt_tokens=final.prompt_eval_count if final is not None else 0,
+            completion_tokens=self.chunks_seen - (1 if final is not None else 0),
+            eval_s=eval_s,
+            reported_ms=None,
         )
+
+    def usage(self, now: float) -> Usage:
+        return make_usage([self.counts(now)], self.started_at, self.first_output_at, now)
 
     def result(self, now: float, *, cancelled: bool = False) -> ChatResult:
         """The chat's result: the final assistant message is always there, even if empty."""

@@ -26,6 +26,7 @@ from sidecar.fake_ollama import (
     Script,
     ScriptedOllama,
     open_scripted_ollama,
+    tool_request_text,
 )
 from sidecar.fake_ollama.wire import go_json, rfc3339_nano
 
@@ -444,6 +445,170 @@ async def test_unknown_path_and_wrong_method_get_gin_404(client: httpx.AsyncClie
     ] * 2
 
 
+# --- tool rounds ---------------------------------------------------------------------------------
+
+
+def without_created_at(chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    assert all(isinstance(chunk.pop("created_at"), str) for chunk in chunks)
+    return chunks
+
+
+def text_chunk(model: str, content: str) -> dict[str, Any]:
+    return {"model": model, "message": {"role": "assistant", "content": content}, "done": False}
+
+
+def done_chunk(model: str, eval_count: int, **message: Any) -> dict[str, Any]:
+    """The final chunk ChunkWriter writes after `eval_count - 1` chunks (26 prompt tokens)."""
+    eval_duration = eval_count * 41_250_000
+    return {
+        "model": model, "message": {"role": "assistant", "content": "", **message}, "done": True,
+        "done_reason": "stop",
+        "total_duration": 18_734_201 + 52_000_000 + eval_duration + 3_171_009,
+        "load_duration": 18_734_201, "prompt_eval_count": 26, "prompt_eval_duration": 52_000_000,
+        "eval_count": eval_count, "eval_duration": eval_duration,
+    }
+
+
+def call_json(call_id: str, index: int, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    return {"id": call_id, "function": {"index": index, "name": name, "arguments": arguments}}
+
+
+async def chat_chunks(client: httpx.AsyncClient, payload: dict[str, Any]) -> list[dict[str, Any]]:
+    response = await client.post("/api/chat", json=payload)
+    assert response.status_code == 200
+    return without_created_at(chunks_of(response.content))
+
+
+def tool_calls_of(chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [call for chunk in chunks for call in chunk["message"].get("tool_calls", [])]
+
+
+def answered(
+    messages: list[dict[str, Any]], chunks: list[dict[str, Any]], results: list[str]
+) -> list[dict[str, Any]]:
+    """`messages` + the assistant reply in `chunks` + one tool message per call, as a loop does."""
+    calls = tool_calls_of(chunks)
+    content = "".join(chunk["message"]["content"] for chunk in chunks)
+    tool_messages = [
+        {"role": "tool", "content": result, "tool_name": call["function"]["name"],
+         "tool_call_id": call["id"]}
+        for call, result in zip(calls, results, strict=True)
+    ]
+    return [*messages, {"role": "assistant", "content": content, "tool_calls": calls},
+            *tool_messages]
+
+
+TWO_CALLS = [("read_file", {"path": "notes/a.txt"}),
+             ("search_files", {"query": "TODO", "glob": "*.py"})]
+
+
+async def test_tools_first_round_streams_text_then_both_calls_then_done(
+    client: httpx.AsyncClient,
+) -> None:
+    chunks = await chat_chunks(client, chat_json("tools", tool_request_text(TWO_CALLS)))
+    assert chunks == [
+        text_chunk("tools", "Let "), text_chunk("tools", "me "), text_chunk("tools", "check."),
+        {"model": "tools", "done": False, "message": {
+            "role": "assistant", "content": "", "tool_calls": [
+                call_json("call_t0000000", 0, "read_file", {"path": "notes/a.txt"}),
+                call_json("call_t0000001", 1, "search_files", {"query": "TODO", "glob": "*.py"}),
+            ]}},
+        done_chunk("tools", 5),
+    ]
+
+
+async def test_tools_on_done_puts_the_calls_on_the_done_chunk(client: httpx.AsyncClient) -> None:
+    prompt = tool_request_text(
+        [{"name": "list_directory", "arguments": {"path": "src"}}], on_done=True, text="On it."
+    )
+    chunks = await chat_chunks(client, chat_json("tools", prompt))
+    assert (prompt, chunks) == (
+        '{"calls":[{"name":"list_directory","arguments":{"path":"src"}}],"on_done":true,'
+        '"text":"On it."}',
+        [text_chunk("tools", "On "), text_chunk("tools", "it."),
+         done_chunk("tools", 3, tool_calls=[
+             call_json("call_t0000000", 0, "list_directory", {"path": "src"})])],
+    )
+
+
+async def test_tools_second_round_quotes_each_tool_message_in_order(
+    fake: ScriptedOllama, client: httpx.AsyncClient
+) -> None:
+    first_messages = [{"role": "user", "content": tool_request_text(TWO_CALLS, text="")}]
+    first = await chat_chunks(client, {"model": "tools", "messages": first_messages})
+    second_messages = answered(first_messages, first, ["line 1\nline 2", "a.py:3: # TODO"])
+    second = await chat_chunks(client, {"model": "tools", "messages": second_messages})
+    sent_back = fake.chat_records[1].json["messages"][1:]
+    assert sent_back == [
+        {"role": "assistant", "content": "", "tool_calls": [
+            call_json("call_t0000000", 0, "read_file", {"path": "notes/a.txt"}),
+            call_json("call_t0000001", 1, "search_files", {"query": "TODO", "glob": "*.py"}),
+        ]},
+        {"role": "tool", "content": "line 1\nline 2", "tool_name": "read_file",
+         "tool_call_id": "call_t0000000"},
+        {"role": "tool", "content": "a.py:3: # TODO", "tool_name": "search_files",
+         "tool_call_id": "call_t0000001"},
+    ]
+    pieces = ["Tool ", "results: ", "[read_file] ", "line ", "1\n", "line ", "2 ", "| ",
+              "[search_files] ", "a.py:3: ", "# ", "TODO"]
+    assert second == [*(text_chunk("tools", piece) for piece in pieces), done_chunk("tools", 13)]
+    assert "".join(pieces) == (
+        "Tool results: [read_file] line 1\nline 2 | [search_files] a.py:3: # TODO"
+    )
+
+
+async def test_tools_call_ids_count_the_assistant_messages_in_the_history(
+    client: httpx.AsyncClient,
+) -> None:
+    messages = [
+        {"role": "user", "content": "hello"},
+        {"role": "assistant", "content": "Hi."},
+        {"role": "user", "content": tool_request_text([("read_file", {"path": "b"})], text="")},
+    ]
+    chunks = await chat_chunks(client, {"model": "tools", "messages": messages})
+    assert tool_calls_of(chunks) == [call_json("call_t0010000", 0, "read_file", {"path": "b"})]
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "read a.txt please",
+        "[]",
+        '{"calls": "read_file"}',
+        '{"calls": [{"name": "read_file", "arguments": "{\\"path\\": \\"a\\"}"}]}',
+        '{"calls": [{"arguments": {}}]}',
+        '{"calls": [], "on_done": "yes"}',
+        '{"calls": [], "ondone": true}',
+    ],
+)
+async def test_tools_with_a_user_message_of_another_shape_says_so(
+    client: httpx.AsyncClient, prompt: str
+) -> None:
+    chunks = await chat_chunks(client, chat_json("tools", prompt))
+    pieces = ["tools ", "scenario: ", "the ", "last ", "user ", "message ", "must ", "be ", "a ",
+              "JSON ", "object ", "with ", "calls"]
+    assert chunks == [*(text_chunk("tools", piece) for piece in pieces), done_chunk("tools", 14)]
+
+
+async def test_tools_forever_calls_list_directory_every_round_with_a_new_id(
+    client: httpx.AsyncClient,
+) -> None:
+    messages: list[dict[str, Any]] = [{"role": "user", "content": "list it"}]
+    rounds = []
+    for _ in range(3):
+        chunks = await chat_chunks(client, {"model": "tools-forever", "messages": messages})
+        rounds.append(chunks)
+        messages = answered(messages, chunks, ["a.txt\nsrc/"])
+    assert rounds == [
+        [text_chunk("tools-forever", "Looking "), text_chunk("tools-forever", "again."),
+         {"model": "tools-forever", "done": False, "message": {
+             "role": "assistant", "content": "",
+             "tool_calls": [call_json(call_id, 0, "list_directory", {"path": "."})]}},
+         done_chunk("tools-forever", 4)]
+        for call_id in ["call_f0000000", "call_f0010000", "call_f0020000"]
+    ]
+
+
 # --- scenario contents (pure: no server) ---------------------------------------------------------
 
 REQUEST = {"model": "m", "messages": [{"role": "user", "content": "hi there"}]}
@@ -528,7 +693,7 @@ def test_streaming_scenarios_end_as_documented() -> None:
         "separators": done, "echo": done, "demo": done, "long": done,
         "drop": ("drop", "done=False"), "truncated": ("eof", "done=False"),
         "hang": ("hang", "done=False"), "slow-first-token": done,
-        "malformed": ("eof", "not json"),
+        "malformed": ("eof", "not json"), "tools": done, "tools-forever": done,
     }
     assert sorted(set(scripts) - set(endings)) == sorted(ERROR_SCENARIOS)
 

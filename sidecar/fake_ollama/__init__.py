@@ -16,6 +16,7 @@ from sidecar.fake_ollama.scenarios import (
     SEPARATORS_TEXT,
     Script,
     ScriptFactory,
+    tool_request_text,
 )
 from sidecar.fake_ollama.server import RequestRecord, ScriptedOllama, open_scripted_ollama
 
@@ -29,4 +30,5 @@ __all__ = [
     "ScriptFactory",
     "ScriptedOllama",
     "open_scripted_ollama",
+    "tool_request_text",
 ]

@@ -14,7 +14,7 @@ with `wire.ChunkWriter`, so they follow the same Go field order and escaping.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -22,7 +22,7 @@ from typing import Any, Final, Literal
 
 import msgspec
 
-from sidecar.fake_ollama.wire import ChunkWriter, error_body, go_json, tool_call
+from sidecar.fake_ollama.wire import ChunkWriter, ToolCall, error_body, go_json, tool_call
 
 Ending = Literal["done", "drop", "hang", "eof"]
 ENDINGS: Final[frozenset[str]] = frozenset({"done", "drop", "hang", "eof"})
@@ -65,6 +65,12 @@ SEPARATORS_TEXT: Final = "line one\u0085line two\u2028line three\u2029<b>&\tend\
 MULTIBYTE_TEXT: Final = "Café, 日本語 🙂 Ω!"
 LONG_DEFAULT_TOKENS: Final = 1000
 SLOW_FIRST_TOKEN_DELAY_S: Final = 2.0
+TOOLS_DEFAULT_TEXT: Final = "Let me check."
+TOOLS_BAD_REQUEST_TEXT: Final = (
+    "tools scenario: the last user message must be a JSON object with calls"
+)
+TOOL_RESULTS_PREFIX: Final = "Tool results: "
+TOOLS_FOREVER_TEXT: Final = "Looking again."
 
 
 # --- request helpers ---------------------------------------------------------------------------
@@ -231,6 +237,146 @@ def malformed(request: dict[str, Any]) -> Script:
     return Script(lines=[*_tokens(request, ["Fine", " so far"])[1], broken], ending="eof")
 
 
+# --- tool rounds: what a chat loop sends back decides the reply ---------------------------------
+
+
+class ToolCallSpec(msgspec.Struct, forbid_unknown_fields=True):
+    """One call the `tools` scenario should make: a function name and its arguments object."""
+
+    name: str
+    arguments: dict[str, Any] = {}
+
+
+class ToolRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """The JSON object the `tools` scenario reads from the last user message."""
+
+    calls: list[ToolCallSpec]
+    on_done: bool = False
+    text: str = TOOLS_DEFAULT_TEXT
+
+
+def tool_request_text(
+    calls: Iterable[tuple[str, Mapping[str, Any]] | Mapping[str, Any]],
+    on_done: bool = False,
+    text: str | None = None,
+) -> str:
+    """The user message content that makes the `tools` scenario call `calls`.
+
+    `calls` holds `(name, arguments)` pairs or `{"name": ..., "arguments": ...}` objects;
+    `on_done` puts the calls on the done:true chunk; `text` replaces "Let me check.".
+    """
+    specs = []
+    for call in calls:
+        if isinstance(call, Mapping):
+            specs.append(dict(call))
+        else:
+            name, arguments = call
+            specs.append({"name": name, "arguments": dict(arguments)})
+    request: dict[str, Any] = {"calls": specs}
+    if on_done:
+        request["on_done"] = True
+    if text is not None:
+        request["text"] = text
+    return msgspec.json.encode(request).decode()
+
+
+def request_messages(request: dict[str, Any]) -> list[dict[str, Any]]:
+    """The request's `messages` that are JSON objects (anything else is skipped)."""
+    messages = request.get("messages")
+    if not isinstance(messages, list):
+        return []
+    return [message for message in messages if isinstance(message, dict)]
+
+
+def trailing_tool_messages(request: dict[str, Any]) -> list[dict[str, Any]]:
+    """The `role:"tool"` messages at the end of the history, in order ([] if the last is not)."""
+    messages = request_messages(request)
+    start = len(messages)
+    while start > 0 and messages[start - 1].get("role") == "tool":
+        start -= 1
+    return messages[start:]
+
+
+def assistant_rounds(request: dict[str, Any]) -> int:
+    """How many assistant messages the history holds: the round number used in call ids."""
+    return sum(1 for message in request_messages(request) if message.get("role") == "assistant")
+
+
+def scripted_call_id(kind: str, round_number: int, position: int) -> str:
+    """`call_` + 8 characters of [a-z0-9], the shape of Ollama's ids, fixed per call and round.
+
+    `kind` is one letter naming the scenario, then 3 digits of the round (the number of assistant
+    messages in the history) and 4 of the call's position, each wrapping around when too big:
+    `scripted_call_id("t", 0, 1) == "call_t0000001"`.
+    """
+    return f"call_{kind}{round_number % 1000:03d}{position % 10000:04d}"
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else go_json(value).decode()
+
+
+def tool_results_text(tool_messages: list[dict[str, Any]]) -> str:
+    """"Tool results: " + "[tool_name] content" of each message, joined with " | "."""
+    parts = [
+        f"[{_as_text(message.get('tool_name', ''))}] {_as_text(message.get('content', ''))}"
+        for message in tool_messages
+    ]
+    return TOOL_RESULTS_PREFIX + " | ".join(parts)
+
+
+def _text_then_calls(
+    request: dict[str, Any], text: str, calls: list[ToolCall], *, on_done: bool = False
+) -> Script:
+    writer, lines = _tokens(request, words(text))
+    if on_done:
+        return Script(lines=[*lines, writer.final(tool_calls=calls)])
+    if calls:
+        lines.append(writer.chunk(tool_calls=calls))
+    return Script(lines=[*lines, writer.final()])
+
+
+def tools(request: dict[str, Any]) -> Script:
+    """Calls the tools a JSON last user message names; after tool messages, quotes their results.
+
+    The last user message is `{"calls": [{"name", "arguments"}, ...], "on_done"?, "text"?}`
+    (see `tool_request_text`). If the request ends in `role:"tool"` messages, the reply is
+    TOOL_RESULTS_PREFIX + `[tool_name] content` of each, joined with " | ". Otherwise `text`
+    streams word by word, then all calls in one done:false chunk and a done chunk (or, with
+    `on_done`, the calls on the done chunk). Ids are `call_t` + 3 digits of the round + 4 of the
+    position. A user message of another shape gets TOOLS_BAD_REQUEST_TEXT.
+    """
+    results = trailing_tool_messages(request)
+    if results:
+        writer, lines = _tokens(request, words(tool_results_text(results)))
+        return Script(lines=[*lines, writer.final()])
+    try:
+        wanted = msgspec.json.decode(last_user_message(request), type=ToolRequest)
+    except msgspec.DecodeError:
+        writer, lines = _tokens(request, words(TOOLS_BAD_REQUEST_TEXT))
+        return Script(lines=[*lines, writer.final()])
+    round_number = assistant_rounds(request)
+    calls = [
+        tool_call(
+            spec.name, spec.arguments, index=i, id=scripted_call_id("t", round_number, i)
+        )
+        for i, spec in enumerate(wanted.calls)
+    ]
+    return _text_then_calls(request, wanted.text, calls, on_done=wanted.on_done)
+
+
+def tools_forever(request: dict[str, Any]) -> Script:
+    """Every reply: "Looking again." and a list_directory {"path": "."} call, never an answer.
+
+    The call comes in a done:false chunk before the done chunk; its id is `call_f` + 3 digits of
+    the number of assistant messages in the history + "0000", so each round's id is new.
+    """
+    call = tool_call(
+        "list_directory", {"path": "."}, id=scripted_call_id("f", assistant_rounds(request), 0)
+    )
+    return _text_then_calls(request, TOOLS_FOREVER_TEXT, [call])
+
+
 # --- errors before the stream (gin c.JSON bodies, no trailing newline) --------------------------
 
 
@@ -301,6 +447,8 @@ SCENARIOS: Final[dict[str, ScriptFactory]] = {
         first_delay=SLOW_FIRST_TOKEN_DELAY_S,
     ),
     "malformed": malformed,
+    "tools": tools,
+    "tools-forever": tools_forever,
     "not-found": not_found,
     "no-tools": no_tools,
     "no-thinking": no_thinking,
