@@ -189,17 +189,19 @@ class ChatSession:
             if round_no == self.context.max_tool_rounds:
                 return self.result("tool_limit")
             for call in turn.tool_calls:
+                assert isinstance(call.id, str)  # the turn gives every call an id
+                name = call.function.name
                 outcome = await self._run_call(call)
                 self._write(
                     "chat:tool_result",
-                    ToolResultNote(self.chat_id, call.id, call.function.name, outcome.content, outcome.is_error),  # type: ignore[arg-type]
+                    ToolResultNote(self.chat_id, call.id, name, outcome.content, outcome.is_error),
                 )
                 self.produced.append(
                     Message(
                         role="tool",
                         content=outcome.content,
-                        tool_name=call.function.name,
-                        tool_call_id=call.id if isinstance(call.id, str) else msgspec.UNSET,
+                        tool_name=name,
+                        tool_call_id=call.id,
                     )
                 )
         raise AssertionError("unreachable: the last round returns")
@@ -224,7 +226,8 @@ class ChatSession:
 
     async def _run_call(self, call: ToolCall) -> ToolResult:
         name = call.function.name
-        call_id = call.id if isinstance(call.id, str) else ""
+        call_id = call.id
+        assert isinstance(call_id, str)
         if name in self.tools.client:
             answer = await self._wait(call_id, "tool_result")
             return ToolResult(answer.content, answer.is_error)
@@ -235,7 +238,7 @@ class ChatSession:
             self.pending[call_id] = Pending("approve_tool")
             self._write(
                 "chat:approval_request",
-                ToolCallParams(self.chat_id, call_id, name, call.function.arguments),  # type: ignore[arg-type]
+                ToolCallParams(self.chat_id, call_id, name, call.function.arguments),
             )
             answer = await self._wait(call_id, "approve_tool")
             if not answer.approved:

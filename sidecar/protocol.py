@@ -32,7 +32,8 @@ class Envelope(Struct):
 # --- Ollama message objects (the `messages` a chat sends and returns) -----------------------
 
 
-class ToolCallFunction(Struct, omit_defaults=True):
+class ToolCallFunction(Struct):
+    # No omit_defaults: `arguments` is always written, as Ollama expects an object back.
     name: str
     arguments: dict[str, Any] = {}
     index: int | UnsetType = UNSET
