@@ -44,15 +44,21 @@ def printable_name(name: str) -> str:
     return repr(name) if any(ch < " " or ch == "\x7f" for ch in name) else name
 
 
-def read_file(root: Path, target: Target) -> str:
+def open_target(
+    root: Path, target: Target, verb: str, missing: str
+) -> tuple[int, os.stat_result]:
+    """Opens `target` from a fresh fd of the root; a missing one is a ToolError naming it."""
     root_fd = paths.open_root(root)
     try:
-        try:
-            fd, st = paths.open_node(root_fd, target)
-        except FileNotFoundError:
-            raise ToolError(f"cannot read {target.raw!r}: no such file") from None
+        return paths.open_node(root_fd, target)
+    except FileNotFoundError:
+        raise ToolError(f"cannot {verb} {target.raw!r}: no such {missing}") from None
     finally:
         os.close(root_fd)
+
+
+def read_file(root: Path, target: Target) -> str:
+    fd, st = open_target(root, target, "read", "file")
     if stat.S_ISDIR(st.st_mode):
         os.close(fd)
         raise ToolError(f"cannot read {target.raw!r}: it is a folder; use list_directory")
@@ -73,14 +79,7 @@ def read_file(root: Path, target: Target) -> str:
 
 
 def list_directory(root: Path, target: Target) -> str:
-    root_fd = paths.open_root(root)
-    try:
-        try:
-            fd, st = paths.open_node(root_fd, target)
-        except FileNotFoundError:
-            raise ToolError(f"cannot list {target.raw!r}: no such folder") from None
-    finally:
-        os.close(root_fd)
+    fd, st = open_target(root, target, "list", "folder")
     try:
         if not stat.S_ISDIR(st.st_mode):
             raise ToolError(f"cannot list {target.raw!r}: it is a file; use read_file")

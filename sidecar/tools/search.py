@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Final
 
 from . import paths
-from .files import decode_text, is_binary, printable_name
+from .files import decode_text, is_binary, open_target, printable_name
 from .paths import Target
 from .result import ToolError
 
@@ -125,14 +125,7 @@ def search_files(
 ) -> str:
     if not query:
         raise ToolError("search_files: the query is empty; give some text to look for")
-    root_fd = paths.open_root(root)
-    try:
-        try:
-            fd, st = paths.open_node(root_fd, target)
-        except FileNotFoundError:
-            raise ToolError(f"cannot search {target.raw!r}: no such file or folder") from None
-    finally:
-        os.close(root_fd)
+    fd, st = open_target(root, target, "search", "file or folder")
     search = _Search(query, glob, target.parts, stop)
     try:
         if stat.S_ISDIR(st.st_mode):
