@@ -248,6 +248,17 @@ async def run_cli(args: argparse.Namespace) -> int:
         params["think"] = args.think
     # Our own session: the terminal's Ctrl+C reaches the harness, which turns it into cancel_chat.
     async with open_sidecar(*sidecar_args, env=env, echo_stderr=True, new_session=True) as sidecar:
+        if not args.model:
+            # No --model: like `ollama run` without a name would, take an installed one.
+            models = await sidecar.call("list_models")
+            if "error" in models:
+                return _report(models)
+            names = [m["name"] for m in models["result"]["models"]]
+            if not names:
+                sys.stderr.write("no models installed in Ollama; run `ollama pull llama3.2`\n")
+                return 1
+            params["model"] = os.environ.get("OLLAMA_MODEL") or names[0]
+            sys.stderr.write(f"[model {params['model']}]\n")
         return await chat_interactively(sidecar, params)
 
 

@@ -149,3 +149,13 @@ async def test_scripts_demo_falls_back_to_the_scripted_ollama_and_says_so() -> N
     assert b"No Ollama answered at http://127.0.0.1:9" in result.stderr
     assert b"scripted Ollama" in result.stderr
     assert "Is this thing on?".encode() in result.stdout
+
+
+async def test_the_harness_without_a_model_takes_an_installed_one(fake_ollama: ScriptedOllama) -> None:
+    with trio.fail_after(GUARD_S):
+        result = await trio.run_process(
+            [sys.executable, "-m", "sidecar.harness", "--ollama-url", fake_ollama.url, "hi"],
+            capture_stdout=True, capture_stderr=True,
+        )
+    assert b"[model text:latest]" in result.stderr
+    assert result.stdout == b"The sky looks blue because air scatters blue & violet light more.\n"
