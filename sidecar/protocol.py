@@ -44,8 +44,11 @@ class ToolCall(Struct, omit_defaults=True):
     id: str | UnsetType = UNSET
 
 
-class Message(Struct, omit_defaults=True):
-    """An Ollama chat message; every field Ollama knows passes through unchanged."""
+class Message(Struct):
+    """An Ollama chat message; every field Ollama knows passes through unchanged.
+
+    `content` is always written (even `""`, as Ollama does); the other fields only when set.
+    """
 
     role: str
     content: str = ""

@@ -345,3 +345,13 @@ async def test_a_hung_api_tags_is_reported_not_crashed(autojump_clock: trio.test
         error = (await rig.response(await rig.request("list_models")))["error"]
     assert (error["code"], error["data"]["kind"]) == (-32000, "ollama_unreachable")
     assert "/api/tags" in error["message"]
+
+
+async def test_a_chat_cancelled_before_its_first_token_answers_an_empty_assistant_message() -> None:
+    async with open_rig(streaming(ScriptStream([trio.Event()]))) as rig:
+        chat = await rig.request("chat", CHAT)
+        cancel = await rig.request("cancel_chat", {"chat_id": chat})
+        await rig.response(cancel)
+        result = (await rig.response(chat))["result"]
+    assert result["done_reason"] == "cancelled"
+    assert result["messages"] == [{"role": "assistant", "content": ""}]
