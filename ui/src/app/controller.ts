@@ -1,0 +1,554 @@
+// Wiring: the frame's controls, the conversation store, the sidecar client and chat events.
+//
+// One chat streams at a time. Send -> a user message, a waiting line with elapsed seconds, then
+// chat events go straight (synchronously, via onEvent) into the reply's renderers. Stop / Esc ->
+// one cancel_chat, a synchronous flush, nothing more is shown for that chat, a "Stopped" mark,
+// and Send works at once (the next chat waits only for the stopped one's result, which carries
+// the messages to send back). Errors -> an alert with the sidecar's hint and Retry.
+
+import { ClosedError, RpcError, SidecarClient, type ChatEvent, type ChatHandle } from "../client";
+import type { ChatParams, ChatResult, Message, ModelInfo, Usage } from "../protocol";
+import type { Transport } from "../transport";
+import { FrameBatcher } from "./renderer";
+import { ScrollPin } from "./scroll";
+import { ConversationStore, Settings, type Entry } from "./store";
+import {
+  AssistantReply,
+  autoGrow,
+  buildFrame,
+  errorAlert,
+  retireAlert,
+  userMessage,
+  type Frame,
+} from "./view";
+
+export interface AppConfig {
+  /** The dev shell's /config.json: `scripted` shows the "scripted model" badge. */
+  scripted?: boolean;
+  ollama_url?: string;
+}
+
+export interface AppOptions {
+  /** Opens a new transport to a sidecar (called again to reconnect after a close). */
+  connect: () => Transport | Promise<Transport>;
+  config?: AppConfig;
+  /** A model to select (and add to the picker if it is not listed), e.g. from `?model=`. */
+  model?: string | null;
+  storage?: Storage | null;
+}
+
+interface Turn {
+  reply: AssistantReply;
+  handle: ChatHandle | null;
+  client: SidecarClient | null;
+  stopped: boolean;
+  /** Sent without a model (none listed): a "no model" error is explained by the list's failure. */
+  noModel?: boolean;
+  /** Resolves once the chat's response (or failure) has been handled. */
+  settled: Promise<void>;
+}
+
+/** How long a new Send waits for a stopped chat's response before sending without it. */
+const STOPPED_RESULT_WAIT_MS = 3000;
+
+export function formatStats(usage: Usage | undefined | null): string | null {
+  if (!usage) return null;
+  const tps = Number.isFinite(usage.tokens_per_second) ? usage.tokens_per_second.toFixed(1) : "–";
+  const first = usage.first_token_ms == null ? "–" : String(Math.round(usage.first_token_ms));
+  return `${tps} tok/s · first token ${first} ms`;
+}
+
+/** The messages of a stopped chat, trimmed to what was on screen when Stop was pressed. */
+export function reconcileStopped(messages: Message[], shownRoundText: string): Message[] {
+  const out = messages.map((m) => ({ ...m }));
+  for (let i = out.length - 1; i >= 0; i--) {
+    const m = out[i];
+    if (m.role !== "assistant") continue;
+    if (!m.tool_calls?.length && (m.content ?? "").startsWith(shownRoundText)) {
+      m.content = shownRoundText;
+    }
+    break;
+  }
+  return out;
+}
+
+export class ChatApp {
+  readonly frame: Frame;
+  readonly batcher: FrameBatcher;
+  readonly scroll: ScrollPin;
+  readonly store: ConversationStore;
+  readonly settings: Settings;
+  private readonly options: AppOptions;
+  private client: SidecarClient | null = null;
+  private clientReady: Promise<SidecarClient> | null = null;
+  private active: Turn | null = null;
+  private lastTurn: Turn | null = null;
+  private alert: { element: HTMLElement; reply: AssistantReply; entry: Entry | null } | null = null;
+  private requestedModel: string | null;
+  private modelsError: unknown = null;
+  private readyText = "Connected";
+
+  constructor(root: HTMLElement, options: AppOptions) {
+    this.options = options;
+    this.requestedModel = options.model ?? null;
+    this.frame = buildFrame(root);
+    this.batcher = new FrameBatcher();
+    this.scroll = new ScrollPin(this.frame.scroller, this.frame.jump);
+    this.batcher.onFlush(() => this.scroll.follow());
+    this.store = new ConversationStore(options.storage);
+    this.settings = new Settings(options.storage);
+    if (options.config) this.setConfig(options.config);
+    this.restoreSettings();
+    this.bindControls();
+    this.restoreConversation();
+    this.connect();
+  }
+
+  // --- set-up -----------------------------------------------------------------------------------
+
+  private restoreSettings(): void {
+    const f = this.frame;
+    f.systemPrompt.value = this.settings.get("system") ?? "";
+    f.toolsToggle.checked = this.settings.get("tools") === "true";
+    // The picker stays empty until list_models answers (or fails: then the saved choice).
+  }
+
+  private bindControls(): void {
+    const f = this.frame;
+    f.form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      this.send();
+    });
+    f.input.addEventListener("input", () => {
+      autoGrow(f.input);
+      this.updateControls();
+    });
+    f.input.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+        e.preventDefault();
+        this.send();
+      }
+    });
+    f.stop.addEventListener("click", () => this.stop());
+    document.addEventListener("keydown", (e) => {
+      if (e.key === "Escape" && this.active && !e.defaultPrevented) {
+        e.preventDefault();
+        this.stop();
+      }
+    });
+    f.modelSelect.addEventListener("change", () => {
+      this.settings.set("model", f.modelSelect.value || null);
+      this.requestedModel = null;
+    });
+    f.systemPrompt.addEventListener("input", () => {
+      autoGrow(f.systemPrompt, 160);
+      this.settings.set("system", f.systemPrompt.value || null);
+    });
+    f.toolsToggle.addEventListener("change", () => {
+      this.settings.set("tools", f.toolsToggle.checked ? "true" : null);
+    });
+    f.newChat.addEventListener("click", () => this.newChat());
+    this.updateControls();
+  }
+
+  private restoreConversation(): void {
+    const entries = this.store.load();
+    for (const entry of entries) {
+      if (entry.kind === "user") {
+        this.appendToThread(userMessage(entry.message.content));
+      } else {
+        this.appendToThread(AssistantReply.fromHistory(this.batcher, entry.messages, entry.meta).turn);
+      }
+    }
+    this.updateEmpty();
+    // After layout: start at the bottom of a restored conversation.
+    requestAnimationFrame(() => this.scroll.jumpToLatest());
+  }
+
+  /** Applies the dev shell's /config.json: the "scripted model" badge. */
+  setConfig(config: AppConfig): void {
+    this.frame.badge.hidden = !config.scripted;
+  }
+
+  // --- the connection ---------------------------------------------------------------------------
+
+  private connect(): Promise<SidecarClient> {
+    if (this.clientReady) return this.clientReady;
+    this.setStatus("connecting", "Connecting…");
+    const attempt = (async () => {
+      let client: SidecarClient | null = null;
+      const transport = observeClose(await this.options.connect(), (reason) => {
+        if (client) this.onClosed(client, reason);
+      });
+      client = new SidecarClient(transport);
+      this.client = client;
+      const ready = await client.ready;
+      this.readyText = `Connected · sidecar ${ready.version}`;
+      this.setStatus("ready", this.readyText);
+      this.frame.statusDot.title = `Ollama at ${ready.ollama_url}`;
+      void this.loadModels(client);
+      return client;
+    })();
+    this.clientReady = attempt;
+    attempt.catch((err) => {
+      if (this.clientReady === attempt) this.clientReady = null;
+      this.setStatus("closed", "Disconnected");
+      this.showBanner(`Could not reach the sidecar: ${describe(err)}`);
+    });
+    return attempt;
+  }
+
+  private onClosed(client: SidecarClient, reason: string): void {
+    if (this.client !== client) return;
+    this.client = null;
+    this.clientReady = null;
+    this.setStatus("closed", "Disconnected");
+    this.frame.statusDot.title = `The connection to the sidecar closed: ${reason}`;
+  }
+
+  private async loadModels(client: SidecarClient): Promise<void> {
+    try {
+      const models = await client.listModels();
+      this.modelsError = null;
+      this.setModelOptions(models, this.requestedModel ?? this.settings.get("model"));
+      this.hideBanner();
+      if (this.frame.statusDot.dataset.status === "warning") this.setStatus("ready", this.readyText);
+      if (models.length === 0) {
+        this.showBanner("Ollama has no models installed. Run `ollama pull <model>` to get one.");
+      }
+    } catch (err) {
+      if (err instanceof ClosedError) return;
+      this.modelsError = err;
+      if (this.frame.modelSelect.options.length === 0) {
+        this.setModelOptions([], this.requestedModel ?? this.settings.get("model"));
+      }
+      const hint = err instanceof RpcError && err.hint ? ` ${err.hint}` : "";
+      this.setStatus("warning", "Ollama unreachable");
+      this.showBanner(`Could not list models: ${describe(err)}.${hint}`);
+    }
+  }
+
+  /**
+   * Fills the picker from list_models: the requested (`?model=`) or saved choice if there is one
+   * (added as an option when Ollama does not list it), else the first model.
+   */
+  private setModelOptions(models: ModelInfo[], preferred: string | null): void {
+    const select = this.frame.modelSelect;
+    const names = models.map((m) => m.name);
+    // A model chosen before the list came (or between two lists) stays chosen.
+    const want = select.value || preferred;
+    select.replaceChildren();
+    for (const model of models) {
+      const details = [model.parameter_size, model.quantization].filter(Boolean).join(" · ");
+      const option = new Option(model.name, model.name);
+      if (details) option.title = details;
+      select.add(option);
+    }
+    let choice: string | null = names[0] ?? null;
+    if (want) {
+      if (!names.includes(want)) {
+        const option = new Option(want, want);
+        option.title = "Not in Ollama's model list";
+        select.add(option);
+      }
+      choice = want;
+    }
+    if (choice !== null) select.value = choice;
+  }
+
+  private setStatus(state: "connecting" | "ready" | "warning" | "closed", text: string): void {
+    this.frame.statusDot.dataset.status = state;
+    this.frame.statusText.textContent = text;
+  }
+
+  private showBanner(text: string): void {
+    this.frame.banner.textContent = text;
+    this.frame.banner.hidden = false;
+  }
+
+  private hideBanner(): void {
+    this.frame.banner.hidden = true;
+    this.frame.banner.textContent = "";
+  }
+
+  // --- sending ----------------------------------------------------------------------------------
+
+  private updateControls(): void {
+    const f = this.frame;
+    const streaming = this.active !== null;
+    f.send.disabled = streaming || f.input.value.trim() === "";
+    f.stop.hidden = !streaming;
+    f.newChat.disabled = streaming;
+  }
+
+  private updateEmpty(): void {
+    this.frame.empty.hidden = this.frame.thread.querySelector(".turn") !== null;
+  }
+
+  private appendToThread(node: HTMLElement): void {
+    this.frame.thread.append(node);
+  }
+
+  send(): void {
+    const f = this.frame;
+    const text = f.input.value;
+    if (this.active || text.trim() === "") return;
+    f.input.value = "";
+    autoGrow(f.input);
+    this.retireAlert();
+    this.store.addUser(text);
+    this.store.save();
+    this.appendToThread(userMessage(text));
+    this.updateEmpty();
+    this.scroll.jumpToLatest();
+    this.startTurn();
+    f.input.focus();
+  }
+
+  private startTurn(): void {
+    const reply = new AssistantReply(this.batcher);
+    reply.setStreaming(true);
+    this.appendToThread(reply.turn);
+    reply.showWaiting();
+    this.scroll.follow();
+    const previous = this.lastTurn;
+    const turn: Turn = { reply, handle: null, client: null, stopped: false, settled: Promise.resolve() };
+    this.active = turn;
+    this.lastTurn = turn;
+    turn.settled = this.run(turn, previous);
+    this.updateControls();
+  }
+
+  private buildParams(): ChatParams {
+    const f = this.frame;
+    const messages: Message[] = [];
+    const system = f.systemPrompt.value.trim();
+    if (system) messages.push({ role: "system", content: f.systemPrompt.value });
+    messages.push(...this.store.wireMessages());
+    const params: ChatParams = { messages };
+    if (f.modelSelect.value) params.model = f.modelSelect.value;
+    if (f.toolsToggle.checked) params.tools = true;
+    return params;
+  }
+
+  private async run(turn: Turn, previous: Turn | null): Promise<void> {
+    try {
+      if (previous && previous !== turn) {
+        // A stopped chat's response carries the messages to send back; it comes within moments.
+        await Promise.race([previous.settled, delay(STOPPED_RESULT_WAIT_MS)]);
+      }
+      const client = await this.connect();
+      if (turn.stopped) {
+        this.finishStopped(turn, null, null);
+        return;
+      }
+      if (!this.frame.modelSelect.value) {
+        // No model to name: the sidecar may have a --model. Ask Ollama for its list again too.
+        turn.noModel = true;
+        void this.loadModels(client);
+      }
+      turn.client = client;
+      const handle = client.chat(this.buildParams(), (event) => this.onEvent(turn, event));
+      turn.handle = handle;
+      const result = await handle.result;
+      this.onResult(turn, result);
+    } catch (err) {
+      this.onError(turn, err);
+    }
+  }
+
+  private onEvent(turn: Turn, event: ChatEvent): void {
+    if (turn.stopped || this.active !== turn) return; // nothing is shown after Stop
+    const reply = turn.reply;
+    switch (event.type) {
+      case "token":
+        reply.token(event.content);
+        break;
+      case "thinking":
+        reply.thinkingDelta(event.content);
+        break;
+      case "tool_call":
+        reply.toolCall(event);
+        this.scroll.follow();
+        break;
+      case "approval_request": {
+        const card = reply.toolCall(event);
+        card.askApproval(async (approved) => {
+          const client = turn.client;
+          const handle = turn.handle;
+          if (!client || !handle) throw new Error("the chat is over");
+          await client.approve(handle.id, event.call_id, approved);
+        });
+        this.scroll.follow();
+        break;
+      }
+      case "tool_result":
+        reply.toolResult(event.call_id, event.name, event.content, event.is_error);
+        this.scroll.follow();
+        break;
+    }
+  }
+
+  stop(): void {
+    const turn = this.active;
+    if (!turn || turn.stopped) return;
+    turn.stopped = true;
+    turn.reply.end(true); // synchronous flush: what had arrived stays, nothing more comes
+    turn.reply.markStopped();
+    this.active = null;
+    this.updateControls();
+    this.scroll.follow();
+    if (turn.handle) turn.handle.cancel().catch(() => {}); // exactly one cancel_chat
+    this.frame.input.focus();
+  }
+
+  private onResult(turn: Turn, result: ChatResult): void {
+    const stopped = turn.stopped || result.done_reason === "cancelled";
+    if (stopped) {
+      this.finishStopped(turn, result.messages, result.usage);
+      return;
+    }
+    const reply = turn.reply;
+    reply.end(false);
+    reply.markDoneReason(result.done_reason);
+    const stats = formatStats(result.usage);
+    if (stats) reply.setStats(stats);
+    this.store.addReply(result.messages, {
+      doneReason: result.done_reason !== "stop" ? result.done_reason : undefined,
+      stats: stats ?? undefined,
+      thoughtSeconds: reply.thoughtSeconds.length ? [...reply.thoughtSeconds] : undefined,
+      toolErrors: reply.toolErrors.length ? [...reply.toolErrors] : undefined,
+    });
+    this.store.save();
+    this.endTurn(turn);
+  }
+
+  private finishStopped(turn: Turn, messages: Message[] | null, usage: Usage | null): void {
+    const reply = turn.reply;
+    reply.end(true);
+    reply.markStopped();
+    const shown = reply.roundText;
+    const kept = messages?.length
+      ? reconcileStopped(messages, shown)
+      : [{ role: "assistant", content: shown }];
+    const stats = formatStats(usage);
+    if (stats) reply.setStats(stats);
+    this.store.addReply(kept, {
+      stopped: true,
+      doneReason: "cancelled",
+      stats: stats ?? undefined,
+      thoughtSeconds: reply.thoughtSeconds.length ? [...reply.thoughtSeconds] : undefined,
+      toolErrors: reply.toolErrors.length ? [...reply.toolErrors] : undefined,
+    });
+    this.store.save();
+    this.endTurn(turn);
+  }
+
+  private onError(turn: Turn, err: unknown): void {
+    const reply = turn.reply;
+    if (turn.stopped) {
+      // Stopped, then the chat failed anyway (or the connection went): keep what was shown.
+      const partial = err instanceof RpcError ? err.data.messages ?? null : null;
+      this.finishStopped(turn, partial, null);
+      return;
+    }
+    reply.end(false);
+    if (err instanceof RpcError && err.kind === "invalid_params" && turn.noModel) {
+      if (this.modelsError instanceof RpcError) err = this.modelsError;
+    }
+    let message: string;
+    let hint: string | undefined;
+    let kind: string;
+    if (err instanceof RpcError) {
+      message = err.message;
+      hint = err.hint;
+      kind = err.kind;
+    } else if (err instanceof ClosedError) {
+      message = "The connection to the sidecar closed before the reply ended.";
+      hint = "The sidecar or the dev shell stopped. Retry reconnects and sends the conversation again.";
+      kind = "closed";
+    } else {
+      message = describe(err);
+      kind = "client";
+    }
+    const partial = err instanceof RpcError ? err.data.messages ?? [] : [];
+    const entry = this.store.addReply(partial, { error: message });
+    this.store.save();
+    if (reply.isEmpty) reply.turn.classList.add("failed-empty");
+    const element = errorAlert(message, hint, kind, () => this.retry());
+    reply.turn.after(element);
+    this.alert = { element, reply, entry };
+    this.endTurn(turn);
+  }
+
+  private endTurn(turn: Turn): void {
+    if (this.active === turn) this.active = null;
+    this.updateControls();
+    this.scroll.follow();
+  }
+
+  /** Resends the conversation that failed; the failed reply and its alert are replaced. */
+  retry(): void {
+    const failed = this.alert;
+    if (!failed || this.active) return;
+    this.alert = null;
+    failed.element.remove();
+    failed.reply.turn.remove();
+    if (failed.entry) this.store.remove(failed.entry);
+    this.store.save();
+    this.lastTurn = null;
+    this.scroll.jumpToLatest();
+    this.startTurn();
+  }
+
+  private retireAlert(): void {
+    if (!this.alert) return;
+    retireAlert(this.alert.element);
+    this.alert = null;
+  }
+
+  newChat(): void {
+    if (this.active) return;
+    this.alert = null;
+    this.lastTurn = null;
+    this.store.clear();
+    this.frame.thread.querySelectorAll(".turn, .alert").forEach((el) => el.remove());
+    this.updateEmpty();
+    this.scroll.jumpToLatest();
+    this.frame.input.focus();
+  }
+}
+
+/** Wraps a transport so the window also hears about its close (some transports take one listener). */
+function observeClose(transport: Transport, onClose: (reason: string) => void): Transport {
+  const listeners: Array<(reason: string) => void> = [];
+  let closed: string | null = null;
+  transport.onClose((reason) => {
+    if (closed !== null) return;
+    closed = reason;
+    onClose(reason);
+    for (const listener of listeners) listener(reason);
+  });
+  return {
+    send: (line) => transport.send(line),
+    onLine: (listener) => transport.onLine(listener),
+    onClose: (listener) => {
+      listeners.push(listener);
+      if (closed !== null) listener(closed);
+    },
+    close: () => transport.close(),
+  };
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+export function mountChat(root: HTMLElement, options: AppOptions): ChatApp {
+  return new ChatApp(root, options);
+}

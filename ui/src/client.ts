@@ -1,0 +1,308 @@
+// A typed client for protocol 1 (docs/protocol.md), over any Transport.
+//
+// Why it is built this way:
+// - Responses can arrive in any order, so every request gets a fresh increasing integer id and a
+//   pending entry keyed by it; the response settles exactly that entry (1 and "1" stay distinct).
+// - `chat:*` notifications carry `params.chat_id` (the chat request's id), so they are routed
+//   through a map of running chats. The sidecar writes nothing for a chat after its response, so
+//   the response both settles `result` and ends `events`, synchronously, in the same handler.
+// - The window must not miss or reorder a token, and must not pay a microtask per token: `onEvent`
+//   runs synchronously for each event as its line is read. `events` (for scripts and tests) reads
+//   from a per-chat buffer, so a late consumer still sees every event from the first.
+// - The transport closing is the one failure every caller must survive: each pending request then
+//   rejects with ClosedError, and running chats end their `events`.
+// - Anything unexpected on the wire (a line that is not JSON, an unknown notification, a response
+//   to an id we never sent) is ignored with at most a console.warn: one bad line must not take
+//   the window down.
+
+import { ERROR_CODES } from "./protocol";
+import type {
+  ChatParams,
+  ChatResult,
+  ErrorData,
+  ErrorObject,
+  ModelInfo,
+  ReadyParams,
+  RequestId,
+  Status,
+  TokenParams,
+  ToolCallParams,
+  ToolResultNote,
+} from "./protocol";
+import type { Transport } from "./transport";
+
+export type ChatEvent =
+  | { type: "token"; content: string }
+  | { type: "thinking"; content: string }
+  | { type: "tool_call"; call_id: string; name: string; arguments: Record<string, unknown> }
+  | { type: "approval_request"; call_id: string; name: string; arguments: Record<string, unknown> }
+  | { type: "tool_result"; call_id: string; name: string; content: string; is_error: boolean };
+
+/** A JSON-RPC error response. Branch on `code` or `kind`; show `hint`; `data.messages` is the partial reply. */
+export class RpcError extends Error {
+  code: number;
+  kind: string;
+  hint?: string;
+  data: ErrorData;
+
+  constructor(error: ErrorObject) {
+    super(error.message);
+    this.name = "RpcError";
+    this.code = error.code;
+    const byCode = Object.entries(ERROR_CODES).find(([, code]) => code === error.code)?.[0];
+    this.data = { ...error.data, kind: error.data?.kind ?? byCode ?? "unknown" };
+    this.kind = this.data.kind;
+    this.hint = this.data.hint;
+  }
+}
+
+/** The transport closed (or the client was closed) before the answer came. */
+export class ClosedError extends Error {
+  constructor(reason: string) {
+    super(`sidecar connection closed: ${reason}`);
+    this.name = "ClosedError";
+  }
+}
+
+export interface ChatHandle {
+  id: RequestId;
+  /** Every event of this chat, in order; ends when the chat's response arrives, whatever it is. */
+  events: AsyncIterable<ChatEvent>;
+  /** The chat's result; rejects with RpcError (data.messages = partial reply) or ClosedError. */
+  result: Promise<ChatResult>;
+  /** Sends cancel_chat {chat_id: id}; resolves with the ids it cancelled (`result` says "cancelled" first). */
+  cancel(): Promise<RequestId[]>;
+}
+
+type Pending = { resolve(value: unknown): void; reject(error: Error): void };
+
+/** One running chat: its event buffer, the iterators waiting on it, and the window's callback. */
+class ChatStream {
+  readonly buffer: ChatEvent[] = [];
+  ended = false;
+  private wake: Array<() => void> = [];
+
+  constructor(private readonly onEvent?: (event: ChatEvent) => void) {}
+
+  push(event: ChatEvent): void {
+    this.buffer.push(event);
+    if (this.onEvent) {
+      try {
+        this.onEvent(event);
+      } catch (err) {
+        console.error("sidecar client: onEvent threw", err);
+      }
+    }
+    this.notify();
+  }
+
+  end(): void {
+    this.ended = true;
+    this.notify();
+  }
+
+  private notify(): void {
+    const wake = this.wake;
+    this.wake = [];
+    for (const w of wake) w();
+  }
+
+  async *iterate(): AsyncGenerator<ChatEvent> {
+    let i = 0;
+    for (;;) {
+      if (i < this.buffer.length) yield this.buffer[i++];
+      else if (this.ended) return;
+      else await new Promise<void>((resolve) => this.wake.push(resolve));
+    }
+  }
+}
+
+const CHAT_EVENTS = new Map<string, ChatEvent["type"]>([
+  ["chat:token", "token"],
+  ["chat:thinking", "thinking"],
+  ["chat:tool_call", "tool_call"],
+  ["chat:approval_request", "approval_request"],
+  ["chat:tool_result", "tool_result"],
+]);
+
+/** Notification params -> ChatEvent (drops chat_id, keeps only the documented fields). */
+function toEvent(type: ChatEvent["type"], params: unknown): ChatEvent {
+  switch (type) {
+    case "token":
+    case "thinking":
+      return { type, content: (params as TokenParams).content };
+    case "tool_call":
+    case "approval_request": {
+      const p = params as ToolCallParams;
+      return { type, call_id: p.call_id, name: p.name, arguments: p.arguments ?? {} };
+    }
+    case "tool_result": {
+      const p = params as ToolResultNote;
+      return { type, call_id: p.call_id, name: p.name, content: p.content, is_error: p.is_error };
+    }
+  }
+}
+
+export class SidecarClient {
+  /** Resolves with the sidecar:ready params; rejects with ClosedError if the transport closes first. */
+  readonly ready: Promise<ReadyParams>;
+
+  private nextId = 1;
+  private readonly pending = new Map<RequestId, Pending>();
+  private readonly chats = new Map<RequestId, ChatStream>();
+  private readonly listeners: Array<(method: string, params: unknown) => void> = [];
+  private closedReason: string | null = null;
+  private transportClosed = false;
+  private readyResolve!: (params: ReadyParams) => void;
+  private readyReject!: (error: Error) => void;
+
+  constructor(private readonly transport: Transport) {
+    this.ready = new Promise<ReadyParams>((resolve, reject) => {
+      this.readyResolve = resolve;
+      this.readyReject = reject;
+    });
+    this.ready.catch(() => {}); // a caller that never awaits `ready` must not see an unhandled rejection
+    transport.onLine((line) => this.handleLine(line));
+    transport.onClose((reason) => this.shutdown(reason));
+  }
+
+  /** Sends any request; resolves with its `result`, rejects with RpcError or ClosedError. */
+  request<T>(method: string, params?: unknown): Promise<T> {
+    return this.send(this.nextId++, method, params) as Promise<T>;
+  }
+
+  chat(params: ChatParams, onEvent?: (event: ChatEvent) => void): ChatHandle {
+    const id = this.nextId++;
+    const stream = new ChatStream(onEvent);
+    this.chats.set(id, stream); // before sending: its first notification may come at once
+    const result = this.send(id, "chat", params) as Promise<ChatResult>;
+    result.catch(() => {}); // handled by whoever awaits `result`; events alone must not warn
+    return {
+      id,
+      events: { [Symbol.asyncIterator]: () => stream.iterate() },
+      result,
+      cancel: () => this.cancel(id),
+    };
+  }
+
+  /** cancel_chat for one chat, or every running chat without an id; resolves with the cancelled ids. */
+  async cancel(chatId?: RequestId): Promise<RequestId[]> {
+    const params = chatId === undefined ? {} : { chat_id: chatId };
+    const { cancelled } = await this.request<{ cancelled: RequestId[] }>("cancel_chat", params);
+    return cancelled;
+  }
+
+  async approve(chatId: RequestId, callId: string, approved: boolean, reason?: string): Promise<void> {
+    const params: Record<string, unknown> = { chat_id: chatId, call_id: callId, approved };
+    if (reason !== undefined) params.reason = reason;
+    await this.request("approve_tool", params);
+  }
+
+  async toolResult(chatId: RequestId, callId: string, content: string, isError?: boolean): Promise<void> {
+    const params: Record<string, unknown> = { chat_id: chatId, call_id: callId, content };
+    if (isError !== undefined) params.is_error = isError;
+    await this.request("tool_result", params);
+  }
+
+  async listModels(): Promise<ModelInfo[]> {
+    return (await this.request<{ models: ModelInfo[] }>("list_models")).models;
+  }
+
+  status(): Promise<Status> {
+    return this.request<Status>("status");
+  }
+
+  /** Called with every notification (known or not), after the client has routed it. Returns an unsubscribe. */
+  onNotification(listener: (method: string, params: unknown) => void): () => void {
+    this.listeners.push(listener);
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  /** Closes the transport (also after it closed by itself); everything pending rejects with ClosedError. */
+  close(): void {
+    if (this.transportClosed) return;
+    this.transportClosed = true;
+    this.shutdown("closed by the client");
+    this.transport.close();
+  }
+
+  private send(id: number, method: string, params: unknown): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      if (this.closedReason !== null) {
+        this.chats.get(id)?.end();
+        this.chats.delete(id);
+        reject(new ClosedError(this.closedReason));
+        return;
+      }
+      this.pending.set(id, { resolve, reject });
+      const message = params === undefined ? { jsonrpc: "2.0", id, method } : { jsonrpc: "2.0", id, method, params };
+      try {
+        this.transport.send(JSON.stringify(message));
+      } catch (err) {
+        this.settle(id, () => reject(err instanceof Error ? err : new Error(String(err))));
+      }
+    });
+  }
+
+  /** Removes a request's bookkeeping, ends its chat stream, then runs `finish` (resolve/reject). */
+  private settle(id: RequestId, finish: () => void): void {
+    this.pending.delete(id);
+    const stream = this.chats.get(id);
+    this.chats.delete(id);
+    finish();
+    stream?.end();
+  }
+
+  private handleLine(line: string): void {
+    let msg: any;
+    try {
+      msg = JSON.parse(line);
+    } catch {
+      console.warn("sidecar client: ignoring a line that is not JSON:", line.slice(0, 200));
+      return;
+    }
+    if (msg === null || typeof msg !== "object" || Array.isArray(msg)) {
+      console.warn("sidecar client: ignoring a line that is not a JSON object:", line.slice(0, 200));
+      return;
+    }
+    if (typeof msg.method === "string") {
+      if (msg.id === undefined) this.handleNotification(msg.method, msg.params);
+      return; // the sidecar sends no requests; anything else with a method is not for us
+    }
+    const entry = msg.id === null || msg.id === undefined ? undefined : this.pending.get(msg.id);
+    if (!entry) {
+      // id null: the sidecar could not read one of our lines (should not happen); else a stranger.
+      console.warn("sidecar client: ignoring a response to no pending request:", line.slice(0, 200));
+      return;
+    }
+    if (msg.error !== undefined) this.settle(msg.id, () => entry.reject(new RpcError(msg.error)));
+    else this.settle(msg.id, () => entry.resolve(msg.result));
+  }
+
+  private handleNotification(method: string, params: any): void {
+    if (method === "sidecar:ready") {
+      this.readyResolve(params as ReadyParams);
+    } else {
+      const type = CHAT_EVENTS.get(method);
+      const stream = params?.chat_id != null ? this.chats.get(params.chat_id) : undefined;
+      if (type && stream) stream.push(toEvent(type, params));
+    }
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(method, params);
+      } catch (err) {
+        console.error("sidecar client: onNotification listener threw", err);
+      }
+    }
+  }
+
+  private shutdown(reason: string): void {
+    if (this.closedReason !== null) return;
+    this.closedReason = reason;
+    this.readyReject(new ClosedError(reason)); // no-op when already ready
+    for (const [id, entry] of [...this.pending]) this.settle(id, () => entry.reject(new ClosedError(reason)));
+  }
+}
