@@ -19,6 +19,7 @@
 // setEncoding("utf8"), so a multibyte character split across reads arrives whole.
 
 import type { Transport } from "../transport";
+import { LineChannel } from "./channel";
 
 /** What the preload script exposes (as `window.sidecar` by default). `send` gets a line without "\n". */
 export interface SidecarBridge {
@@ -30,40 +31,19 @@ export interface SidecarBridge {
 
 export function electronTransport(bridge: SidecarBridge = (window as any).sidecar): Transport {
   if (!bridge) throw new Error("electronTransport: no preload bridge (window.sidecar is missing)");
-  const lineListeners: Array<(line: string) => void> = [];
-  const closeListeners: Array<(reason: string) => void> = [];
-  let backlog: string[] | null = [];
-  let closedReason: string | null = null;
+  const channel = new LineChannel();
 
-  const emitClose = (reason: string) => {
-    if (closedReason !== null) return;
-    closedReason = reason;
-    for (const listener of closeListeners) listener(reason);
-  };
-  bridge.onLine((line) => {
-    if (backlog) backlog.push(line);
-    else for (const listener of lineListeners) listener(line);
-  });
-  bridge.onClose(emitClose);
+  bridge.onLine((line) => channel.emitLine(line));
+  bridge.onClose((reason) => channel.emitClose(reason));
 
   return {
     send(line) {
-      if (closedReason === null) bridge.send(line);
+      if (!channel.closed) bridge.send(line);
     },
-    onLine(listener) {
-      lineListeners.push(listener);
-      if (backlog) {
-        const lines = backlog;
-        backlog = null;
-        for (const line of lines) listener(line);
-      }
-    },
-    onClose(listener) {
-      closeListeners.push(listener);
-      if (closedReason !== null) listener(closedReason);
-    },
+    onLine: (listener) => channel.onLine(listener),
+    onClose: (listener) => channel.onClose(listener),
     close() {
-      emitClose("closed by the client");
+      channel.emitClose("closed by the client");
       bridge.close();
     },
   };

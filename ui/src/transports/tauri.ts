@@ -16,6 +16,7 @@
 //    import map), kept out of the build by a non-literal specifier.
 
 import type { Transport } from "../transport";
+import { LineChannel } from "./channel";
 
 const PLUGIN = "@tauri-apps/plugin-shell";
 
@@ -27,56 +28,34 @@ export async function tauriTransport(
   shell ??= (globalThis as any).__TAURI__?.shell ?? (await import(/* @vite-ignore */ PLUGIN));
   const command = shell.Command.sidecar(program, args);
 
-  const lineListeners: Array<(line: string) => void> = [];
-  const closeListeners: Array<(reason: string) => void> = [];
-  let backlog: string[] | null = [];
-  let closedReason: string | null = null;
+  const channel = new LineChannel();
 
-  const emitLine = (line: string) => {
-    if (backlog) backlog.push(line);
-    else for (const listener of lineListeners) listener(line);
-  };
-  const emitClose = (reason: string) => {
-    if (closedReason !== null) return;
-    closedReason = reason;
-    for (const listener of closeListeners) listener(reason);
-  };
 
   // Listeners go on before spawn, so the ready line cannot slip past.
   command.stdout.on("data", (data: string | Uint8Array) => {
     const text = typeof data === "string" ? data : new TextDecoder().decode(data);
     const line = text.replace(/\r?\n$/, "");
-    if (line) emitLine(line);
+    if (line) channel.emitLine(line);
   });
   command.stderr.on("data", (data: unknown) => console.debug("[sidecar]", data));
   command.on("close", (payload: { code: number | null; signal: number | null }) =>
-    emitClose(`sidecar exited (code ${payload?.code ?? "?"}, signal ${payload?.signal ?? "none"})`),
+    channel.emitClose(`sidecar exited (code ${payload?.code ?? "?"}, signal ${payload?.signal ?? "none"})`),
   );
-  command.on("error", (error: unknown) => emitClose(`sidecar error: ${String(error)}`));
+  command.on("error", (error: unknown) => channel.emitClose(`sidecar error: ${String(error)}`));
 
   const child = await command.spawn();
 
   return {
     send(line) {
-      if (closedReason !== null) return;
+      if (channel.closed) return;
       Promise.resolve(child.write(line + "\n")).catch((error: unknown) =>
-        emitClose(`writing to the sidecar failed: ${String(error)}`),
+        channel.emitClose(`writing to the sidecar failed: ${String(error)}`),
       );
     },
-    onLine(listener) {
-      lineListeners.push(listener);
-      if (backlog) {
-        const lines = backlog;
-        backlog = null;
-        for (const line of lines) listener(line);
-      }
-    },
-    onClose(listener) {
-      closeListeners.push(listener);
-      if (closedReason !== null) listener(closedReason);
-    },
+    onLine: (listener) => channel.onLine(listener),
+    onClose: (listener) => channel.onClose(listener),
     close() {
-      emitClose("closed by the client");
+      channel.emitClose("closed by the client");
       Promise.resolve(child.kill()).catch(() => {});
     },
   };

@@ -5,24 +5,13 @@
 // client registers its listener are kept until it does, so `sidecar:ready` is never lost.
 
 import type { Transport } from "../transport";
+import { LineChannel } from "./channel";
 
 export function websocketTransport(url: string, WebSocketImpl: typeof WebSocket = WebSocket): Transport {
   const ws = new WebSocketImpl(url);
   const outbox: string[] = [];
-  const lineListeners: Array<(line: string) => void> = [];
-  const closeListeners: Array<(reason: string) => void> = [];
-  let backlog: string[] | null = [];
-  let closedReason: string | null = null;
+  const channel = new LineChannel();
 
-  const emitLine = (line: string) => {
-    if (backlog) backlog.push(line);
-    else for (const listener of lineListeners) listener(line);
-  };
-  const emitClose = (reason: string) => {
-    if (closedReason !== null) return;
-    closedReason = reason;
-    for (const listener of closeListeners) listener(reason);
-  };
 
   ws.onopen = () => {
     for (const line of outbox) ws.send(line);
@@ -31,10 +20,10 @@ export function websocketTransport(url: string, WebSocketImpl: typeof WebSocket 
   ws.onmessage = (event: MessageEvent) => {
     if (typeof event.data !== "string") return; // the shell sends text frames only
     // One message is one line; splitting anyway costs nothing (JSON never holds a raw "\n").
-    for (const line of event.data.split("\n")) if (line) emitLine(line);
+    for (const line of event.data.split("\n")) if (line) channel.emitLine(line);
   };
   ws.onclose = (event: CloseEvent) => {
-    emitClose(event.reason || `websocket closed (code ${event.code})`);
+    channel.emitClose(event.reason || `websocket closed (code ${event.code})`);
   };
   // An error is always followed by close, which carries the news.
 
@@ -44,21 +33,11 @@ export function websocketTransport(url: string, WebSocketImpl: typeof WebSocket 
       else if (ws.readyState === WebSocketImpl.OPEN) ws.send(line);
       // closing or closed: dropped; the close listeners have told (or will tell) the client
     },
-    onLine(listener) {
-      lineListeners.push(listener);
-      if (backlog) {
-        const lines = backlog;
-        backlog = null;
-        for (const line of lines) listener(line);
-      }
-    },
-    onClose(listener) {
-      closeListeners.push(listener);
-      if (closedReason !== null) listener(closedReason);
-    },
+    onLine: (listener) => channel.onLine(listener),
+    onClose: (listener) => channel.onClose(listener),
     close() {
       ws.close();
-      emitClose("closed by the client");
+      channel.emitClose("closed by the client");
     },
   };
 }
