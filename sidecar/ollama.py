@@ -275,9 +275,9 @@ class OllamaClient:
                 response.status_code, "the server at this address does not look like Ollama"
             ) from None
 
-    async def _send(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
+    async def _send(self, request: httpx.Request) -> httpx.Response:
         try:
-            return await self._http.send(request, stream=stream)
+            return await self._http.send(request)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol) as exc:
             raise errors.ollama_unreachable(self.url, _describe(exc)) from None
         except httpx.TransportError as exc:

@@ -175,13 +175,8 @@ class BenchOllama(ScriptedOllama):
 
 @asynccontextmanager
 async def open_bench_ollama() -> AsyncIterator[BenchOllama]:
-    server = BenchOllama()
-    async with trio.open_nursery() as nursery:
-        await nursery.start(server.serve)
-        try:
-            yield server
-        finally:
-            nursery.cancel_scope.cancel()
+    async with BenchOllama().running() as server:
+        yield server
 
 
 def chat_params(tag: str) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Self
 
 import h11
 import msgspec
@@ -178,6 +178,19 @@ class ScriptedOllama:
             await self._records_changed.wait()
 
     # --- serving --------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Self]:
+        """Serve in a nursery of its own for the duration of the block (inside trio).
+
+        On exit the server stops listening and closes every connection.
+        """
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.serve)
+            try:
+                yield self
+            finally:
+                nursery.cancel_scope.cancel()
 
     async def serve(
         self, *, task_status: trio.TaskStatus[ScriptedOllama] = trio.TASK_STATUS_IGNORED
@@ -414,9 +427,5 @@ async def open_scripted_ollama(
     Must run inside trio. On exit the server stops listening and closes every connection.
     """
     server = ScriptedOllama(scenario=scenario, pace=pace, host=host, port=port)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(server.serve)
-        try:
-            yield server
-        finally:
-            nursery.cancel_scope.cancel()
+    async with server.running():
+        yield server
