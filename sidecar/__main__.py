@@ -24,7 +24,13 @@ def main(argv: list[str] | None = None) -> int:
     logger = logging.getLogger("sidecar")
 
     async def run() -> str:
-        return await serve(config, open_input(0), open_output(protocol_fd), handle_signals=True)
+        threads = config.stdio == "threads"
+        return await serve(
+            config,
+            open_input(0, threads=threads),
+            open_output(protocol_fd, threads=threads),
+            handle_signals=True,
+        )
 
     try:
         reason = trio.run(run)

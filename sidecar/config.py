@@ -46,6 +46,9 @@ class Config:
     max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS
     shell_timeout_s: float = DEFAULT_SHELL_TIMEOUT_S
     log_level: str = "WARNING"
+    # "auto": non-blocking fds for pipes and sockets, worker threads otherwise; "threads": worker
+    # threads always (the path platforms without non-blocking pipes take; selectable to test it).
+    stdio: str = "auto"
 
 
 def parse_ollama_host(value: str | None) -> str:
@@ -101,6 +104,19 @@ def _positive_float(text: str) -> float:
     return value
 
 
+class _PrintSchema(argparse.Action):
+    """`--print-schema`: like `--version`, it answers and exits before anything else runs."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=kwargs.get("help"))  # type: ignore[arg-type]
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        from .schema import schema_json
+
+        os.write(1, schema_json())
+        parser.exit(0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ollama-sidecar",
@@ -110,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"ollama-sidecar {__version__}")
+    parser.add_argument(
+        "--print-schema", action=_PrintSchema,
+        help="write the JSON Schema of every message of the protocol to stdout and exit",
+    )
     parser.add_argument(
         "--ollama-url",
         help="Ollama's base URL (default: OLLAMA_HOST, else http://127.0.0.1:11434)",
@@ -159,6 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds an exec_shell command may run (default 60)",
     )
     parser.add_argument(
+        "--stdio", choices=["auto", "threads"], default="auto",
+        help="how stdin/stdout are read and written: auto (non-blocking pipes where possible) or "
+        "threads (blocking I/O in worker threads, as on Windows)",
+    )
+    parser.add_argument(
         "--log-level", default="WARNING",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="stderr log level",
     )
@@ -189,4 +214,5 @@ def load_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None
         auto_approve=args.auto_approve,
         max_tool_rounds=args.max_tool_rounds,
         shell_timeout_s=args.shell_timeout,
+        stdio=args.stdio,
     )

@@ -84,15 +84,15 @@ class ThreadWriteStream(trio.abc.SendStream):
         await trio.lowlevel.checkpoint()
 
 
-def open_input(fd: int) -> trio.abc.ReceiveStream:
+def open_input(fd: int, *, threads: bool = False) -> trio.abc.ReceiveStream:
     """A stream that reads `fd` (a duplicate is used for pipes, so closing it is harmless)."""
-    if _pollable(fd):
+    if not threads and _pollable(fd):
         return trio.lowlevel.FdStream(os.dup(fd))
     return ThreadReadStream(fd)
 
 
-def open_output(fd: int) -> trio.abc.SendStream:
+def open_output(fd: int, *, threads: bool = False) -> trio.abc.SendStream:
     """A stream that writes to `fd`, which it owns."""
-    if _pollable(fd):
+    if not threads and _pollable(fd):
         return trio.lowlevel.FdStream(fd)
     return ThreadWriteStream(fd)

@@ -1,12 +1,51 @@
-"""Shared fixtures: the scripted Ollama on loopback."""
+"""Shared fixtures: the scripted Ollama on loopback, and the ways the end-to-end tests run.
+
+Every test in a `test_e2e_*` module that uses `fake_ollama` runs once per variant in
+`tests/e2e.py` (`E2E_VARIANTS`): the same checks through each provider and each stdio path.
+`@pytest.mark.variants("ollama", ...)` limits a test to the named ones.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from sidecar.fake_ollama import ScriptedOllama, open_scripted_ollama
+
+from . import e2e
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "variants(*names): run this end-to-end test only in the named variants"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    module = metafunc.module.__name__.rpartition(".")[2]
+    if not module.startswith("test_e2e_") or "fake_ollama" not in metafunc.fixturenames:
+        return
+    names = list(e2e.E2E_VARIANTS)
+    marker = metafunc.definition.get_closest_marker("variants")
+    if marker is not None:
+        unknown = set(marker.args) - set(e2e.E2E_VARIANTS)
+        if unknown:
+            raise ValueError(f"unknown e2e variants {sorted(unknown)} on {metafunc.function.__name__}")
+        names = [name for name in names if name in marker.args]
+    if "e2e_variant" not in metafunc.fixturenames:
+        metafunc.fixturenames.append("e2e_variant")
+    metafunc.parametrize("e2e_variant", names, indirect=True)
+
+
+@pytest.fixture
+def e2e_variant(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The variant this end-to-end test runs in; `sidecar_for` reads it."""
+    token = e2e.CURRENT_VARIANT.set(request.param)
+    try:
+        yield request.param
+    finally:
+        e2e.CURRENT_VARIANT.reset(token)
 
 
 @pytest.fixture
