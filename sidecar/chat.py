@@ -1,15 +1,18 @@
-"""One chat: Ollama's `/api/chat` streamed into notifications, with tool rounds in between.
+"""One chat: the upstream's reply streamed into notifications, with tool rounds in between.
 
-`stream_chat` is the thin I/O shell around `ChatTurn`: read what the network gives, split it into
-lines, wait until stdout has room, then feed the turn and queue its notifications in one go. The
-wait happens before the turn sees the lines, so when the chat is cancelled during that wait the
-turn holds exactly the text that was written: the result's message always equals the
-concatenation of the deltas the host received.
+`stream_chat` is the thin I/O shell around a `Turn` (Ollama's NDJSON or an OpenAI-compatible
+server's SSE; the client makes the right one): read what the network gives, wait until stdout
+has room, then feed the turn and queue its notifications in one go. The wait happens before the
+turn sees the bytes, so when the chat is cancelled during that wait the turn holds exactly the
+text that was written: the result's message always equals the concatenation of the deltas the
+host received.
 
 `ChatSession` runs the rounds. When the chat offered tools and a reply calls some, each call is
 run (a built-in in the `Workspace`, after the user's approval for the ones that change things;
 a client tool by waiting for the client's `tool_result`), its `chat:tool_result` is written, and
-Ollama is asked again with the assistant message and one `tool` message per call appended. A
+the model is asked again with the assistant message and one `tool` message per call appended.
+A `tool_choice` that forces a call ("required" or a named function) applies to the first round
+only, as in OpenAI's Agents SDK: forced again, the model could never give its final answer. A
 client may answer a client tool the moment it reads `chat:tool_call`, before the reply has even
 ended, so a pending answer is registered when that line is queued, not when the wait starts.
 Everything a round waits for sits inside the chat's cancel scope: `cancel_chat` ends any wait.
@@ -25,7 +28,7 @@ import msgspec
 import trio
 
 from . import errors
-from .framing import LineSplitter, encode_line, encode_lines
+from .framing import encode_line, encode_lines
 from .outbox import Outbox
 from .protocol import (
     ChatParams,
@@ -35,48 +38,45 @@ from .protocol import (
     RequestId,
     ToolCall,
     ToolCallParams,
+    ToolChoiceFunction,
     ToolResultNote,
     notification,
 )
 from .tools import NEEDS_APPROVAL, ToolResult, Workspace
-from .turn import ChatTurn, TurnCounts, make_usage
+from .turn import Turn, TurnCounts, make_usage
 
 if TYPE_CHECKING:
-    from .ollama import OllamaClient
+    from .upstream import Upstream
 
-# Ollama's chunks are small; a line this long means the body is not an Ollama stream.
-UPSTREAM_MAX_LINE_BYTES: Final = 16 * 1024 * 1024
+# tool_choice values that force a call: the first round only (see the module docstring).
+_FORCING: Final = ("required",)
 
 
 async def stream_chat(
-    client: OllamaClient,
+    client: Upstream,
     request: OllamaChatRequest,
-    turn: ChatTurn,
+    turn: Turn,
     outbox: Outbox,
     on_batch: Callable[[], None] | None = None,
 ) -> None:
     """Streams one reply into `turn`, writing notifications as chunks arrive.
 
     `on_batch` runs right after each batch is queued (no checkpoint in between). Returns when
-    Ollama sent `done:true`. Raises `RpcError` for every failure (the turn keeps the partial
-    reply). Cancellation: closes the upstream connection, which stops the model.
+    the upstream said the reply is done. Raises `RpcError` for every failure (the turn keeps the
+    partial reply). Cancellation: closes the upstream connection, which stops the model.
     """
-    splitter = LineSplitter(UPSTREAM_MAX_LINE_BYTES)
     async with client.chat_stream(request) as body:
         while not turn.ended:
             data = await body.read()
-            lines = splitter.feed(data) if data else splitter.flush()
-            if lines:
-                await outbox.wait_writable()
-                outbox.put(encode_lines(turn.feed(lines, trio.current_time())))
+            await outbox.wait_writable()
+            now = trio.current_time()
+            notes = turn.feed(data, now) if data else turn.eof(now)
+            if notes:
+                outbox.put(encode_lines(notes))
                 if on_batch is not None:
                     on_batch()
-            if not data:
-                break
     if turn.failure is not None:
         raise turn.failure
-    if not turn.finished:
-        raise errors.stream_interrupted("Ollama ended the stream without its final chunk")
 
 
 @dataclass(frozen=True)
@@ -125,6 +125,10 @@ def plan_tools(params: ChatParams, workspace: Workspace, auto_approve: bool) -> 
     return ToolPlan(tuple(builtins), client, approve)
 
 
+def _forces_a_call(tool_choice: object) -> bool:
+    return tool_choice in _FORCING or isinstance(tool_choice, ToolChoiceFunction)
+
+
 class Pending:
     """An answer the chat waits for: a client tool's result or the user's approval."""
 
@@ -138,9 +142,10 @@ class Pending:
 
 @dataclass
 class ChatContext:
-    """What every chat shares: the way to Ollama, stdout, the project folder, the limits."""
+    """What every chat shares: the way to the model server, stdout, the project folder, the
+    limits."""
 
-    client: OllamaClient
+    client: Upstream
     outbox: Outbox
     workspace: Workspace
     max_tool_rounds: int
@@ -162,7 +167,7 @@ class ChatSession:
         self.started_at = started_at
         self.history = list(request.messages)
         self.produced: list[Message] = []
-        self.turn: ChatTurn | None = ChatTurn(chat_id, started_at)
+        self.turn: Turn | None = context.client.new_turn(chat_id, started_at)
         self.pending: dict[str, Pending] = {}
         self._counts: list[TurnCounts] = []
         self._first_output_at: float | None = None
@@ -176,10 +181,12 @@ class ChatSession:
     async def run(self) -> ChatResult:
         for round_no in range(self.context.max_tool_rounds + 1):
             if self.turn is None:
-                self.turn = ChatTurn(self.chat_id, trio.current_time())
+                self.turn = self.context.client.new_turn(self.chat_id, trio.current_time())
             turn = self.turn
             self._calls_seen = 0
             self.request.messages = [*self.history, *self.produced]
+            if round_no == 1 and _forces_a_call(self.request.tool_choice):
+                self.request.tool_choice = msgspec.UNSET
             await stream_chat(
                 self.context.client, self.request, turn, self.context.outbox, self._register_calls
             )
@@ -206,7 +213,7 @@ class ChatSession:
                 )
         raise AssertionError("unreachable: the last round returns")
 
-    def _end_turn(self, turn: ChatTurn) -> None:
+    def _end_turn(self, turn: Turn) -> None:
         now = trio.current_time()
         self._counts.append(turn.counts(now))
         if self._first_output_at is None:

@@ -1,4 +1,11 @@
-"""Command-line flags and the Ollama base URL, resolved once at start-up."""
+"""Command-line flags, the upstream's base URL and its API key, resolved once at start-up.
+
+Two providers speak to two dialects: `ollama` (the default) streams Ollama's `/api/chat`;
+`openai` streams `POST <base>/chat/completions` of any OpenAI-compatible server (llama.cpp's
+llama-server, LM Studio, vLLM, Ollama's own `/v1`). The API key is read from an environment
+variable, never from a flag (flags show up in `ps`), and is kept out of `repr(Config)` so that no
+log line or error can carry it.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +14,18 @@ import ipaddress
 import os
 import urllib.parse
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Final
+from dataclasses import dataclass, field
+from typing import Final, Literal
 
 from . import __version__
 
 DEFAULT_OLLAMA_PORT: Final = 11434
+PROVIDERS: Final = ("ollama", "openai")
+Provider = Literal["ollama", "openai"]
+# The environment variable that holds the bearer token, unless --api-key-env names another.
+DEFAULT_API_KEY_ENV: Final[dict[str, str]] = {"ollama": "OLLAMA_API_KEY", "openai": "OPENAI_API_KEY"}
+# What --provider openai appends to a base URL without a path (and to Ollama's own address).
+OPENAI_DEFAULT_PATH: Final = "/v1"
 DEFAULT_MAX_CHATS: Final = 4
 DEFAULT_MAX_LINE_BYTES: Final = 8 * 1024 * 1024
 DEFAULT_DRAIN_TIMEOUT_S: Final = 60.0
@@ -30,6 +43,9 @@ _CONNECTABLE: Final = {"0.0.0.0": "127.0.0.1", "::": "::1"}
 
 @dataclass(frozen=True)
 class Config:
+    provider: Provider = "ollama"
+    # The upstream's base URL: Ollama's address, or for `openai` the base that /chat/completions
+    # and /models are appended to (e.g. http://127.0.0.1:8080/v1). The wire calls it ollama_url.
     ollama_url: str = f"http://127.0.0.1:{DEFAULT_OLLAMA_PORT}"
     model: str | None = None
     max_chats: int = DEFAULT_MAX_CHATS
@@ -39,7 +55,8 @@ class Config:
     connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
     output_buffer_bytes: int = DEFAULT_OUTPUT_BUFFER_BYTES
     parent_pid: int | None = None
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    api_key_env: str = DEFAULT_API_KEY_ENV["ollama"]  # named in hints; the key never is
     root: str = "."
     allow_shell: bool = False
     auto_approve: bool = False
@@ -90,6 +107,38 @@ def parse_ollama_host(value: str | None) -> str:
     return f"{base}/{path}" if path else base
 
 
+def parse_base_url(value: str) -> str:
+    """Turns `--base-url` / `OPENAI_BASE_URL` into the base of an OpenAI-compatible API.
+
+    The scheme (http or https) and a host are required. A URL without a path gets `/v1`
+    (`http://127.0.0.1:8080` -> `http://127.0.0.1:8080/v1`); any other path is used as given,
+    without its trailing slash. 0.0.0.0 and :: are dialled as loopback; IPv6 stays bracketed.
+    Credentials, a query or a fragment are refused: the key belongs in an environment variable.
+    """
+    text = value.strip()
+    split = urllib.parse.urlsplit(text)
+    scheme = split.scheme.lower()
+    if scheme not in ("http", "https") or not split.hostname:
+        raise ValueError(f"base URL {text!r} must be http:// or https:// and name a host")
+    if split.username is not None or split.password is not None:
+        raise ValueError(
+            "a base URL must not carry credentials; put the key in OPENAI_API_KEY "
+            "(or the variable named by --api-key-env)"
+        )
+    if split.query or split.fragment:
+        raise ValueError(f"base URL {text!r} must not have a query or a fragment")
+    try:
+        port = split.port
+    except ValueError:
+        raise ValueError(f"invalid port in base URL {text!r}") from None
+    host = _CONNECTABLE.get(split.hostname, split.hostname)
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host if port is None else f"{host}:{port}"
+    path = split.path.rstrip("/") or OPENAI_DEFAULT_PATH
+    return f"{scheme}://{netloc}{path}"
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -131,8 +180,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the JSON Schema of every message of the protocol to stdout and exit",
     )
     parser.add_argument(
+        "--provider", choices=PROVIDERS, default="ollama",
+        help="the upstream's API: ollama (/api/chat, the default) or openai "
+        "(/chat/completions of any OpenAI-compatible server)",
+    )
+    parser.add_argument(
+        "--base-url",
+        help="the upstream's base URL. openai: default OPENAI_BASE_URL, else Ollama's own "
+        "OpenAI endpoint (OLLAMA_HOST + /v1); a URL without a path gets /v1. ollama: the same "
+        "as --ollama-url",
+    )
+    parser.add_argument(
         "--ollama-url",
         help="Ollama's base URL (default: OLLAMA_HOST, else http://127.0.0.1:11434)",
+    )
+    parser.add_argument(
+        "--api-key-env", metavar="NAME",
+        help="the environment variable holding a bearer token (default: OLLAMA_API_KEY for "
+        "ollama, OPENAI_API_KEY for openai)",
     )
     parser.add_argument("--model", help="model used when a chat request names none")
     parser.add_argument(
@@ -194,11 +259,16 @@ def load_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None
     env = os.environ if env is None else env
     parser = build_parser()
     args = parser.parse_args(argv)
+    provider: Provider = args.provider
     try:
-        url = parse_ollama_host(args.ollama_url if args.ollama_url else env.get("OLLAMA_HOST"))
+        url = _resolve_url(provider, args, env)
     except ValueError as exc:
         parser.error(str(exc))
+    key_env = args.api_key_env if args.api_key_env is not None else DEFAULT_API_KEY_ENV[provider]
+    if not key_env.strip():
+        parser.error("--api-key-env needs the name of an environment variable")
     return Config(
+        provider=provider,
         ollama_url=url,
         model=args.model or None,
         max_chats=args.max_chats,
@@ -207,7 +277,8 @@ def load_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None
         idle_timeout_s=args.idle_timeout,
         connect_timeout_s=args.connect_timeout,
         parent_pid=args.parent_pid,
-        api_key=env.get("OLLAMA_API_KEY") or None,
+        api_key=env.get(key_env) or None,
+        api_key_env=key_env,
         log_level=args.log_level,
         root=args.root,
         allow_shell=args.allow_shell,
@@ -216,3 +287,16 @@ def load_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None
         shell_timeout_s=args.shell_timeout,
         stdio=args.stdio,
     )
+
+
+def _resolve_url(provider: str, args: argparse.Namespace, env: Mapping[str, str]) -> str:
+    """The upstream's base URL: flags first, then the environment (see the flags' help)."""
+    if provider == "ollama":
+        if args.base_url and args.ollama_url:
+            raise ValueError("--base-url and --ollama-url mean the same with --provider ollama; give one")
+        return parse_ollama_host(args.base_url or args.ollama_url or env.get("OLLAMA_HOST"))
+    base = args.base_url or env.get("OPENAI_BASE_URL", "").strip()
+    if base:
+        return parse_base_url(base)
+    # Ollama's own OpenAI endpoint: where --ollama-url / OLLAMA_HOST say Ollama is, plus /v1.
+    return parse_ollama_host(args.ollama_url or env.get("OLLAMA_HOST")) + OPENAI_DEFAULT_PATH

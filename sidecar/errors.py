@@ -85,41 +85,82 @@ def internal_error(exc: BaseException) -> RpcError:
     )
 
 
-def ollama_unreachable(url: str, detail: str) -> RpcError:
-    return RpcError(
-        OLLAMA_UNREACHABLE,
-        f"Ollama is not reachable at {url}: {detail}",
-        hint=(
+# How messages name the upstream: Ollama's own API, or any OpenAI-compatible server.
+OLLAMA: Final = "Ollama"
+OPENAI_COMPATIBLE: Final = "the OpenAI-compatible server"
+
+
+def short_name(server: str) -> str:
+    """How a detail names the server once the message has said which one it is."""
+    return server if server == OLLAMA else "the server"
+
+
+def _capital(server: str) -> str:
+    return server[:1].upper() + server[1:]
+
+
+def ollama_unreachable(url: str, detail: str, server: str = OLLAMA) -> RpcError:
+    if server == OLLAMA:
+        hint = (
             "Start Ollama (run `ollama serve` or open the Ollama app), or point the sidecar at it "
             "with OLLAMA_HOST or --ollama-url."
+        )
+    else:
+        hint = (
+            "Start the server at that address, or point the sidecar at it with --base-url or "
+            "OPENAI_BASE_URL (without either, --provider openai uses Ollama's /v1 at OLLAMA_HOST)."
+        )
+    return RpcError(
+        OLLAMA_UNREACHABLE, f"{_capital(server)} is not reachable at {url}: {detail}", hint=hint
+    )
+
+
+def model_not_found(model: str, detail: str, server: str = OLLAMA) -> RpcError:
+    if server == OLLAMA:
+        return RpcError(
+            MODEL_NOT_FOUND,
+            f"Model {model!r} is not installed in Ollama: {detail}",
+            hint=f"Run `ollama pull {model}`, or pick an installed model (list_models).",
+        )
+    return RpcError(
+        MODEL_NOT_FOUND,
+        f"Model {model!r} is not served by {server}: {detail}",
+        hint=(
+            f"Pick a model the server serves (list_models); with Ollama's /v1 endpoint, run "
+            f"`ollama pull {model}` first."
         ),
     )
 
 
-def model_not_found(model: str, detail: str) -> RpcError:
+def upstream_error(
+    status: int, detail: str, server: str = OLLAMA, *, hint: str | None = None
+) -> RpcError:
+    """An HTTP status >= 400 (or an error inside a 200 stream); `hint` overrides the usual one."""
+    name = "Ollama" if server == OLLAMA else "OpenAI-compatible server"
     return RpcError(
-        MODEL_NOT_FOUND,
-        f"Model {model!r} is not installed in Ollama: {detail}",
-        hint=f"Run `ollama pull {model}`, or pick an installed model (list_models).",
+        UPSTREAM_ERROR,
+        f"{name} error: {detail}",
+        hint=hint if hint is not None else _upstream_hint(status, detail, server),
+        status=status,
     )
 
 
-def upstream_error(status: int, detail: str) -> RpcError:
-    hint = None
+def _upstream_hint(status: int, detail: str, server: str) -> str | None:
     if status == 503:
-        hint = "Ollama is busy; try again in a moment."
-    elif "does not support tools" in detail:
-        hint = "Pick a model that supports tools, or send the chat without tools."
-    elif "does not support thinking" in detail:
-        hint = "Pick a thinking model, or send the chat without `think`."
-    elif status == 200:
-        hint = "The model failed while generating; check the Ollama server log, then retry."
-    return RpcError(UPSTREAM_ERROR, f"Ollama error: {detail}", hint=hint, status=status)
+        return f"{_capital(server)} is busy; try again in a moment."
+    if "does not support tools" in detail:
+        return "Pick a model that supports tools, or send the chat without tools."
+    if "does not support thinking" in detail:
+        return "Pick a thinking model, or send the chat without `think`."
+    if status == 200:
+        where = "the Ollama server log" if server == OLLAMA else "the server's log"
+        return f"The model failed while generating; check {where}, then retry."
+    return None
 
 
-def stream_interrupted(detail: str) -> RpcError:
+def stream_interrupted(detail: str, server: str = OLLAMA) -> RpcError:
     return RpcError(
         STREAM_INTERRUPTED,
-        f"Stream from Ollama interrupted: {detail}",
+        f"Stream from {server} interrupted: {detail}",
         hint="The partial reply is kept in error.data.messages; retry to get a full reply.",
     )

@@ -18,6 +18,8 @@ from msgspec import UNSET, Meta, Raw, Struct, UnsetType
 PROTOCOL_VERSION: Final = 1
 
 RequestId = int | str
+# The `protocol` field of `sidecar:ready` and `status`: the JSON Schema pins it to this protocol.
+ProtocolNumber = Annotated[int, Meta(ge=PROTOCOL_VERSION, le=PROTOCOL_VERSION)]
 
 
 class Envelope(Struct):
@@ -62,6 +64,21 @@ class Message(Struct):
 # --- Params of each method --------------------------------------------------------------------
 
 
+class ToolChoiceName(Struct):
+    name: Annotated[str, Meta(min_length=1)]
+
+
+class ToolChoiceFunction(Struct):
+    """`tool_choice` naming one function: `{"type":"function","function":{"name":...}}`."""
+
+    type: Literal["function"]
+    function: ToolChoiceName
+
+
+# OpenAI's `tool_choice`: passed through by --provider openai, ignored by Ollama (no such field).
+ToolChoice = Literal["auto", "none", "required"] | ToolChoiceFunction
+
+
 class ChatParams(Struct, omit_defaults=True):
     messages: Annotated[list[Message], Meta(min_length=1)]
     model: Annotated[str, Meta(min_length=1)] | UnsetType = UNSET
@@ -72,6 +89,7 @@ class ChatParams(Struct, omit_defaults=True):
     # true: every built-in tool allowed here; or built-in names and/or client tool definitions.
     tools: bool | list[str | dict[str, Any]] | UnsetType = UNSET
     approval: Literal["ask", "auto"] | UnsetType = UNSET
+    tool_choice: ToolChoice | UnsetType = UNSET
 
 
 class ApproveToolParams(Struct):
@@ -108,6 +126,8 @@ class OllamaChatRequest(Struct, omit_defaults=True):
     format: str | dict[str, Any] | UnsetType = UNSET
     keep_alive: int | float | str | UnsetType = UNSET
     tools: list[dict[str, Any]] | UnsetType = UNSET
+    # Not part of Ollama's API: the Ollama client leaves it out, the OpenAI client maps it.
+    tool_choice: ToolChoice | UnsetType = UNSET
 
 
 # --- Output -----------------------------------------------------------------------------------
@@ -125,10 +145,20 @@ class Response(Struct, kw_only=True):
     result: Any
 
 
+class ErrorData(Struct, omit_defaults=True):
+    """`error.data`: `kind` always; `hint` when the user can act; `status` for upstream_error;
+    `messages` (the partial reply) on every error of a chat that had started."""
+
+    kind: str
+    hint: str | UnsetType = UNSET
+    status: int | UnsetType = UNSET
+    messages: list[Message] | UnsetType = UNSET
+
+
 class ErrorObject(Struct):
     code: int
     message: str
-    data: dict[str, Any]
+    data: ErrorData  # written from `RpcError.data()`, a dict of these keys (schema-checked e2e)
 
 
 class ErrorResponse(Struct, kw_only=True):
@@ -140,25 +170,26 @@ class ErrorResponse(Struct, kw_only=True):
 class ReadyParams(Struct):
     name: str
     version: str
-    protocol: int
+    protocol: ProtocolNumber
     ollama_url: str
     pid: int
+    provider: Literal["ollama", "openai"] = "ollama"  # additive: which API ollama_url speaks
 
 
 class TokenParams(Struct):
-    chat_id: RequestId
+    chat_id: RequestId | None  # null for a chat sent as a notification (no id)
     content: str
 
 
 class ToolCallParams(Struct):
-    chat_id: RequestId
+    chat_id: RequestId | None
     call_id: str
     name: str
     arguments: dict[str, Any]
 
 
 class ToolResultNote(Struct):
-    chat_id: RequestId
+    chat_id: RequestId | None
     call_id: str
     name: str
     content: str
@@ -186,6 +217,36 @@ class ModelInfo(Struct):
     family: str
     parameter_size: str
     quantization: str
+
+
+# Results that server.py builds as dicts today; the e2e schema check keeps the two equal.
+
+
+class EmptyResult(Struct):
+    """The result of approve_tool, tool_result and shutdown: `{}`."""
+
+
+class CancelChatResult(Struct):
+    cancelled: list[RequestId]
+
+
+class ListModelsResult(Struct):
+    models: list[ModelInfo]
+
+
+class OllamaStatus(Struct):
+    reachable: bool
+    version: str | None
+    error: str | None
+
+
+class StatusResult(Struct):
+    version: str
+    protocol: ProtocolNumber
+    ollama_url: str
+    chats: list[RequestId | None]
+    ollama: OllamaStatus
+    provider: Literal["ollama", "openai"] = "ollama"
 
 
 # --- Ollama wire (responses) ------------------------------------------------------------------

@@ -42,7 +42,7 @@ from .rpc import BadRequest, Request, decode_params, decode_request, encode_erro
 from .tools import Workspace
 
 if TYPE_CHECKING:
-    from .ollama import OllamaClient
+    from .upstream import Upstream
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ Method = Callable[[Handle, Any], Awaitable[Any]]
 
 class Server:
     def __init__(
-        self, config: Config, client: OllamaClient, outbox: Outbox, nursery: trio.Nursery
+        self, config: Config, client: Upstream, outbox: Outbox, nursery: trio.Nursery
     ) -> None:
         self.config = config
         self.client = client
@@ -175,6 +175,7 @@ class Server:
             think=params.think,
             format=params.format,
             keep_alive=params.keep_alive,
+            tool_choice=params.tool_choice,
         )
         session = ChatSession(request.id, upstream, tools, self.chat_context, trio.current_time())
         return Handle(request, session), method, None
@@ -253,9 +254,11 @@ class Server:
 
     async def _status(self, handle: Handle, params: NoParams) -> Any:
         chats = [h.id for h in self._chats()]
+        # `ollama` describes the upstream whatever its provider (an OpenAI-compatible server has
+        # no version endpoint: its version stays null).
         ollama: dict[str, Any] = {"reachable": False, "version": None, "error": None}
         try:
-            ollama["version"] = await self.client.version()
+            ollama["version"] = await self.client.probe()
             ollama["reachable"] = True
         except errors.RpcError as exc:
             ollama["error"] = exc.message
@@ -265,6 +268,7 @@ class Server:
             "ollama_url": self.client.url,
             "chats": chats,
             "ollama": ollama,
+            "provider": self.client.provider,
         }
 
     async def _shutdown(self, handle: Handle, params: NoParams) -> Any:

@@ -1,9 +1,11 @@
-"""One chat turn's state: Ollama NDJSON lines in, protocol notifications out.
+"""One chat turn's state: upstream body bytes in, protocol notifications out.
 
 Pure and synchronous, so every fixture transcript is tested without sockets. The I/O loop in
-`chat.py` feeds it the complete lines of each upstream network read and writes whatever it returns
-in one batch; the turn keeps the assistant message built so far, which is what a cancelled or
-failed chat still returns.
+`chat.py` feeds a turn each upstream network read (`feed`), then the end of the body (`eof`), and
+writes whatever it returns in one batch; the turn keeps the assistant message built so far, which
+is what a cancelled or failed chat still returns. `Turn` holds what every dialect shares (the
+message, the merging of deltas, results); `ChatTurn` reads Ollama's NDJSON, and
+`openai_turn.OpenAITurn` an OpenAI-compatible server's SSE.
 
 Rules taken from Ollama's wire (see ../shared/reference/ollama-api.md §2-4):
 - `message.content`, `message.thinking` and `message.tool_calls` are read on every chunk, the
@@ -21,7 +23,7 @@ from typing import Any, Final, NamedTuple
 import msgspec
 
 from . import errors
-from .framing import OversizedLine
+from .framing import LineSplitter, OversizedLine
 from .protocol import (
     ChatChunk,
     ChatResult,
@@ -38,6 +40,8 @@ from .protocol import (
 
 NS_PER_MS: Final = 1_000_000
 NS_PER_S: Final = 1_000_000_000
+# Upstream chunks are small; a line (or SSE event) this long means the body is not a chat stream.
+UPSTREAM_MAX_LINE_BYTES: Final = 16 * 1024 * 1024
 
 
 class TurnCounts(NamedTuple):
@@ -68,12 +72,12 @@ def make_usage(
     )
 
 
-def _new_call_id() -> str:
+def new_call_id() -> str:
     # Servers before v0.12.10 send no id; the client still needs one to answer the call.
     return "call_" + os.urandom(4).hex()
 
 
-def _error_text(value: Any) -> str:
+def error_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, dict) and isinstance(value.get("message"), str):
@@ -105,12 +109,13 @@ class TextBuffer:
         return "".join(self._blocks) + "".join(self._parts)
 
 
-class ChatTurn:
-    """Accumulates one assistant reply from Ollama chunks.
+class Turn:
+    """What every dialect's turn shares: the assistant message so far and its notifications.
 
-    `feed` returns the notifications to write for a batch of lines and stops at the first line
-    that ends the turn: after `done:true` it sets `finished`; after an error line, a malformed
-    line or an oversized one it sets `failure` (an `RpcError`). Lines after that are ignored.
+    A subclass reads its dialect in `feed(data, now)` (one network read of the body) and
+    `eof(now)` (the body ended), each returning the notifications to write. Once the turn ends,
+    `finished` is set (the upstream said it is done) or `failure` (an `RpcError`); later input
+    is ignored. `eof` on a turn that has not ended sets `failure` (stream_interrupted).
     """
 
     def __init__(self, chat_id: RequestId, started_at: float) -> None:
@@ -120,78 +125,51 @@ class ChatTurn:
         self.content = TextBuffer()
         self.thinking = TextBuffer()
         self.tool_calls: list[ToolCall] = []
-        self.chunks_seen = 0
         self.finished = False
         self.failure: errors.RpcError | None = None
         self.done_reason = "stop"
-        self._final: ChatChunk | None = None
 
     @property
     def ended(self) -> bool:
         return self.finished or self.failure is not None
 
-    def feed(self, lines: Iterable[bytes | OversizedLine], now: float) -> list[Notification]:
-        out: list[Notification] = []
-        for line in lines:
-            if self.ended:
-                break
-            if isinstance(line, OversizedLine):
-                self.failure = errors.stream_interrupted(
-                    f"a chunk of {line.size} bytes exceeds the line limit"
-                )
-                break
-            if not line.strip():
-                continue
-            try:
-                chunk = chunk_decoder.decode(line)
-            except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-                self.failure = errors.stream_interrupted(f"malformed chunk from Ollama ({exc})")
-                break
-            if chunk.error is not msgspec.UNSET:
-                self.failure = errors.upstream_error(200, _error_text(chunk.error))
-                break
-            self._apply(chunk, out, now)
-        return out
+    def feed(self, data: bytes, now: float) -> list[Notification]:
+        raise NotImplementedError
 
-    def _apply(self, chunk: ChatChunk, out: list[Notification], now: float) -> None:
-        self.chunks_seen += 1
-        message = chunk.message
-        if message is not None:
-            if message.thinking:
-                self.thinking.append(message.thinking)
-                self._delta(out, "chat:thinking", message.thinking, now)
-            if message.content:
-                self.content.append(message.content)
-                self._delta(out, "chat:token", message.content, now)
-            for call in message.tool_calls:
-                if call.id is msgspec.UNSET or not call.id:
-                    call.id = _new_call_id()
-                self.tool_calls.append(call)
-                self._mark_output(now)
-                out.append(
-                    notification(
-                        "chat:tool_call",
-                        ToolCallParams(
-                            chat_id=self.chat_id,
-                            call_id=call.id,
-                            name=call.function.name,
-                            arguments=call.function.arguments,
-                        ),
-                    )
-                )
-        if chunk.done:
-            self.finished = True
-            self.done_reason = chunk.done_reason or "stop"
-            self._final = chunk
+    def eof(self, now: float) -> list[Notification]:
+        raise NotImplementedError
 
-    def _delta(self, out: list[Notification], method: str, text: str, now: float) -> None:
-        # Deltas that arrived in the same network read go out as one notification.
+    def counts(self, now: float) -> TurnCounts:
+        raise NotImplementedError
+
+    def _text(self, out: list[Notification], method: str, text: str, now: float) -> None:
+        """A `chat:thinking` or `chat:token` delta, kept and queued."""
+        (self.thinking if method == "chat:thinking" else self.content).append(text)
         self._mark_output(now)
+        # Deltas that arrived in the same network read go out as one notification.
         if out and out[-1].method == method:
             last = out[-1].params
             last.content += text
         else:
             out.append(notification(method, TokenParams(chat_id=self.chat_id, content=text)))
+
+    def _call(self, out: list[Notification], call: ToolCall, now: float) -> None:
+        """A whole tool call, kept and queued; one without an id gets one."""
+        if call.id is msgspec.UNSET or not call.id:
+            call.id = new_call_id()
+        self.tool_calls.append(call)
+        self._mark_output(now)
+        out.append(
+            notification(
+                "chat:tool_call",
+                ToolCallParams(
+                    chat_id=self.chat_id,
+                    call_id=call.id,
+                    name=call.function.name,
+                    arguments=call.function.arguments,
+                ),
+            )
+        )
 
     def _mark_output(self, now: float) -> None:
         if self.first_output_at is None:
@@ -213,6 +191,83 @@ class ChatTurn:
             return []
         return [self.assistant_message()]
 
+    def output_seconds(self, now: float) -> float:
+        """Seconds since the first output: the generation time when the server reports none."""
+        return 0.0 if self.first_output_at is None else max(now - self.first_output_at, 0.0)
+
+    def usage(self, now: float) -> Usage:
+        return make_usage([self.counts(now)], self.started_at, self.first_output_at, now)
+
+    def result(self, now: float, *, cancelled: bool = False) -> ChatResult:
+        """The chat's result: the final assistant message is always there, even if empty."""
+        return ChatResult(
+            done_reason="cancelled" if cancelled else self.done_reason,
+            messages=[self.assistant_message()],
+            usage=self.usage(now),
+        )
+
+
+class ChatTurn(Turn):
+    """Accumulates one assistant reply from Ollama's `/api/chat` NDJSON.
+
+    `feed_lines` takes complete lines and stops at the first one that ends the turn: after
+    `done:true` it sets `finished`; after an error line, a malformed line or an oversized one it
+    sets `failure`.
+    """
+
+    def __init__(self, chat_id: RequestId, started_at: float) -> None:
+        super().__init__(chat_id, started_at)
+        self.chunks_seen = 0
+        self._final: ChatChunk | None = None
+        self._lines = LineSplitter(UPSTREAM_MAX_LINE_BYTES)
+
+    def feed(self, data: bytes, now: float) -> list[Notification]:
+        return self.feed_lines(self._lines.feed(data), now)
+
+    def eof(self, now: float) -> list[Notification]:
+        out = self.feed_lines(self._lines.flush(), now)
+        if not self.ended:
+            self.failure = errors.stream_interrupted("Ollama ended the stream without its final chunk")
+        return out
+
+    def feed_lines(self, lines: Iterable[bytes | OversizedLine], now: float) -> list[Notification]:
+        out: list[Notification] = []
+        for line in lines:
+            if self.ended:
+                break
+            if isinstance(line, OversizedLine):
+                self.failure = errors.stream_interrupted(
+                    f"a chunk of {line.size} bytes exceeds the line limit"
+                )
+                break
+            if not line.strip():
+                continue
+            try:
+                chunk = chunk_decoder.decode(line)
+            except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+                self.failure = errors.stream_interrupted(f"malformed chunk from Ollama ({exc})")
+                break
+            if chunk.error is not msgspec.UNSET:
+                self.failure = errors.upstream_error(200, error_text(chunk.error))
+                break
+            self._apply(chunk, out, now)
+        return out
+
+    def _apply(self, chunk: ChatChunk, out: list[Notification], now: float) -> None:
+        self.chunks_seen += 1
+        message = chunk.message
+        if message is not None:
+            if message.thinking:
+                self._text(out, "chat:thinking", message.thinking, now)
+            if message.content:
+                self._text(out, "chat:token", message.content, now)
+            for call in message.tool_calls:
+                self._call(out, call, now)
+        if chunk.done:
+            self.finished = True
+            self.done_reason = chunk.done_reason or "stop"
+            self._final = chunk
+
     def counts(self, now: float) -> TurnCounts:
         """What this turn cost: Ollama's metrics when it sent them, else the chunks seen."""
         final = self._final
@@ -224,23 +279,9 @@ class ChatTurn:
                 reported_ms=final.total_duration / NS_PER_MS if final.total_duration else None,
             )
         # No metrics (cancelled, failed, or a server that sends none): count the chunks seen.
-        eval_s = 0.0
-        if self.first_output_at is not None:
-            eval_s = max(now - self.first_output_at, 0.0)
         return TurnCounts(
             prompt_tokens=final.prompt_eval_count if final is not None else 0,
             completion_tokens=self.chunks_seen - (1 if final is not None else 0),
-            eval_s=eval_s,
+            eval_s=self.output_seconds(now),
             reported_ms=None,
-        )
-
-    def usage(self, now: float) -> Usage:
-        return make_usage([self.counts(now)], self.started_at, self.first_output_at, now)
-
-    def result(self, now: float, *, cancelled: bool = False) -> ChatResult:
-        """The chat's result: the final assistant message is always there, even if empty."""
-        return ChatResult(
-            done_reason="cancelled" if cancelled else self.done_reason,
-            messages=[self.assistant_message()],
-            usage=self.usage(now),
         )

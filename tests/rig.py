@@ -1,4 +1,9 @@
-"""An in-process sidecar: `app.serve` over memory streams, Ollama faked with httpx.MockTransport."""
+"""An in-process sidecar: `app.serve` over memory streams, the upstream faked in memory.
+
+Chats go over `MemoryOllama` (real HTTP/1.1 bytes over lockstep memory streams), the short
+requests through httpx.MockTransport. `open_rig(..., provider="openai")` runs the OpenAI client
+against the same fakes; `sse(...)` builds its bodies.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import trio.testing
 from sidecar.app import serve
 from sidecar.config import Config
 from sidecar.ollama import OllamaClient
+from sidecar.openai import OpenAIClient
 
 Piece = bytes | trio.Event | float
 
@@ -64,6 +70,25 @@ def ndjson(*contents: str, done: bool = True, reason: str = "stop") -> list[byte
             ) + b"\n"
         )
     return lines
+
+
+def sse(*contents: str, done: bool = True, reason: str = "stop") -> list[bytes]:
+    """OpenAI-shaped SSE events: one content delta per string, then the finish, usage, [DONE]."""
+    def event(chunk: dict[str, Any]) -> bytes:
+        return b"data: " + msgspec.json.encode(chunk) + b"\n\n"
+
+    def choice(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {"object": "chat.completion.chunk", "model": "m",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    events = [event(choice({"role": "assistant", "content": c})) for c in contents]
+    if done:
+        events.append(event(choice({}, reason)))
+        events.append(event({"choices": [], "usage": {
+            "prompt_tokens": 3, "completion_tokens": len(contents),
+            "total_tokens": 3 + len(contents)}}))
+        events.append(b"data: [DONE]\n\n")
+    return events
 
 
 Handler = Callable[[httpx.Request], Awaitable[httpx.Response]]
@@ -217,9 +242,14 @@ async def open_rig(
 ) -> AsyncIterator[Rig]:
     """Runs a sidecar in this trio run; yields once `sidecar:ready` was read.
 
-    `handler` answers every request to Ollama: chats over `MemoryOllama`, the others through
-    httpx.MockTransport. `refuse` makes every connection attempt fail as if Ollama were down.
+    `handler` answers every request to the upstream: chats over `MemoryOllama`, the others
+    through httpx.MockTransport. `refuse` makes every connection attempt fail as if the server
+    were down. `provider="openai"` (with `ollama_url` the base, default http://ollama.test/v1)
+    runs the OpenAI-compatible client.
     """
+    if config.get("provider") == "openai":
+        config.setdefault("ollama_url", "http://ollama.test/v1")
+        config.setdefault("api_key_env", "OPENAI_API_KEY")
     base = replace(Config(ollama_url="http://ollama.test", model="m"), **config)
     stdin_send, stdin_recv = trio.testing.memory_stream_one_way_pair()
     if lockstep:
@@ -236,9 +266,8 @@ async def open_rig(
 
     async with trio.open_nursery() as nursery:
         ollama = MemoryOllama(record, nursery, refuse)
-        client = OllamaClient(
-            base, transport=httpx.MockTransport(record), connector=ollama.connect
-        )
+        client_type = OpenAIClient if base.provider == "openai" else OllamaClient
+        client = client_type(base, transport=httpx.MockTransport(record), connector=ollama.connect)
 
         async def run() -> None:
             rig.stop_reason = await serve(base, stdin_recv, stdout_send, client=client)
@@ -252,14 +281,16 @@ async def open_rig(
 
 
 def streaming(*scripts: ScriptStream | list[Piece]) -> Handler:
-    """A handler answering successive /api/chat requests with the given bodies."""
+    """A handler answering successive chat requests (/api/chat or /v1/chat/completions) with
+    the given bodies."""
     queue = [s if isinstance(s, ScriptStream) else ScriptStream(s) for s in scripts]
 
     async def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/api/version":
             return httpx.Response(200, json={"version": "0.33.0"})
-        return httpx.Response(
-            200, headers={"Content-Type": "application/x-ndjson"}, stream=queue.pop(0)
-        )
+        if request.url.path.endswith("/models"):
+            return httpx.Response(200, json={"object": "list", "data": [{"id": "m"}]})
+        kind = "text/event-stream" if request.url.path.endswith("/completions") else "application/x-ndjson"
+        return httpx.Response(200, headers={"Content-Type": kind}, stream=queue.pop(0))
 
     return handler

@@ -1,6 +1,6 @@
 import pytest
 
-from sidecar.config import load_config, parse_ollama_host
+from sidecar.config import load_config, parse_base_url, parse_ollama_host
 
 
 @pytest.mark.parametrize(
@@ -46,3 +46,79 @@ def test_bad_flags_exit_with_usage_error() -> None:
     with pytest.raises(SystemExit) as exc:
         load_config(["--max-chats", "0"], env={})
     assert exc.value.code == 2
+
+
+# --- providers ------------------------------------------------------------------------------
+
+SECRET = "sk-do-not-print-9f8e7d"
+
+
+@pytest.mark.parametrize(
+    ("value", "url"),
+    [
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8080/v1"),
+        ("http://127.0.0.1:8080/", "http://127.0.0.1:8080/v1"),
+        ("http://127.0.0.1:8080/v1", "http://127.0.0.1:8080/v1"),
+        ("http://127.0.0.1:8080/v1/", "http://127.0.0.1:8080/v1"),
+        ("https://api.example.com/openai/v1", "https://api.example.com/openai/v1"),
+        ("https://API.example.com", "https://api.example.com/v1"),
+        ("http://0.0.0.0:1234", "http://127.0.0.1:1234/v1"),
+        ("http://[::1]:8000/api", "http://[::1]:8000/api"),
+        ("  http://h:1/x  ", "http://h:1/x"),
+    ],
+)
+def test_a_base_url_without_a_path_gets_v1_and_any_other_path_is_kept(value: str, url: str) -> None:
+    assert parse_base_url(value) == url
+
+
+@pytest.mark.parametrize(
+    "value", ["127.0.0.1:8080", "ftp://h/v1", "http://", "http://h:99999", "http://h/v1?x=1",
+              f"http://user:{SECRET}@h/v1"],
+)
+def test_a_bad_base_url_is_a_usage_error_that_never_repeats_credentials(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        load_config(["--provider", "openai", "--base-url", value], env={})
+    assert exc.value.code == 2
+    assert SECRET not in capsys.readouterr().err
+
+
+def test_openai_base_url_comes_from_the_flag_then_openai_base_url_then_ollamas_v1() -> None:
+    env = {"OPENAI_BASE_URL": "http://env:1", "OLLAMA_HOST": "ollama:2"}
+    assert load_config(["--provider", "openai", "--base-url", "http://flag:3"], env=env).ollama_url == (
+        "http://flag:3/v1"
+    )
+    assert load_config(["--provider", "openai"], env=env).ollama_url == "http://env:1/v1"
+    del env["OPENAI_BASE_URL"]
+    assert load_config(["--provider", "openai"], env=env).ollama_url == "http://ollama:2/v1"
+    assert load_config(["--provider", "openai"], env={}).ollama_url == "http://127.0.0.1:11434/v1"
+    assert load_config(["--provider", "openai", "--ollama-url", "http://o:4"], env={}).ollama_url == (
+        "http://o:4/v1"
+    )
+
+
+def test_for_ollama_base_url_is_ollama_url() -> None:
+    config = load_config(["--base-url", "localhost:9"], env={"OLLAMA_HOST": "other:2"})
+    assert (config.provider, config.ollama_url) == ("ollama", "http://localhost:9")
+    with pytest.raises(SystemExit):
+        load_config(["--base-url", "a:1", "--ollama-url", "b:2"], env={})
+
+
+def test_the_key_comes_from_the_providers_variable_or_the_one_named() -> None:
+    env = {"OLLAMA_API_KEY": "o-key", "OPENAI_API_KEY": "oa-key", "MY_KEY": "mine"}
+    ollama = load_config([], env=env)
+    assert (ollama.api_key, ollama.api_key_env) == ("o-key", "OLLAMA_API_KEY")
+    openai = load_config(["--provider", "openai"], env=env)
+    assert (openai.api_key, openai.api_key_env) == ("oa-key", "OPENAI_API_KEY")
+    named = load_config(["--provider", "openai", "--api-key-env", "MY_KEY"], env=env)
+    assert (named.api_key, named.api_key_env) == ("mine", "MY_KEY")
+    unset = load_config(["--provider", "openai", "--api-key-env", "NOPE"], env=env)
+    assert (unset.api_key, unset.api_key_env) == (None, "NOPE")
+
+
+def test_the_key_is_not_in_the_repr_of_the_config() -> None:
+    config = load_config(["--provider", "openai"], env={"OPENAI_API_KEY": SECRET})
+    assert config.api_key == SECRET
+    assert SECRET not in repr(config) and SECRET not in str(config)
+    assert "OPENAI_API_KEY" in repr(config)

@@ -279,7 +279,7 @@ async def test_status_reports_version_and_chats() -> None:
         result = (await rig.response(await rig.request("status")))["result"]
     assert result == {
         "version": "0.1.0", "protocol": 1, "ollama_url": "http://ollama.test", "chats": [],
-        "ollama": {"reachable": True, "version": "0.33.0", "error": None},
+        "ollama": {"reachable": True, "version": "0.33.0", "error": None}, "provider": "ollama",
     }
 
 

@@ -4,7 +4,7 @@ from typing import Any
 
 import msgspec
 
-from sidecar.framing import LineSplitter, OversizedLine
+from sidecar.framing import OversizedLine
 from sidecar.turn import ChatTurn
 
 from .support import transcript
@@ -15,11 +15,10 @@ to_builtins = msgspec.to_builtins
 def run(data: bytes, pieces: int = 0) -> tuple[ChatTurn, list[dict[str, Any]]]:
     """Feeds a transcript to a turn (whole, or `pieces` bytes per read); returns notifications."""
     turn = ChatTurn(1, started_at=0.0)
-    splitter = LineSplitter(1 << 20)
     reads = [data] if not pieces else [data[i : i + pieces] for i in range(0, len(data), pieces)]
     out = []
     for i, read in enumerate(reads, 1):
-        out += turn.feed(splitter.feed(read), now=float(i))
+        out += turn.feed(read, now=float(i))
     return turn, [to_builtins(n) for n in out]
 
 
@@ -128,7 +127,7 @@ def test_a_malformed_chunk_is_a_stream_interruption() -> None:
 
 def test_an_oversized_chunk_is_a_stream_interruption() -> None:
     turn = ChatTurn(1, 0.0)
-    assert turn.feed([OversizedLine(99)], 1.0) == []
+    assert turn.feed_lines([OversizedLine(99)], 1.0) == []
     assert turn.failure is not None and turn.failure.code == -32003
 
 
@@ -165,7 +164,7 @@ def test_unknown_fields_are_ignored_and_length_is_reported() -> None:
 def test_a_cancelled_turn_reports_cancelled_with_the_partial_text_and_estimated_usage() -> None:
     turn = ChatTurn(1, started_at=10.0)
     lines = transcript("a-text-stream.ndjson").split(b"\n")[:3]
-    turn.feed(lines, now=11.0)
+    turn.feed_lines(lines, now=11.0)
     result = to_builtins(turn.result(now=12.0, cancelled=True))
     assert result["done_reason"] == "cancelled"
     assert result["messages"] == [{"role": "assistant", "content": "The sky looks"}]
@@ -193,3 +192,19 @@ def test_a_long_reply_is_kept_exactly_across_text_blocks() -> None:
         buffer.append(piece)
     assert buffer.value() == "".join(pieces)
     assert not TextBuffer()
+
+
+def test_a_body_that_ends_without_done_is_a_stream_interruption() -> None:
+    data = b"\n".join(transcript("a-text-stream.ndjson").split(b"\n")[:3]) + b"\n"
+    turn, notes = run(data)
+    assert turn.eof(now=9.0) == [] and turn.failure is not None
+    assert turn.failure.code == -32003 and "without its final chunk" in turn.failure.message
+    assert contents(notes, "chat:token") == "The sky looks"
+
+
+def test_an_unterminated_last_line_is_read_at_the_end_of_the_body() -> None:
+    line = b'{"message":{"role":"assistant","content":"x"},"done":true,"done_reason":"stop"}'
+    turn, notes = run(line)
+    assert notes == [] and not turn.ended
+    assert [to_builtins(n)["params"]["content"] for n in turn.eof(now=2.0)] == ["x"]
+    assert turn.finished and turn.failure is None
