@@ -33,22 +33,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         if unknown:
             raise ValueError(f"unknown e2e variants {sorted(unknown)} on {metafunc.function.__name__}")
         names = [name for name in names if name in marker.args]
-    if "e2e_variant" not in metafunc.fixturenames:
-        metafunc.fixturenames.append("e2e_variant")
     metafunc.parametrize("e2e_variant", names, indirect=True)
 
 
 @pytest.fixture
 def e2e_variant(request: pytest.FixtureRequest) -> Iterator[str]:
     """The variant this end-to-end test runs in; `sidecar_for` reads it."""
-    token = e2e.CURRENT_VARIANT.set(request.param)
+    name = getattr(request, "param", "ollama")  # tests outside test_e2e_* modules
+    token = e2e.CURRENT_VARIANT.set(name)
     try:
-        yield request.param
+        yield name
     finally:
         e2e.CURRENT_VARIANT.reset(token)
 
 
 @pytest.fixture
-async def fake_ollama() -> AsyncIterator[ScriptedOllama]:
+async def fake_ollama(e2e_variant: str) -> AsyncIterator[ScriptedOllama]:
     async with open_scripted_ollama() as fake:
         yield fake

@@ -9,19 +9,32 @@ import trio
 
 from sidecar.fake_ollama import MULTIBYTE_TEXT, SEPARATORS_TEXT, ScriptedOllama
 
-from .e2e import GUARD_S, TEXT_REPLY, chat_params, sidecar_for
+from .e2e import E2E_VARIANTS, GUARD_S, TEXT_REPLY, chat_params, sidecar_for, variant
+
+
+def upstream(fake: ScriptedOllama) -> tuple[str, str]:
+    """(provider, base URL) the current variant's arguments point the sidecar at."""
+    args = E2E_VARIANTS[variant()](fake)
+
+    def value(flag: str) -> str | None:
+        return args[args.index(flag) + 1] if flag in args else None
+
+    url = value("--base-url") or value("--ollama-url")
+    assert url is not None
+    return value("--provider") or "ollama", url
 
 
 async def test_ready_is_the_first_line_and_describes_the_process(fake_ollama: ScriptedOllama) -> None:
     with trio.fail_after(GUARD_S):
         async with sidecar_for(fake_ollama) as sidecar:
             first = sidecar.lines[0].value
+    provider, url = upstream(fake_ollama)
     assert first == {
         "jsonrpc": "2.0",
         "method": "sidecar:ready",
         "params": {
             "name": "ollama-sidecar", "version": "0.1.0", "protocol": 1,
-            "ollama_url": fake_ollama.url, "pid": sidecar.process.pid,
+            "ollama_url": url, "pid": sidecar.process.pid, "provider": provider,
         },
     }
 
@@ -48,7 +61,7 @@ async def test_cancel_mid_stream_keeps_the_partial_text_and_disconnects_from_oll
     with trio.fail_after(GUARD_S):
         async with sidecar_for(fake_ollama) as sidecar:
             chat = await sidecar.request("chat", chat_params("hang"))
-            record = await fake_ollama.wait_for_request(path="/api/chat")
+            record = await fake_ollama.wait_for_chat()
             await sidecar.wait_for(lambda l: sidecar.text(chat) == "Thinking hard")
             cancel = await sidecar.request("cancel_chat", {"chat_id": chat})
             cancel_response = await sidecar.response(cancel)
@@ -131,7 +144,7 @@ async def test_chats_beyond_max_chats_are_busy(fake_ollama: ScriptedOllama) -> N
     with trio.fail_after(GUARD_S):
         async with sidecar_for(fake_ollama, "--max-chats", "1") as sidecar:
             first = await sidecar.request("chat", chat_params("hang"))
-            await fake_ollama.wait_for_request(path="/api/chat")
+            await fake_ollama.wait_for_chat()
             second = await sidecar.call("chat", chat_params("text"))
             cancelled = await sidecar.call("cancel_chat", {})
             third = await sidecar.call("chat", chat_params("text"))
@@ -145,11 +158,20 @@ async def test_list_models_and_status_against_the_scripted_ollama(fake_ollama: S
         async with sidecar_for(fake_ollama) as sidecar:
             models = (await sidecar.call("list_models"))["result"]["models"]
             status = (await sidecar.call("status"))["result"]
-    text = next(m for m in models if m["name"] == "text:latest")
+    provider, url = upstream(fake_ollama)
+    names = [m["name"] for m in models]
+    assert names[0] == "text:latest" and "tool-call:latest" in names and "busy:latest" not in names
+    text = models[0]
     assert set(text) == {"name", "size", "modified_at", "family", "parameter_size", "quantization"}
-    assert (text["family"], text["quantization"]) == ("scripted", "Q4_K_M")
-    assert status["ollama"] == {"reachable": True, "version": "0.33.0-scripted", "error": None}
-    assert (status["protocol"], status["chats"], status["ollama_url"]) == (1, [], fake_ollama.url)
+    if provider == "ollama":
+        assert (text["family"], text["quantization"]) == ("scripted", "Q4_K_M")
+        version = "0.33.0-scripted"
+    else:  # /v1/models names the models and nothing more; there is no version endpoint
+        assert (text["size"], text["family"], text["quantization"]) == (0, "", "")
+        version = None
+    assert status["ollama"] == {"reachable": True, "version": version, "error": None}
+    assert (status["protocol"], status["chats"], status["ollama_url"]) == (1, [], url)
+    assert status["provider"] == provider
 
 
 async def test_commands_file_on_stdin_is_answered_in_full(fake_ollama: ScriptedOllama, tmp_path) -> None:
@@ -163,7 +185,7 @@ async def test_commands_file_on_stdin_is_answered_in_full(fake_ollama: ScriptedO
     out = tmp_path / "out.jsonl"
     with trio.fail_after(GUARD_S), open(commands, "rb") as stdin, open(out, "wb") as stdout:
         result = await trio.run_process(
-            [sys.executable, "-m", "sidecar", "--ollama-url", fake_ollama.url],
+            [sys.executable, "-m", "sidecar", *E2E_VARIANTS[variant()](fake_ollama)],
             stdin=stdin, stdout=stdout, check=False,
         )
     lines = [msgspec.json.decode(l) for l in out.read_bytes().splitlines()]

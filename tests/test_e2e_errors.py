@@ -87,6 +87,7 @@ async def test_ollama_down_is_reported_with_a_hint_and_the_process_keeps_serving
     assert status["result"]["ollama"]["reachable"] is False
 
 
+@pytest.mark.variants("ollama")  # OLLAMA_HOST is Ollama's variable; openai: test_e2e_openai.py
 async def test_ollama_host_is_used_when_no_url_flag_is_given(fake_ollama: ScriptedOllama) -> None:
     host = fake_ollama.url.removeprefix("http://")
     with trio.fail_after(GUARD_S):

@@ -13,7 +13,7 @@ import trio
 
 from sidecar.fake_ollama import ScriptedOllama
 
-from .e2e import GUARD_S, chat_params, sidecar_for
+from .e2e import E2E_VARIANTS, GUARD_S, chat_params, sidecar_for, variant
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -110,19 +110,21 @@ async def test_eof_drain_timeout_cancels_what_is_left(fake_ollama: ScriptedOllam
 
 
 async def test_the_harness_cli_streams_a_reply_and_ctrl_c_cancels(fake_ollama: ScriptedOllama) -> None:
-    command = [sys.executable, "-m", "sidecar.harness", "--ollama-url", fake_ollama.url]
+    command = [sys.executable, "-m", "sidecar.harness"]
+    upstream = ["--", *E2E_VARIANTS[variant()](fake_ollama)]
     with trio.fail_after(GUARD_S):
         done = await trio.run_process(
-            [*command, "--model", "echo", "hello from the harness"],
+            [*command, "--model", "echo", "hello from the harness", *upstream],
             capture_stdout=True, capture_stderr=True,
         )
         assert b"hello from the harness" in done.stdout
         assert b"[stop:" in done.stderr
 
         process = await trio.lowlevel.open_process(
-            [*command, "--model", "hang", "hi"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            [*command, "--model", "hang", "hi", *upstream],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
-        await fake_ollama.wait_for_request(path="/api/chat", count=2)
+        await fake_ollama.wait_for_chat(count=2)
         output = b""
         assert process.stdout is not None
         while b"Thinking hard" not in output:
@@ -154,7 +156,7 @@ async def test_scripts_demo_falls_back_to_the_scripted_ollama_and_says_so() -> N
 async def test_the_harness_without_a_model_takes_an_installed_one(fake_ollama: ScriptedOllama) -> None:
     with trio.fail_after(GUARD_S):
         result = await trio.run_process(
-            [sys.executable, "-m", "sidecar.harness", "--ollama-url", fake_ollama.url, "hi"],
+            [sys.executable, "-m", "sidecar.harness", "hi", "--", *E2E_VARIANTS[variant()](fake_ollama)],
             capture_stdout=True, capture_stderr=True,
         )
     assert b"[model text:latest]" in result.stderr

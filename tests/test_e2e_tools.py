@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import trio
 
-from sidecar.fake_ollama import ScriptedOllama
+from sidecar.fake_ollama import ScriptedOllama, neutral_messages
 
 from .e2e import GUARD_S, sidecar_for
 
@@ -80,11 +80,12 @@ async def test_a_built_in_tool_runs_between_two_streamed_replies(
     assert messages[2]["content"] == "Tool results: [read_file] hello from the project\n"
     assert response["result"]["done_reason"] == "stop"
     # The second request carried the whole exchange, tools offered both times.
-    first, second = fake_ollama.chat_records
-    assert [t["function"]["name"] for t in first.json["tools"]] == [
+    first, second = (record.chat for record in fake_ollama.chat_records)
+    assert [t["function"]["name"] for t in first["tools"]] == [
         "read_file", "list_directory", "search_files", "write_file",
     ]
-    assert second.json["messages"][1:] == messages[:2]
+    assert second["tools"] == first["tools"]
+    assert second["messages"][1:] == neutral_messages(messages[:2])
 
 
 async def test_parallel_calls_and_calls_on_the_done_chunk(fake_ollama: ScriptedOllama, root: Path) -> None:
@@ -192,7 +193,7 @@ async def test_a_client_tool_is_answered_by_the_client(fake_ollama: ScriptedOlla
             response = await sidecar.response(chat)
     assert answered["result"] == {}
     assert response["result"]["messages"][-1]["content"] == "Tool results: [get_selection] def main(): ..."
-    assert fake_ollama.chat_records[0].json["tools"] == [CLIENT_TOOL]
+    assert fake_ollama.chat_records[0].chat["tools"] == [CLIENT_TOOL]
 
 
 async def test_an_unanswered_client_tool_waits_until_cancelled(fake_ollama: ScriptedOllama, root: Path) -> None:

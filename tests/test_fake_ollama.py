@@ -687,7 +687,8 @@ def test_streaming_scenarios_end_as_documented() -> None:
     }
     done = ("done", "done=True")
     assert endings == {
-        "text": done, "tool-call": done, "tool-calls-only": done, "tool-call-final": done,
+        "text": done, "tool-call": done, "tool-call-fragments": done, "tool-calls-only": done,
+        "tool-call-final": done,
         "thinking": done, "midstream-error": ("eof", "error"), "thinking-and-content": done,
         "tool-call-on-done": done, "legacy-tool-call": done, "length": done, "multibyte": done,
         "separators": done, "echo": done, "demo": done, "long": done,

@@ -1,14 +1,22 @@
-"""A scripted Ollama: a real HTTP/1.1 server on loopback that streams canned `/api/chat` replies.
+"""A scripted Ollama: a real HTTP/1.1 server on loopback that streams canned chat replies.
 
 For the sidecar's own tests and for anyone testing a desktop shell without a GPU:
 
     async with open_scripted_ollama(scenario="text") as fake:
         ...  # point a client at fake.url, then inspect fake.records
 
+Every scenario answers both on Ollama's `/api/chat` and on the OpenAI-compatible
+`/v1/chat/completions` (as llama-server or Ollama would send it); `record.chat` gives a chat
+request in one neutral shape whichever dialect carried it.
+
 Run it standalone with `python -m sidecar.fake_ollama --list`. Scenarios live in `scenarios.py`,
-the wire encoding in `wire.py`, the server in `server.py`.
+the wire encoding in `wire.py` (NDJSON) and `openai_wire.py` + `openai_render.py` (SSE), the
+translation of `/v1` requests in `openai_request.py`, the records in `record.py`, the server in
+`server.py`.
 """
 
+from sidecar.fake_ollama.openai_request import neutral_message, neutral_messages
+from sidecar.fake_ollama.openai_wire import FLAVOURS
 from sidecar.fake_ollama.scenarios import (
     ERROR_SCENARIOS,
     MULTIBYTE_TEXT,
@@ -18,10 +26,15 @@ from sidecar.fake_ollama.scenarios import (
     ScriptFactory,
     tool_request_text,
 )
-from sidecar.fake_ollama.server import RequestRecord, ScriptedOllama, open_scripted_ollama
+from sidecar.fake_ollama.server import (
+    RequestRecord,
+    ScriptedOllama,
+    open_scripted_ollama,
+)
 
 __all__ = [
     "ERROR_SCENARIOS",
+    "FLAVOURS",
     "MULTIBYTE_TEXT",
     "SCENARIOS",
     "SEPARATORS_TEXT",
@@ -29,6 +42,8 @@ __all__ = [
     "Script",
     "ScriptFactory",
     "ScriptedOllama",
+    "neutral_message",
+    "neutral_messages",
     "open_scripted_ollama",
     "tool_request_text",
 ]

@@ -1,10 +1,14 @@
-"""Command line: `python -m sidecar.fake_ollama [--host H] [--port P] [--scenario S] [--pace S]`.
+"""Command line: `python -m sidecar.fake_ollama [--host H] [--port P] [--scenario S] [--pace S]
+[--openai-flavour llama-server|ollama] [--api-key KEY]`.
 
 Why it is built this way: a shell developer (or a script) starts it like a real Ollama and needs
 to learn where it listens even with `--port 0`, so the only stdout output is one JSON line,
 `{"url": "http://127.0.0.1:PORT"}`, written and flushed as soon as the socket listens.
 Everything else (each request, its scenario, client disconnects) is logged to stderr. It serves
 until SIGINT or SIGTERM and then exits 0. `--list` prints the scenarios and exits.
+
+It speaks both dialects at once: Ollama's `/api/chat` and the OpenAI-compatible
+`/v1/chat/completions` and `/v1/models` (point an OpenAI client at `URL/v1`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Final
 
 import trio
 
+from sidecar.fake_ollama.openai_wire import DEFAULT_FLAVOUR, FLAVOURS
 from sidecar.fake_ollama.scenarios import ERROR_SCENARIOS, SCENARIOS, describe
 from sidecar.fake_ollama.server import ScriptedOllama
 
@@ -41,11 +46,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--scenario", choices=sorted(SCENARIOS), metavar="NAME",
-        help="play this scenario for every /api/chat request, whatever its model",
+        help="play this scenario for every chat request, whatever its model",
     )
     parser.add_argument(
         "--pace", type=float, default=DEFAULT_PACE_S,
         help="seconds between streamed lines (default %(default)s)",
+    )
+    parser.add_argument(
+        "--openai-flavour", choices=FLAVOURS, default=DEFAULT_FLAVOUR,
+        help="whose /v1 stream to imitate: llama.cpp's llama-server (tool-call arguments in "
+        "fragments) or Ollama's (whole tool calls) (default %(default)s)",
+    )
+    parser.add_argument(
+        "--api-key", metavar="KEY",
+        help="answer /v1 requests without 'Authorization: Bearer KEY' with 401",
     )
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     return parser
@@ -80,7 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
     )
-    server = ScriptedOllama(scenario=args.scenario, pace=args.pace, host=args.host, port=args.port)
+    server = ScriptedOllama(
+        scenario=args.scenario, pace=args.pace, host=args.host, port=args.port,
+        openai_flavour=args.openai_flavour, api_key=args.api_key,
+    )
     failure: BaseException | None = None
     try:
         trio.run(_serve, server)

@@ -22,7 +22,14 @@ from typing import Any, Final, Literal
 
 import msgspec
 
-from sidecar.fake_ollama.wire import ChunkWriter, ToolCall, error_body, go_json, tool_call
+from sidecar.fake_ollama.openai_wire import split_events
+from sidecar.fake_ollama.wire import (
+    ChunkWriter,
+    ToolCall,
+    error_body,
+    go_json,
+    tool_call,
+)
 
 Ending = Literal["done", "drop", "hang", "eof"]
 ENDINGS: Final[frozenset[str]] = frozenset({"done", "drop", "hang", "eof"})
@@ -42,6 +49,10 @@ class Script:
       line (as Ollama's headers do after a model load).
     - `pace` seconds between lines overrides the server's pace; `split_bytes` sends each line as
       several chunks of that many bytes, 2 ms apart, so multi-byte characters straddle chunks.
+    - On `/v1/chat/completions` the same script is rendered as SSE (`openai_render.render`), one
+      piece per line; `v1_ids` maps a flavour to the reply id it shows (else one is made up per
+      request), and `v1_events` maps a flavour to SSE events replayed verbatim instead (a
+      fixture's bytes). The rendered script's `stream_type` is `text/event-stream`.
     """
 
     status: int = 200
@@ -51,6 +62,9 @@ class Script:
     first_delay: float = 0.0
     pace: float | None = None
     split_bytes: int | None = None
+    v1_ids: dict[str, str] = field(default_factory=dict)
+    v1_events: dict[str, list[bytes]] = field(default_factory=dict)
+    stream_type: str = "application/x-ndjson"  # the Content-Type of `lines`
 
     def __post_init__(self) -> None:
         if self.ending not in ENDINGS:
@@ -71,6 +85,10 @@ TOOLS_BAD_REQUEST_TEXT: Final = (
 )
 TOOL_RESULTS_PREFIX: Final = "Tool results: "
 TOOLS_FOREVER_TEXT: Final = "Looking again."
+# Fixture f is Ollama's /v1 rendering of fixture b; this is the reply id it shows.
+F_FIXTURE_REPLY_ID: Final = "chatcmpl-417"
+G_FIXTURE_START_NS: Final = 1_787_331_731_000_000_000
+G_FIXTURE_CALL_ID: Final = "Xc4Rj8Lm2Pq7Tz1Wn6Bv9Kd3Hs5Fy0Ga"
 
 
 # --- request helpers ---------------------------------------------------------------------------
@@ -121,7 +139,12 @@ def replay_lines(name: str, model: str) -> list[bytes]:
 
 
 def _replay(
-    name: str, doc: str, *, ending: Ending = "done", first_delay: float = 0.0
+    name: str,
+    doc: str,
+    *,
+    ending: Ending = "done",
+    first_delay: float = 0.0,
+    v1_ids: dict[str, str] | None = None,
 ) -> ScriptFactory:
     """A factory replaying transcript `name` with the request's model; `doc` describes it."""
 
@@ -130,6 +153,7 @@ def _replay(
             lines=replay_lines(name, request_model(request)),
             ending=ending,
             first_delay=first_delay,
+            v1_ids=dict(v1_ids or {}),
         )
 
     factory.__doc__ = doc
@@ -142,6 +166,28 @@ def _replay(
 def _tokens(request: dict[str, Any], tokens: list[str]) -> tuple[ChunkWriter, list[bytes]]:
     writer = ChunkWriter(request_model(request))
     return writer, [writer.chunk(token) for token in tokens]
+
+
+def sse_events(name: str) -> list[bytes]:
+    """The events of an SSE transcript, each `data: ...\\n\\n`."""
+    return split_events(transcript(name))
+
+
+def tool_call_fragments(request: dict[str, Any]) -> Script:
+    """Text, then a tool call; on /v1 in the llama-server flavour, fixture g byte for byte.
+
+    The /api/chat lines say what fixture g says (same text, call, id and token counts), so the
+    reply is the same in both dialects; only llama-server's /v1 replays the fixture's events.
+    """
+    writer = ChunkWriter(request_model(request), start_ns=G_FIXTURE_START_NS)
+    lines = [writer.chunk(t) for t in ["I'll", " check", " the weather."]]
+    call = tool_call("get_weather", {"city": "Tokyo"}, id=G_FIXTURE_CALL_ID)
+    lines.append(writer.chunk(tool_calls=[call]))
+    lines.append(writer.final(prompt_eval_count=205, eval_count=21))
+    return Script(
+        lines=lines,
+        v1_events={"llama-server": sse_events("g-v1-llama-server-sse-tool-call.sse")},
+    )
 
 
 def thinking_and_content(request: dict[str, Any]) -> Script:
@@ -412,8 +458,11 @@ def server_error(request: dict[str, Any]) -> Script:
 SCENARIOS: Final[dict[str, ScriptFactory]] = {
     "text": _replay("a-text-stream.ndjson", "A plain reply (fixture a-text-stream)."),
     "tool-call": _replay(
-        "b-text-then-tool-call.ndjson", "Text, then a whole tool call (fixture b)."
+        "b-text-then-tool-call.ndjson",
+        "Text, then a whole tool call (fixture b; on Ollama-flavoured /v1, fixture f).",
+        v1_ids={"ollama": F_FIXTURE_REPLY_ID},
     ),
+    "tool-call-fragments": tool_call_fragments,
     "tool-calls-only": _replay(
         "c-tool-calls-only.ndjson", "Two parallel tool calls and no text (fixture c)."
     ),

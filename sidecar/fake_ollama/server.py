@@ -11,7 +11,10 @@ a closed connection). So this is a small trio + h11 server, not an httpx MockTra
   client went away, even while the script sleeps, hangs or is paused; it cancels the playing task
   and the request's record is marked disconnected. Bytes read there (a pipelined next request)
   are handed to h11 for the next cycle.
-- What to say is decided in `scenarios.py`; this module only routes, records and plays.
+- What to say is decided in `scenarios.py`; this module only routes, records and plays. The
+  OpenAI-compatible routes (`POST /v1/chat/completions`, `GET /v1/models`) play the same scripts,
+  rendered as SSE by `openai_render` in the flavour of one real server (`openai_flavour`), and can
+  demand a bearer token (`api_key`), so a client's whole OpenAI path runs against real sockets.
 """
 
 from __future__ import annotations
@@ -21,14 +24,21 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any, Final, Self
 
 import h11
-import msgspec
 import trio
 
+from sidecar.fake_ollama import openai_render, openai_wire
 from sidecar.fake_ollama.connection import Connection, response_head
+from sidecar.fake_ollama.openai_request import ollama_request, request_problem
+from sidecar.fake_ollama.record import (
+    API_CHAT,
+    CHAT_PATHS,
+    V1_CHAT,
+    RequestRecord,
+    decode_json,
+)
 from sidecar.fake_ollama.scenarios import (
     ERROR_SCENARIOS,
     SCENARIOS,
@@ -44,54 +54,10 @@ VERSION: Final = "0.33.0-scripted"
 SPLIT_PIECE_GAP_S: Final = 0.002
 
 _JSON: Final = "application/json; charset=utf-8"
-_NDJSON: Final = "application/x-ndjson"
 _TEXT_UTF8: Final = "text/plain; charset=utf-8"
 _TEXT: Final = "text/plain"
 
-
-@dataclass(eq=False)
-class RequestRecord:
-    """One HTTP request as the server saw it, and what became of its response.
-
-    `received_at`, `finished_at` and `disconnected_at` are `time.monotonic()` values.
-    `finished_at` is set just before the last bytes of the response are written, so it is set
-    by the time a client has seen the whole response (for `drop`: just before the connection is
-    cut). `disconnected_at` is set when the client closed the connection before that (EOF or
-    reset while reading, or a failed write); if the very last write fails, both are set. The
-    `finished` and `disconnected` events fire at the same moments. `connection` numbers the TCP
-    connections, so keep-alive reuse is visible; `scenario` is the scenario played, if any.
-    """
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-    json: Any
-    model: str | None
-    received_at: float
-    lines_sent: int = 0
-    finished_at: float | None = None
-    disconnected_at: float | None = None
-    connection: int = 0
-    scenario: str | None = None
-    finished: trio.Event = field(default_factory=trio.Event, repr=False)
-    disconnected: trio.Event = field(default_factory=trio.Event, repr=False)
-
-    @property
-    def client_disconnected(self) -> bool:
-        return self.disconnected_at is not None
-
-    def _mark_finished(self) -> None:
-        if self.finished_at is None:
-            self.finished_at = time.monotonic()
-            self.finished.set()
-
-
-def _decode_json(body: bytes) -> Any:
-    try:
-        return msgspec.json.decode(body) if body else None
-    except msgspec.DecodeError:
-        return None
+V1_MODELS: Final = "/v1/models"
 
 
 Responder = Callable[[Connection, RequestRecord], Awaitable[bool]]
@@ -101,9 +67,12 @@ class ScriptedOllama:
     """An Ollama imitation; `serve` runs it, `open_scripted_ollama` wraps that in a nursery.
 
     Tests steer it through plain attributes, which are read at each request (or line):
-    `scenario` (when not None, every /api/chat request plays it, whatever its model), `pace`
-    (seconds between NDJSON lines), `scripts` (this instance's scenario name -> factory), and
-    `pause_after` (every chat stream waits after that many lines until `release()`).
+    `scenario` (when not None, every chat request plays it, whatever its model), `pace`
+    (seconds between streamed lines), `scripts` (this instance's scenario name -> factory),
+    `pause_after` (every chat stream waits after that many lines until `release()`), and for
+    the `/v1` routes `openai_flavour` ("llama-server" or "ollama", see `openai_wire`),
+    `api_key` (when set, `/v1` requests without `Authorization: Bearer <api_key>` get 401) and
+    `openai_keepalive` (SSE comment lines early in every `/v1` stream).
     """
 
     def __init__(
@@ -113,8 +82,16 @@ class ScriptedOllama:
         pace: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        openai_flavour: str = openai_wire.DEFAULT_FLAVOUR,
+        api_key: str | None = None,
+        openai_keepalive: bool = True,
     ) -> None:
+        if openai_flavour not in openai_wire.FLAVOURS:
+            raise ValueError(f"openai_flavour must be one of {openai_wire.FLAVOURS}")
         self.scenario = scenario
+        self.openai_flavour = openai_flavour
+        self.api_key = api_key
+        self.openai_keepalive = openai_keepalive
         self.pace = pace
         self.host = host
         self.port = port
@@ -126,6 +103,7 @@ class ScriptedOllama:
         self._paused = trio.Event()
         self._paused_record: RequestRecord | None = None
         self._connection_numbers = itertools.count(1)
+        self._reply_numbers = itertools.count(1)
         self._started_ns = time.time_ns()
         self._bound_host: str | None = None
 
@@ -140,7 +118,8 @@ class ScriptedOllama:
 
     @property
     def chat_records(self) -> list[RequestRecord]:
-        return [r for r in self.records if r.method == "POST" and r.path == "/api/chat"]
+        """Chat requests in either dialect (`/api/chat`, `/v1/chat/completions`), in order."""
+        return [r for r in self.records if r.method == "POST" and r.path in CHAT_PATHS]
 
     @property
     def pause_after(self) -> int | None:
@@ -175,6 +154,14 @@ class ScriptedOllama:
             matching = [r for r in self.records if path is None or r.path == path]
             if len(matching) >= count:
                 return matching[count - 1]
+            await self._records_changed.wait()
+
+    async def wait_for_chat(self, count: int = 1) -> RequestRecord:
+        """Wait until `count` chat requests (either dialect) have arrived; return the last."""
+        while True:
+            chats = self.chat_records
+            if len(chats) >= count:
+                return chats[count - 1]
             await self._records_changed.wait()
 
     # --- serving --------------------------------------------------------------------------
@@ -237,7 +224,7 @@ class ScriptedOllama:
             key = name.decode("latin-1").lower()
             text = value.decode("latin-1")
             headers[key] = f"{headers[key]}, {text}" if key in headers else text
-        decoded = _decode_json(body)
+        decoded = decode_json(body)
         model = decoded.get("model") if isinstance(decoded, dict) else None
         record = RequestRecord(
             method=request.method.decode("ascii"),
@@ -296,41 +283,82 @@ class ScriptedOllama:
 
     def _route(self, record: RequestRecord) -> Responder:
         head = record.method == "HEAD"
+        if record.path.startswith("/v1/"):
+            return self._route_v1(record, head)
         if record.method in {"GET", "HEAD"}:
             if record.path == "/":
                 return _fixed(200, _TEXT_UTF8, b"Ollama is running", head=head)
             if record.path == "/api/version":
                 return _fixed(200, _JSON, go_json({"version": VERSION}), head=head)
             if record.path == "/api/tags":
-                names = [f"{n}:latest" for n in self.scripts if n not in ERROR_SCENARIOS]
-                body = tags_body(names, modified_ns=self._started_ns)
+                body = tags_body(self._model_names(), modified_ns=self._started_ns)
                 return _fixed(200, _JSON, body, head=head)
-        if record.method == "POST" and record.path == "/api/chat":
-            return self._chat(record)
+        if record.method == "POST" and record.path == API_CHAT:
+            return self._player(self._script(record, record.json))
         return _fixed(404, _TEXT, b"404 page not found")
 
-    def _chat(self, record: RequestRecord) -> Responder:
+    def _route_v1(self, record: RequestRecord, head: bool) -> Responder:
+        flavour = self.openai_flavour
+        if self.api_key is not None and record.headers.get("authorization") != (
+            f"Bearer {self.api_key}"
+        ):
+            return _fixed(401, _JSON, openai_wire.error_body(flavour, 401, "Invalid API Key"))
+        if record.method in {"GET", "HEAD"} and record.path == V1_MODELS:
+            body = openai_wire.models_body(
+                flavour, self._model_names(), created=self._started_ns // 1_000_000_000
+            )
+            return _fixed(200, _JSON, body, head=head)
+        if record.method != "POST" or record.path != V1_CHAT:
+            return _fixed(404, _TEXT, b"404 page not found")
+        request = ollama_request(record.json)
+        script = self._script(record, request)
+        problem = request_problem(flavour, record.json)
+        if problem is not None:
+            logger.warning("refusing the %s request: %s", record.path, problem[1])
+            script = Script(status=problem[0], body=error_body(problem[1]))
+        elif script.body is None and not request.get("stream"):
+            message = "the scripted upstream streams only: send \"stream\": true"
+            script = Script(status=400, body=error_body(message))
+        options = openai_render.RenderOptions(
+            flavour=flavour,
+            model=record.model or "",
+            reply_id=openai_wire.completion_id(flavour, next(self._reply_numbers)),
+            include_usage=_include_usage(record.json),
+            keepalive=self.openai_keepalive,
+        )
+        return self._player(openai_render.render(script, options))
+
+    def _model_names(self) -> list[str]:
+        return [f"{n}:latest" for n in self.scripts if n not in ERROR_SCENARIOS]
+
+    def _script(self, record: RequestRecord, request: Any) -> Script:
+        """The script a chat request gets; `request` is its body in the /api/chat shape."""
         if not record.body:
-            return _fixed(400, _JSON, error_body("missing request body"))
-        if not isinstance(record.json, dict):
-            return _fixed(400, _JSON, error_body("invalid request body: expected a JSON object"))
+            return Script(status=400, body=error_body("missing request body"))
+        if not isinstance(request, dict) or not isinstance(record.json, dict):
+            return Script(
+                status=400, body=error_body("invalid request body: expected a JSON object")
+            )
         if self.scenario is not None:
             name: str | None = self.scenario
         elif not record.model:
-            return _fixed(400, _JSON, error_body("model is required"))
+            return Script(status=400, body=error_body("model is required"))
         else:
             name = scenario_for_model(self.scripts, record.model) or "not-found"
         record.scenario = name
         factory = self.scripts.get(name)
         if factory is None:
             logger.error("no scenario named %r", name)
-            return _fixed(500, _JSON, error_body(f"scripted Ollama has no scenario {name!r}"))
+            return Script(
+                status=500, body=error_body(f"scripted Ollama has no scenario {name!r}")
+            )
         try:
-            script = factory(record.json)
+            return factory(request)
         except Exception as exc:
             logger.exception("scenario %r failed", name)
-            return _fixed(500, _JSON, error_body(f"scenario {name!r} failed: {exc!r}"))
+            return Script(status=500, body=error_body(f"scenario {name!r} failed: {exc!r}"))
 
+    def _player(self, script: Script) -> Responder:
         async def play(conn: Connection, record: RequestRecord) -> bool:
             return await self._play(conn, record, script)
 
@@ -355,7 +383,7 @@ class ScriptedOllama:
                 ]
             )
             return True
-        pending: list[h11.Event] = [response_head(script.status, _NDJSON)]
+        pending: list[h11.Event] = [response_head(script.status, script.stream_type)]
         for index, line in enumerate(script.lines):
             await self._pause_point(record, index)
             if index:
@@ -401,6 +429,11 @@ class ScriptedOllama:
         await released.wait()
 
 
+def _include_usage(body: Any) -> bool:
+    options = body.get("stream_options") if isinstance(body, dict) else None
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
 def _fixed(status: int, content_type: str, body: bytes, *, head: bool = False) -> Responder:
     """A responder that sends one complete non-streamed response (headers only for HEAD)."""
 
@@ -421,11 +454,17 @@ async def open_scripted_ollama(
     pace: float = 0.0,
     host: str = "127.0.0.1",
     port: int = 0,
+    openai_flavour: str = openai_wire.DEFAULT_FLAVOUR,
+    api_key: str | None = None,
+    openai_keepalive: bool = True,
 ) -> AsyncIterator[ScriptedOllama]:
     """Serve a `ScriptedOllama` in a nursery of its own for the duration of the block.
 
     Must run inside trio. On exit the server stops listening and closes every connection.
     """
-    server = ScriptedOllama(scenario=scenario, pace=pace, host=host, port=port)
+    server = ScriptedOllama(
+        scenario=scenario, pace=pace, host=host, port=port, openai_flavour=openai_flavour,
+        api_key=api_key, openai_keepalive=openai_keepalive,
+    )
     async with server.running():
         yield server

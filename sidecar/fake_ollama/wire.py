@@ -154,9 +154,13 @@ class ChunkWriter:
         thinking: str = "",
         tool_calls: list[ToolCall] | None = None,
         prompt_eval_count: int = 26,
+        eval_count: int | None = None,
     ) -> bytes:
-        """The `done:true` chunk with `done_reason` and the six metrics."""
-        eval_count = self._chunks + 1
+        """The `done:true` chunk with `done_reason` and the six metrics.
+
+        `eval_count` defaults to one more than the chunks written so far.
+        """
+        eval_count = self._chunks + 1 if eval_count is None else eval_count
         eval_duration = eval_count * 41_250_000
         prompt_eval_duration = prompt_eval_count * 2_000_000
         load_duration = 18_734_201
