@@ -63,11 +63,16 @@ class SidecarProcess:
         self.stdout_closed = trio.Event()
         self._changed = trio.lowlevel.ParkingLot()
         self._next_id = 1
+        # id -> the `method` of every request line sent with that id (whatever was sent, raw
+        # bytes included), so that a check of the output can tell what each response answers.
+        self.sent: dict[int | str, list[Any]] = {}
+        self._sent_partial = bytearray()
 
     # --- sending ------------------------------------------------------------------------------
 
     async def send_raw(self, data: bytes) -> None:
         assert self.process.stdin is not None
+        self._note_sent(data)
         await self.process.stdin.send_all(data)
 
     async def send(self, message: Mapping[str, Any]) -> None:
@@ -97,7 +102,26 @@ class SidecarProcess:
 
     async def close_stdin(self) -> None:
         assert self.process.stdin is not None
+        self._note_line(bytes(self._sent_partial))  # the sidecar serves an unterminated line
+        self._sent_partial.clear()
         await self.process.stdin.aclose()
+
+    def _note_sent(self, data: bytes) -> None:
+        start = 0
+        while (end := data.find(b"\n", start)) != -1:
+            self._sent_partial += data[start:end]
+            self._note_line(bytes(self._sent_partial))
+            self._sent_partial.clear()
+            start = end + 1
+        self._sent_partial += data[start:]
+
+    def _note_line(self, raw: bytes) -> None:
+        try:
+            value = _decoder.decode(raw)
+        except (msgspec.DecodeError, UnicodeDecodeError):  # the sidecar answers it with id null
+            return
+        if isinstance(value, dict) and type(value.get("id")) in (int, str):
+            self.sent.setdefault(value["id"], []).append(value.get("method"))
 
     def send_signal(self, signum: int) -> None:
         self.process.send_signal(signum)
@@ -194,15 +218,17 @@ async def open_sidecar(
     echo_stderr: bool = False,
     new_session: bool = False,
     stdout: int | None = None,
+    command: Sequence[str] | None = None,
 ) -> AsyncIterator[SidecarProcess]:
     """Spawns `python -m sidecar ARGS`, waits for `sidecar:ready`, and kills it on exit.
 
     `env` is added to this process's environment (without OLLAMA_HOST unless given).
+    `command` replaces `python -m sidecar` (e.g. the frozen binary from scripts/build-sidecar).
     """
     full_env = {k: v for k, v in os.environ.items() if k != "OLLAMA_HOST"}
     full_env.update(env or {})
     process = await trio.lowlevel.open_process(
-        [*sidecar_command(), *args],
+        [*(sidecar_command() if command is None else command), *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE if stdout is None else stdout,
         stderr=subprocess.PIPE,
