@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import logging
 import sys
+from functools import partial
 
 import trio
 
 from .app import serve
 from .config import load_config
-from .stdio import claim_stdout, open_input, open_output, reserve_stdin
+from .stdio import (
+    claim_stdout,
+    open_input,
+    open_output,
+    reserve_stdin,
+    wait_reader_gone,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
             open_input(0, threads=threads),
             open_output(protocol_fd, threads=threads),
             handle_signals=True,
+            wait_stdout_gone=partial(wait_reader_gone, protocol_fd),
         )
 
     try:

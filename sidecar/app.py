@@ -2,13 +2,19 @@
 
     root nursery ── the stdout writer (Outbox.run)
       └ request nursery ── one task per request (Server._serve)
-          └ watcher nursery ── stdin reader, broken-stdout / signal / parent watchers
+          └ watcher nursery ── stdin reader, broken-stdout / stdout-reader / signal / parent
+                               watchers
 
 Every way to end funnels into `Server.stop(reason)`. Stdin EOF is the soft one: in-flight chats
 may finish within --drain-timeout (so `ollama-sidecar < commands.jsonl` answers everything);
 `shutdown`, SIGTERM/SIGINT, a vanished --parent-pid and a broken stdout cancel chats at once.
 Either way every chat queues its one final answer before the writer is closed and drained, so
 nothing already promised is lost, and the exit code is 0.
+
+A host that dies closes its ends of both pipes. Stdin EOF alone would let a running chat (or an
+`exec_shell` command) drain for a minute, so stdout is watched too: when its reader is gone
+(`wait_stdout_gone`, see stdio.wait_reader_gone) the stop is urgent at once, with no write needed
+to find out. Cancelled chats kill their `exec_shell` process groups on the way out.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Final
 
 import trio
@@ -29,7 +37,7 @@ from .server import Server
 from .stdio import READ_SIZE
 
 if TYPE_CHECKING:
-    from .ollama import OllamaClient
+    from .upstream import Upstream
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +57,7 @@ def ready_line(config: Config) -> bytes:
                 protocol=PROTOCOL_VERSION,
                 ollama_url=config.ollama_url,
                 pid=os.getpid(),
+                provider=config.provider,
             ),
         )
     )
@@ -59,10 +68,14 @@ async def serve(
     stdin: trio.abc.ReceiveStream,
     stdout: trio.abc.SendStream,
     *,
-    client: OllamaClient | None = None,
+    client: Upstream | None = None,
     handle_signals: bool = False,
+    wait_stdout_gone: Callable[[], Awaitable[object]] | None = None,
 ) -> str:
-    """Runs the sidecar until it is told or forced to stop; returns the stop reason."""
+    """Runs the sidecar until it is told or forced to stop; returns the stop reason.
+
+    `wait_stdout_gone`, when given, returns once nobody reads stdout any more (an urgent stop).
+    """
     outbox = Outbox(stdout, config.output_buffer_bytes)
     try:
         async with trio.open_nursery() as root:
@@ -72,14 +85,16 @@ async def serve(
                 # Announce readiness first, then pay for httpx: the host may start writing while
                 # it loads (requests wait in the pipe), and start-up feels that much faster.
                 await outbox.wait_drained()
-                from .ollama import OllamaClient
+                from .upstream import make_client
 
-                client = OllamaClient(config)
+                client = make_client(config)
             async with trio.open_nursery() as requests:
                 server = Server(config, client, outbox, requests)
                 async with trio.open_nursery() as watchers:
                     watchers.start_soon(read_requests, stdin, server)
                     watchers.start_soon(_watch_stdout, outbox, server)
+                    if wait_stdout_gone is not None:
+                        watchers.start_soon(_watch_stdout_reader, wait_stdout_gone, server)
                     if handle_signals:
                         watchers.start_soon(_watch_signals, server)
                     if config.parent_pid is not None:
@@ -120,6 +135,13 @@ async def _watch_stdout(outbox: Outbox, server: Server) -> None:
     server.stop("stdout closed")
 
 
+async def _watch_stdout_reader(
+    wait_stdout_gone: Callable[[], Awaitable[object]], server: Server
+) -> None:
+    await wait_stdout_gone()
+    server.stop("stdout has no reader")
+
+
 async def _watch_signals(server: Server) -> None:
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async for signum in signals:
@@ -134,6 +156,8 @@ async def _watch_parent(pid: int, server: Server) -> None:
 
 def process_alive(pid: int) -> bool:
     """True while `pid` exists and is not a zombie waiting to be reaped."""
+    if sys.platform == "win32":
+        return _windows_process_alive(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -146,3 +170,19 @@ def process_alive(pid: int) -> bool:
             return f.read().rpartition(b")")[2].split()[0] != b"Z"
     except (OSError, IndexError):
         return True
+
+
+def _windows_process_alive(pid: int) -> bool:
+    # Not os.kill(pid, 0): on Windows any signal but the two CTRL events is TerminateProcess.
+    import ctypes
+
+    synchronize, query_limited_information = 0x00100000, 0x1000
+    access_denied, wait_timeout = 5, 0x102
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
+    handle = kernel32.OpenProcess(synchronize | query_limited_information, False, pid)
+    if not handle:
+        return ctypes.get_last_error() == access_denied  # type: ignore[attr-defined]
+    try:
+        return kernel32.WaitForSingleObject(handle, 0) == wait_timeout
+    finally:
+        kernel32.CloseHandle(handle)
