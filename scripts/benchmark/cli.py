@@ -1,4 +1,5 @@
-"""`scripts/bench [--quick] [--runs N] [--json PATH] [--plot DIR] [--profile PATH]`.
+"""`scripts/bench [--quick] [--runs N] [--json PATH] [--plot DIR] [--profile PATH]
+[--frozen [PATH]]`.
 
 Runs every measurement of issue 3 `--runs` times against fresh processes, then prints the machine
 and a table of medians next to the targets. Timings never fail the command (the machines are
@@ -234,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
                         + ", ".join(name for name, _ in plan(FULL)))
     parser.add_argument("--profile", type=Path, metavar="PATH",
                         help="instead: py-spy the sidecar during the throughput run into PATH")
+    parser.add_argument("--frozen", nargs="?", const="", metavar="PATH",
+                        help="instead: start-up of the one-folder binary (scripts/build-sidecar, "
+                        "or PATH) against python -m sidecar; --runs rounds (default 10)")
     return parser
 
 
@@ -244,6 +248,10 @@ def main(argv: list[str] | None = None) -> int:
         from .profile import profile
 
         return profile(args.profile, scale.throughput_tokens)
+    if args.frozen is not None:
+        from .frozen import frozen_startup
+
+        return frozen_startup(args.frozen or None, args.runs or (3 if args.quick else 10))
     runs = args.runs if args.runs is not None else (1 if args.quick else 3)
     if runs < 1:
         print("--runs must be at least 1", file=sys.stderr)

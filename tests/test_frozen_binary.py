@@ -1,0 +1,185 @@
+"""The one-folder PyInstaller binary (scripts/build-sidecar), through the end-to-end checks.
+
+The same checks as tests/test_e2e_chat.py runs on `python -m sidecar`, but spawning the frozen
+executable: what a Tauri or Electron app ships. The binary is built once per session, or reused
+when the build's stamp says it is fresh (a first build takes about half a minute here).
+"""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import trio
+
+from sidecar import __version__
+from sidecar.fake_ollama import ScriptedOllama
+
+from . import e2e
+from .e2e import GUARD_S, TEXT_REPLY, chat_params, sidecar_for
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BUILD_GUARD_S = 1200.0  # against a hung build, not a speed target
+
+
+@pytest.fixture(scope="session")
+def frozen_binary() -> Path:
+    """Runs scripts/build-sidecar (a no-op when the build is fresh) and returns the executable."""
+    result = subprocess.run(
+        [str(REPO_ROOT / "scripts" / "build-sidecar")],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=BUILD_GUARD_S,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"scripts/build-sidecar exited {result.returncode}:\n{result.stderr[-5000:]}")
+    executable = Path(result.stdout.strip().splitlines()[-1])
+    return executable
+
+
+@pytest.fixture
+def binary(frozen_binary: Path) -> list[str]:
+    return [str(frozen_binary)]
+
+
+def _expected_name() -> str:
+    """ollama-sidecar-<rustc's host triple>, as Tauri's externalBin looks it up."""
+    if shutil.which("rustc") is None:  # then the triple comes from the platform
+        machine = platform.machine().lower()
+        arch = {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
+        return f"ollama-sidecar-{arch}-" + {
+            "linux": "unknown-linux-gnu", "darwin": "apple-darwin", "win32": "pc-windows-msvc",
+        }[sys.platform]
+    info = subprocess.run(["rustc", "-vV"], capture_output=True, text=True, check=True).stdout
+    return "ollama-sidecar-" + next(
+        line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("host:")
+    )
+
+
+def test_the_build_is_one_folder_named_for_tauri(frozen_binary: Path) -> None:
+    assert frozen_binary.stem == _expected_name()
+    assert frozen_binary.parent.name == frozen_binary.stem
+    assert (frozen_binary.parent / "ollama-sidecar-internal").is_dir()  # one folder, not one file
+    assert (frozen_binary.parent / "ollama-sidecar-internal" / "certifi" / "cacert.pem").is_file()
+
+
+async def test_version_and_schema_match_the_python_entry(binary: list[str]) -> None:
+    with trio.fail_after(GUARD_S):
+        version = await trio.run_process([*binary, "--version"], capture_stdout=True)
+        schema = await trio.run_process([*binary, "--print-schema"], capture_stdout=True)
+        python_schema = await trio.run_process(
+            [sys.executable, "-m", "sidecar", "--print-schema"], capture_stdout=True
+        )
+    assert version.stdout == f"ollama-sidecar {__version__}\n".encode()
+    # sidecar.schema is imported lazily: the whole package must be in the binary.
+    assert schema.stdout == python_schema.stdout
+    assert schema.stdout.startswith(b"{")
+
+
+async def test_ready_is_the_first_line_and_its_pid_is_the_spawned_process(
+    fake_ollama: ScriptedOllama, binary: list[str]
+) -> None:
+    with trio.fail_after(GUARD_S):
+        async with sidecar_for(fake_ollama, command=binary) as frozen:
+            first = frozen.lines[0].value
+        async with sidecar_for(fake_ollama) as python:
+            python_ready = python.lines[0].value
+    assert first["method"] == "sidecar:ready"
+    params = first["params"]
+    assert (params["name"], params["version"], params["protocol"]) == (
+        "ollama-sidecar", __version__, 1,
+    )
+    assert params["ollama_url"] == fake_ollama.url
+    # One process: with --onefile this would be a child of the process the shell spawned.
+    assert params["pid"] == frozen.process.pid
+    assert {**params, "pid": None} == {**python_ready["params"], "pid": None}
+
+
+@pytest.mark.parametrize("variant", list(e2e.E2E_VARIANTS))
+async def test_a_reply_streams_while_the_upstream_is_still_sending(
+    fake_ollama: ScriptedOllama, binary: list[str], variant: str
+) -> None:
+    """Once per way the Python entry is tested (providers, stdio paths): their modules are in."""
+    token = e2e.CURRENT_VARIANT.set(variant)
+    fake_ollama.pause_after = 2
+    try:
+        with trio.fail_after(GUARD_S):
+            async with sidecar_for(fake_ollama, command=binary) as sidecar:
+                chat = await sidecar.request("chat", chat_params("text"))
+                record = await fake_ollama.wait_paused()
+                await sidecar.wait_for(lambda l: sidecar.text(chat) == "The sky")
+                assert record.finished_at is None  # the upstream has not finished: no buffering
+                fake_ollama.release()
+                response = await sidecar.response(chat)
+    finally:
+        e2e.CURRENT_VARIANT.reset(token)
+    assert sidecar.text(chat) == TEXT_REPLY
+    assert response["result"]["done_reason"] == "stop"
+    assert response["result"]["messages"] == [{"role": "assistant", "content": TEXT_REPLY}]
+
+
+async def test_status_and_list_models_reach_the_upstream(
+    fake_ollama: ScriptedOllama, binary: list[str]
+) -> None:
+    """httpx (and h11, certifi) are imported on first use: the binary must carry them."""
+    with trio.fail_after(GUARD_S):
+        async with sidecar_for(fake_ollama, command=binary) as sidecar:
+            status = (await sidecar.call("status"))["result"]
+            models = (await sidecar.call("list_models"))["result"]["models"]
+    assert status["ollama"] == {"reachable": True, "version": "0.33.0-scripted", "error": None}
+    assert "text:latest" in [m["name"] for m in models]
+
+
+async def test_cancel_mid_stream_keeps_the_partial_text_and_disconnects_upstream(
+    fake_ollama: ScriptedOllama, binary: list[str]
+) -> None:
+    with trio.fail_after(GUARD_S):
+        async with sidecar_for(fake_ollama, command=binary) as sidecar:
+            chat = await sidecar.request("chat", chat_params("hang"))
+            record = await fake_ollama.wait_for_request(path="/api/chat")
+            await sidecar.wait_for(lambda l: sidecar.text(chat) == "Thinking hard")
+            cancel = await sidecar.call("cancel_chat", {"chat_id": chat})
+            await record.disconnected.wait()
+    chat_response = await sidecar.response(chat)
+    order = [line.value for line in sidecar.lines]
+    assert order.index(chat_response) < order.index(cancel)  # the chat's answer comes first
+    assert cancel["result"] == {"cancelled": [chat]}
+    assert chat_response["result"]["done_reason"] == "cancelled"
+    assert chat_response["result"]["messages"] == [
+        {"role": "assistant", "content": "Thinking hard"}
+    ]
+    assert record.client_disconnected
+
+
+async def test_eof_lets_the_chat_in_flight_finish_then_exits_0(
+    fake_ollama: ScriptedOllama, binary: list[str]
+) -> None:
+    fake_ollama.pause_after = 3
+    with trio.fail_after(GUARD_S):
+        async with sidecar_for(fake_ollama, command=binary) as sidecar:
+            chat = await sidecar.request("chat", chat_params("text"))
+            await fake_ollama.wait_paused()
+            await sidecar.close_stdin()
+            fake_ollama.release()
+            code = await sidecar.wait_exit()
+    assert code == 0
+    assert sidecar.lines[-1].value["id"] == chat
+    assert sidecar.lines[-1].value["result"]["messages"][0]["content"] == TEXT_REPLY
+    assert b"Traceback" not in sidecar.stderr
+
+
+def test_the_start_up_benchmark_of_the_binary_runs(frozen_binary: Path) -> None:
+    """`scripts/bench --frozen` (the figure in docs/benchmarks.md) on this build, one round."""
+    completed = subprocess.run(
+        [str(REPO_ROOT / "scripts" / "bench"), "--frozen", str(frozen_binary), "--runs", "1"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    rows = [line for line in completed.stdout.splitlines() if line.startswith("| F |")]
+    for what in ("frozen binary: spawn -> sidecar:ready read",
+                 "python -m sidecar: spawn -> first status answer read",
+                 "frozen / python (first status answer read)"):
+        row = next(r for r in rows if what in r)
+        assert float(row.split("|")[3].replace(",", "")) > 0, row
