@@ -1,0 +1,47 @@
+// The Electron main process: one window showing the chat (ui/ built with the Electron transport,
+// see renderer.ts), and the sidecar host of sidecar-host.js wired to Electron's ipcMain and app.
+// Everything about the sidecar process lives in sidecar-host.js, which plain Node tests.
+//
+// Which sidecar runs: OLLAMA_SIDECAR_BIN (an executable), else in a packaged app the one-folder
+// build under process.resourcesPath (package.json > build > extraResources), else in development
+// `python -m sidecar` from OLLAMA_SIDECAR_PYTHON or the repo's .venv. Extra sidecar flags (e.g.
+// `--model llama3.2`) can be given in OLLAMA_SIDECAR_ARGS, split on spaces.
+
+"use strict";
+
+const path = require("node:path");
+const { app, BrowserWindow, ipcMain } = require("electron");
+const { createSidecarHost, sidecarCommand } = require("./sidecar-host");
+
+const host = createSidecarHost({
+  ipcMain,
+  sidecar: sidecarCommand({ isPackaged: app.isPackaged, resourcesPath: process.resourcesPath }),
+  args: (process.env.OLLAMA_SIDECAR_ARGS || "").split(" ").filter(Boolean),
+});
+host.installQuitHandlers(app);
+
+function createWindow() {
+  const win = new BrowserWindow({
+    width: 900,
+    height: 760,
+    webPreferences: {
+      preload: path.join(__dirname, "preload.js"),
+      contextIsolation: true,
+      sandbox: true,
+      nodeIntegration: false,
+    },
+  });
+  host.manage(win.webContents); // its sidecar goes with the page (close, reload, crash)
+  win.loadFile(path.join(__dirname, "dist", "index.html"));
+}
+
+app.whenReady().then(() => {
+  createWindow();
+  app.on("activate", () => {
+    if (BrowserWindow.getAllWindows().length === 0) createWindow();
+  });
+});
+
+app.on("window-all-closed", () => {
+  if (process.platform !== "darwin") app.quit();
+});
