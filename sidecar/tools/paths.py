@@ -30,10 +30,16 @@ from typing import Final, NamedTuple
 
 from .result import PathRefused, ToolError
 
-DIR_FLAGS: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# Without these (Windows) the root wall cannot be built: the built-in tools are then not offered
+# (Workspace.available), but the module still imports so the sidecar itself runs.
+SUPPORTED: Final = all(hasattr(os, flag) for flag in ("O_DIRECTORY", "O_NOFOLLOW", "O_CLOEXEC"))
+_O_DIRECTORY: Final = getattr(os, "O_DIRECTORY", 0)
+_O_NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0)
+_O_CLOEXEC: Final = getattr(os, "O_CLOEXEC", 0)
+DIR_FLAGS: Final = os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW | _O_CLOEXEC
 # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer. The type checks refuse
 # anything but regular files before this flag could matter, but the open must not hang either way.
-FILE_FLAGS: Final = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+FILE_FLAGS: Final = os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC | getattr(os, "O_NONBLOCK", 0)
 
 RULE_NUL: Final = "contains a NUL byte"
 RULE_EMPTY: Final = "empty path; name a file or folder relative to the project root"

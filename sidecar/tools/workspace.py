@@ -66,6 +66,8 @@ class Workspace:
         self._aliases = () if typed == PurePosixPath(self.root) else (typed,)
 
     def available(self) -> tuple[str, ...]:
+        if not paths.SUPPORTED:
+            return ()  # no O_NOFOLLOW walk (Windows): no tool may touch the disk
         if self.allow_shell:
             return BUILTIN_NAMES
         return tuple(name for name in BUILTIN_NAMES if name != "exec_shell")
