@@ -80,9 +80,23 @@ impl Sidecar {
             }
         };
         if let Some(running) = taken {
-            let _ = running.child.kill();
+            retire(running.child);
         }
     }
+}
+
+/// Asks a sidecar to stop, then kills it if it has not gone within a grace period.
+///
+/// `shutdown` first, because SIGKILL (what `CommandChild::kill` sends) gives the sidecar no
+/// chance to stop an `exec_shell` command it is running; a clean `shutdown` cancels its chats and
+/// kills their process groups. When the app itself exits, the sidecar also sees its stdin close
+/// and its stdout lose its reader, and stops within a second, even if the kill below never runs.
+fn retire(mut child: CommandChild) {
+    let _ = child.write(b"{\"jsonrpc\":\"2.0\",\"method\":\"shutdown\"}\n");
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        let _ = child.kill(); // an error here means it is already gone
+    });
 }
 
 /// This process's id, for the window's own `--parent-pid` (the plugin variant).
@@ -105,7 +119,7 @@ fn sidecar_start(app: AppHandle, state: State<'_, Sidecar>, on_event: Channel<Si
     let connection = state.next_connection.fetch_add(1, Ordering::Relaxed) + 1;
     let previous = state.lock().replace(Running { connection, child, ready: false, queue: Vec::new() });
     if let Some(previous) = previous {
-        let _ = previous.child.kill();
+        retire(previous.child);
     }
 
     tauri::async_runtime::spawn(async move {
