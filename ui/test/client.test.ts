@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest
 import { ClosedError, RpcError, SidecarClient, type ChatEvent } from "../src/client";
 import type { Transport } from "../src/transport";
 import { electronTransport, splitLines, type SidecarBridge } from "../src/transports/electron";
-import { tauriTransport } from "../src/transports/tauri";
+import { SHUTDOWN_GRACE_MS, tauriTransport } from "../src/transports/tauri";
 import { websocketTransport } from "../src/transports/websocket";
 
 class FakeTransport implements Transport {
@@ -383,6 +383,35 @@ describe("transports", () => {
     await expect(pending).rejects.toThrow(/code 0/);
     client.close();
     expect(killed).toBe(true);
+  });
+
+  it("tauriTransport asks a running sidecar to shut down before it kills it", async () => {
+    vi.useFakeTimers();
+    try {
+      const written: string[] = [];
+      let killed = false;
+      const shell = {
+        Command: {
+          sidecar: () => ({
+            stdout: { on: () => {} },
+            stderr: { on: () => {} },
+            on: () => {},
+            spawn: async () => ({
+              write: async (s: string) => void written.push(s),
+              kill: async () => void (killed = true),
+            }),
+          }),
+        },
+      };
+      const transport = await tauriTransport(undefined, [], shell);
+      transport.close();
+      expect(written).toEqual(['{"jsonrpc":"2.0","method":"shutdown"}\n']);
+      expect(killed).toBe(false);
+      await vi.advanceTimersByTimeAsync(SHUTDOWN_GRACE_MS);
+      expect(killed).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("websocketTransport sends one message per line, queued until open", async () => {

@@ -19,6 +19,8 @@ import type { Transport } from "../transport";
 import { LineChannel } from "./channel";
 
 const PLUGIN = "@tauri-apps/plugin-shell";
+const SHUTDOWN = '{"jsonrpc":"2.0","method":"shutdown"}\n';
+export const SHUTDOWN_GRACE_MS = 2000;
 
 export async function tauriTransport(
   program = "binaries/ollama-sidecar",
@@ -55,8 +57,14 @@ export async function tauriTransport(
     onLine: (listener) => channel.onLine(listener),
     onClose: (listener) => channel.onClose(listener),
     close() {
+      const exited = channel.closed;
       channel.emitClose("closed by the client");
-      Promise.resolve(child.kill()).catch(() => {});
+      const kill = () => void Promise.resolve(child.kill()).catch(() => {});
+      if (exited) return kill();
+      // `shutdown` first: child.kill() is a SIGKILL, which leaves the sidecar no chance to stop
+      // an exec_shell command it is running. The kill follows only if it has not gone by then.
+      Promise.resolve(child.write(SHUTDOWN)).catch(() => {});
+      setTimeout(kill, SHUTDOWN_GRACE_MS);
     },
   };
 }
