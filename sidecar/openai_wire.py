@@ -136,8 +136,9 @@ def _message(message: Message) -> OutMessage:
             )
             for call in message.tool_calls
         ]
-        if not message.content:
-            out.content = None  # as OpenAI itself returns an assistant's tool calls
+        # An assistant's tool calls go back with content "" (not null, as OpenAI returns them):
+        # llama-cpp-python's server refuses null with a 500; llama-server, Ollama and OpenAI
+        # all accept a string.
     if message.tool_call_id is not UNSET:
         out.tool_call_id = message.tool_call_id
     if message.role == "tool" and message.tool_name is not UNSET:

@@ -43,7 +43,7 @@ def test_a_tool_round_trip_is_in_openai_form() -> None:
     ]
     assert body(messages)["messages"] == [
         {"role": "user", "content": "Weather?"},
-        {"role": "assistant", "content": None, "tool_calls": [
+        {"role": "assistant", "content": "", "tool_calls": [
             {"function": {"name": "get_weather", "arguments": '{"city":"Tokyo"}'},
              "type": "function", "id": "call_1"},
         ]},
