@@ -82,7 +82,7 @@ async def test_a_forced_tool_choice_applies_to_the_first_round_only() -> None:
     first, second = (msgspec.json.decode(r.content) for r in rig.requests)
     assert first["tool_choice"] == "required" and "tool_choice" not in second
     assert second["messages"][-2:] == [
-        {"role": "assistant", "content": None, "tool_calls": [
+        {"role": "assistant", "content": "", "tool_calls": [
             {"type": "function", "function": {"name": "pick", "arguments": "{}"}, "id": "c1"}]},
         {"role": "tool", "content": "42", "tool_call_id": "c1", "name": "pick"},
     ]
