@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from functools import partial
 
@@ -20,6 +21,9 @@ from .stdio import (
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Who started us. After stdin EOF, a different parent means the host died: no drain then.
+    # (Windows never re-parents, and relies on --parent-pid and a broken stdout.)
+    started_by = os.getppid()
     config = load_config(argv)
     reserve_stdin()
     protocol_fd = claim_stdout()  # from here on, fd 1 is stderr
@@ -38,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
             open_output(protocol_fd, threads=threads),
             handle_signals=True,
             wait_stdout_gone=partial(wait_reader_gone, protocol_fd),
+            orphaned=lambda: os.getppid() != started_by,
         )
 
     try:

@@ -14,7 +14,9 @@ nothing already promised is lost, and the exit code is 0.
 A host that dies closes its ends of both pipes. Stdin EOF alone would let a running chat (or an
 `exec_shell` command) drain for a minute, so stdout is watched too: when its reader is gone
 (`wait_stdout_gone`, see stdio.wait_reader_gone) the stop is urgent at once, with no write needed
-to find out. Cancelled chats kill their `exec_shell` process groups on the way out.
+to find out. And the drain is for a host that is still there (`ollama-sidecar < commands.jsonl`):
+once stdin has closed, being re-parented (`orphaned`) means the host died, so the stop turns
+urgent too. Cancelled chats kill their `exec_shell` process groups on the way out.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PARENT_POLL_S: Final = 0.2
+# After stdin EOF, how often to look whether the host that started us is gone. The kernel closes
+# a dying parent's pipes before it re-parents its children, so EOF can come first by a moment.
+ORPHAN_POLL_S: Final = 0.05
 # How long the final answers may take to reach a host that is slow to read them.
 FLUSH_TIMEOUT_S: Final = 5.0
 FLUSH_TIMEOUT_URGENT_S: Final = 0.5  # signals and a lost parent: exit within a second
@@ -71,10 +76,13 @@ async def serve(
     client: Upstream | None = None,
     handle_signals: bool = False,
     wait_stdout_gone: Callable[[], Awaitable[object]] | None = None,
+    orphaned: Callable[[], bool] | None = None,
 ) -> str:
     """Runs the sidecar until it is told or forced to stop; returns the stop reason.
 
     `wait_stdout_gone`, when given, returns once nobody reads stdout any more (an urgent stop).
+    `orphaned`, when given, tells whether the process that started the sidecar is gone; after
+    stdin EOF that makes the stop urgent instead of a drain.
     """
     outbox = Outbox(stdout, config.output_buffer_bytes)
     try:
@@ -99,6 +107,8 @@ async def serve(
                         watchers.start_soon(_watch_signals, server)
                     if config.parent_pid is not None:
                         watchers.start_soon(_watch_parent, config.parent_pid, server)
+                    if orphaned is not None:
+                        watchers.start_soon(_watch_orphaned_while_draining, orphaned, server)
                     await server.finish()
                     watchers.cancel_scope.cancel()
             outbox.close()
@@ -152,6 +162,15 @@ async def _watch_parent(pid: int, server: Server) -> None:
     while process_alive(pid):
         await trio.sleep(PARENT_POLL_S)
     server.stop(f"parent process {pid} is gone")
+
+
+async def _watch_orphaned_while_draining(orphaned: Callable[[], bool], server: Server) -> None:
+    await server.wait_stopping()
+    while not server.hard_stop:
+        if server.handles and orphaned():
+            server.stop("stdin closed and the parent process is gone")
+            return
+        await trio.sleep(ORPHAN_POLL_S)
 
 
 def process_alive(pid: int) -> bool:

@@ -301,6 +301,10 @@ class Server:
     def hard_stop(self) -> bool:
         return self._hard_stop.is_set()
 
+    async def wait_stopping(self) -> None:
+        """Returns once `stop` was called, for any reason."""
+        await self._stopping.wait()
+
     async def finish(self) -> None:
         """Waits for `stop`, drains or cancels in-flight requests, and returns once every one
         of them has queued its answer."""
