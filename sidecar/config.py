@@ -139,6 +139,24 @@ def parse_base_url(value: str) -> str:
     return f"{scheme}://{netloc}{path}"
 
 
+def read_api_key(env: Mapping[str, str], name: str) -> str | None:
+    """The bearer token in the variable `name`, without surrounding whitespace (a `.env` file
+    written on Windows leaves a `\r`); None when unset or blank.
+
+    It goes into an HTTP header, so anything but visible ASCII is refused (a line break there
+    would smuggle in a header of its own). The message names the variable, never the value.
+    """
+    key = env.get(name, "").strip()
+    if not key:
+        return None
+    if not all("\x21" <= char <= "\x7e" for char in key):
+        raise ValueError(
+            f"the API key in {name} holds characters an HTTP header cannot carry (spaces, line "
+            "breaks, control or non-ASCII characters); fix the variable (its value is not shown)"
+        )
+    return key
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -267,6 +285,10 @@ def load_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None
     key_env = args.api_key_env if args.api_key_env is not None else DEFAULT_API_KEY_ENV[provider]
     if not key_env.strip():
         parser.error("--api-key-env needs the name of an environment variable")
+    try:
+        api_key = read_api_key(env, key_env)
+    except ValueError as exc:
+        parser.error(str(exc))
     return Config(
         provider=provider,
         ollama_url=url,
@@ -277,7 +299,7 @@ def load_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None
         idle_timeout_s=args.idle_timeout,
         connect_timeout_s=args.connect_timeout,
         parent_pid=args.parent_pid,
-        api_key=env.get(key_env) or None,
+        api_key=api_key,
         api_key_env=key_env,
         log_level=args.log_level,
         root=args.root,
@@ -295,7 +317,8 @@ def _resolve_url(provider: str, args: argparse.Namespace, env: Mapping[str, str]
         if args.base_url and args.ollama_url:
             raise ValueError("--base-url and --ollama-url mean the same with --provider ollama; give one")
         return parse_ollama_host(args.base_url or args.ollama_url or env.get("OLLAMA_HOST"))
-    base = args.base_url or env.get("OPENAI_BASE_URL", "").strip()
+    # An explicit --ollama-url (Ollama's own /v1) beats the environment's OPENAI_BASE_URL.
+    base = args.base_url or ("" if args.ollama_url else env.get("OPENAI_BASE_URL", "").strip())
     if base:
         return parse_base_url(base)
     # Ollama's own OpenAI endpoint: where --ollama-url / OLLAMA_HOST say Ollama is, plus /v1.

@@ -28,9 +28,16 @@ class ProtocolError(Exception):
 def encode_request(
     method: str, target: str, host: str, headers: dict[str, str], body: bytes = b""
 ) -> bytes:
-    """The whole request, head and body, as one buffer."""
+    """The whole request, head and body, as one buffer.
+
+    Raises ValueError when a header would break the head (CR, LF or NUL in it): one could add
+    headers of its own. The message does not quote the value (it may be a key).
+    """
     lines = [f"{method} {target} HTTP/1.1", f"Host: {host}"]
     lines += [f"{name}: {value}" for name, value in headers.items()]
+    for line in lines:
+        if any(char in line for char in "\r\n\0"):
+            raise ValueError(f"a line break in the request head ({line.partition(':')[0]!r})")
     if body or method in ("POST", "PUT"):
         lines.append(f"Content-Length: {len(body)}")
     head = "\r\n".join(lines) + "\r\n\r\n"

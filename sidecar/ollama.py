@@ -94,13 +94,17 @@ class OllamaClient(HttpUpstream):
 
 
 def error_detail(body: bytes) -> str:
-    """The message of `{"error": str}` or OpenAI's `{"error": {"message": str}}`, else `""`."""
+    """The message of `{"error": str}`, OpenAI's `{"error": {"message": str}}` or vLLM's
+    `{"object": "error", "message": str}`, else `""`."""
     try:
-        error = error_body_decoder.decode(body).error
+        decoded = error_body_decoder.decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError):
         return ""
+    error = decoded.error
     if isinstance(error, str):
         return error
     if isinstance(error, dict) and isinstance(error.get("message"), str):
         return error["message"]
+    if isinstance(decoded.message, str):
+        return decoded.message
     return ""

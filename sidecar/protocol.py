@@ -273,6 +273,7 @@ class ChatChunk(Struct):
 
 class ErrorBody(Struct):
     error: Any = UNSET
+    message: Any = UNSET  # vLLM's own error body has no "error" key
 
 
 class TagDetails(Struct):

@@ -195,8 +195,13 @@ class Server:
         except Exception as exc:
             logger.exception("request %r (%s) failed", handle.id, handle.request.method)
             outcome = errors.internal_error(exc)
-        if isinstance(outcome, errors.RpcError) and handle.session is not None:
-            outcome.extra.setdefault("messages", handle.session.messages())
+        if isinstance(outcome, errors.RpcError):
+            # A server may echo the API key in any error it sends, mid-stream ones included.
+            outcome.message = self.client.redact(outcome.message)
+            if outcome.hint is not None:
+                outcome.hint = self.client.redact(outcome.hint)
+            if handle.session is not None:
+                outcome.extra.setdefault("messages", handle.session.messages())
         if not handle.request.is_notification:
             if isinstance(outcome, errors.RpcError):
                 self.outbox.put(encode_error(handle.id, outcome))

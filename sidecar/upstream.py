@@ -26,6 +26,7 @@ API key is sent as `Authorization: Bearer` and scrubbed from any error text a se
 
 from __future__ import annotations
 
+import functools
 import logging
 import ssl
 import urllib.parse
@@ -89,11 +90,18 @@ def make_client(config: Config) -> Upstream:
     return OllamaClient(config)
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The one TLS context of both paths (chat streams, and httpx for the short requests), so
+    both trust the same certificates: the system's store, or SSL_CERT_FILE / SSL_CERT_DIR."""
+    return ssl.create_default_context()
+
+
 async def open_connection(host: str, port: int, tls: bool) -> trio.abc.Stream:
     stream: trio.abc.Stream = await trio.open_tcp_stream(host, port)
     if tls:
         ssl_stream = trio.SSLStream(
-            stream, ssl.create_default_context(), server_hostname=host, https_compatible=True
+            stream, tls_context(), server_hostname=host, https_compatible=True
         )
         await ssl_stream.do_handshake()
         stream = ssl_stream
@@ -226,6 +234,7 @@ class HttpUpstream:
                 # A desktop's HTTP(S)_PROXY must not capture a local server (Go's client skips
                 # the proxy for loopback; httpx does not), so the environment is not consulted.
                 trust_env=False,
+                verify=tls_context() if self._tls else True,
             )
         return self._http_client
 
@@ -364,4 +373,7 @@ async def _exchange(
 
 def describe(exc: BaseException) -> str:
     text = str(exc).strip()
+    if not text and exc.__context__ is not None:
+        # httpx's ConnectError can be empty; what went wrong (a refused certificate) is inside.
+        return f"{type(exc).__name__}: {describe(exc.__context__)}"
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -96,6 +96,11 @@ def test_openai_base_url_comes_from_the_flag_then_openai_base_url_then_ollamas_v
     assert load_config(["--provider", "openai", "--ollama-url", "http://o:4"], env={}).ollama_url == (
         "http://o:4/v1"
     )
+    # a flag beats a variable
+    env["OPENAI_BASE_URL"] = "http://env:1"
+    assert load_config(["--provider", "openai", "--ollama-url", "http://o:4"], env=env).ollama_url == (
+        "http://o:4/v1"
+    )
 
 
 def test_for_ollama_base_url_is_ollama_url() -> None:
@@ -122,3 +127,21 @@ def test_the_key_is_not_in_the_repr_of_the_config() -> None:
     assert config.api_key == SECRET
     assert SECRET not in repr(config) and SECRET not in str(config)
     assert "OPENAI_API_KEY" in repr(config)
+
+
+def test_the_key_is_stripped_of_surrounding_whitespace() -> None:
+    # A .env file written on Windows leaves a "\r" at the end of the value.
+    config = load_config(["--provider", "openai"], env={"OPENAI_API_KEY": f" {SECRET}\r\n"})
+    assert config.api_key == SECRET
+    assert load_config(["--provider", "openai"], env={"OPENAI_API_KEY": " \r\n"}).api_key is None
+
+
+@pytest.mark.parametrize("key", [f"{SECRET}\r\nX-Injected: 1", f"sk {SECRET}", f"{SECRET}\u00e9", f"{SECRET}\0"])
+def test_a_key_that_cannot_go_in_a_header_is_refused_without_showing_it(
+    key: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit:
+        load_config(["--provider", "openai", "--api-key-env", "MY_KEY"], env={"MY_KEY": key})
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert "MY_KEY" in err and "cannot carry" in err and SECRET not in err

@@ -103,3 +103,10 @@ def test_encode_request_writes_head_and_body() -> None:
     assert encode_request("POST", "/api/chat", "[::1]:11434", {"Accept": "x"}, b"{}") == (
         b"POST /api/chat HTTP/1.1\r\nHost: [::1]:11434\r\nAccept: x\r\nContent-Length: 2\r\n\r\n{}"
     )
+
+
+@pytest.mark.parametrize("value", ["a\r\nX-Injected: 1", "a\nb", "a\0"])
+def test_a_header_value_cannot_break_the_request_head(value: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        encode_request("GET", "/", "h", {"Authorization": value})
+    assert "Authorization" in str(raised.value) and value not in str(raised.value)

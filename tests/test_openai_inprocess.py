@@ -106,6 +106,9 @@ async def test_tool_choice_is_not_sent_to_ollama() -> None:
          "model_not_found"),
         (404, b'{"error":{"code":404,"message":"File Not Found","type":"not_found_error"}}',
          "upstream_error"),
+        # vLLM's own error body, with no "error" key
+        (404, (b'{"object":"error","message":"The model `llama9` does not exist.",'
+               b'"type":"NotFoundError","param":null,"code":404}'), "model_not_found"),
         (400, b'{"error":{"message":"bad request","type":"invalid_request_error"}}', "upstream_error"),
         (503, b'{"error":{"code":503,"message":"Loading model","type":"unavailable_error"}}',
          "upstream_error"),
@@ -181,3 +184,17 @@ async def test_status_reports_the_provider_and_probes_models() -> None:
         "ollama": {"reachable": True, "version": None, "error": None}, "provider": "openai",
     }
     assert [r.url.path for r in rig.requests] == ["/v1/models"]
+
+
+async def test_a_key_echoed_in_a_mid_stream_error_is_redacted() -> None:
+    async def handler(request: httpx.Request) -> httpx.Response:
+        sent = request.headers["authorization"]
+        body = sse("Hi", done=False)[0] + b'data: {"error":{"message":"token ' + sent.encode() + b' expired"}}\n\n'
+        return httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
+
+    async with openai_rig(handler, api_key=KEY) as rig:
+        error = (await rig.response(await rig.request("chat", CHAT)))["error"]
+    assert error["data"]["kind"] == "upstream_error"
+    assert "expired" in error["message"] and "[redacted]" in error["message"]
+    assert error["data"]["messages"] == [{"role": "assistant", "content": "Hi"}]
+    assert KEY not in msgspec.json.encode(rig.lines).decode()
