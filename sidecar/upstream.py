@@ -372,8 +372,11 @@ async def _exchange(
 
 
 def describe(exc: BaseException) -> str:
-    text = str(exc).strip()
-    if not text and exc.__context__ is not None:
-        # httpx's ConnectError can be empty; what went wrong (a refused certificate) is inside.
-        return f"{type(exc).__name__}: {describe(exc.__context__)}"
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    # httpx's ConnectError can be empty, wrapping empty ones: what went wrong (a certificate
+    # refused) is the first exception down the chain that says something.
+    cause: BaseException | None = exc
+    while cause is not None and not str(cause).strip():
+        cause = cause.__cause__ or cause.__context__
+    if cause is None:
+        return type(exc).__name__
+    return f"{type(cause).__name__}: {str(cause).strip()}"
