@@ -43,7 +43,7 @@ class OutToolCall(Struct, omit_defaults=True):
 
 class OutMessage(Struct, omit_defaults=True):
     role: str
-    # Always written: text, content parts (with images), or null (an assistant's tool calls).
+    # Always written: text ("" for an assistant's tool calls) or content parts (with images).
     content: str | list[dict[str, Any]] | None
     tool_calls: list[OutToolCall] | UnsetType = UNSET
     tool_call_id: str | UnsetType = UNSET

@@ -9,12 +9,18 @@
 
 "use strict";
 
+const { spawn } = require("node:child_process");
 const path = require("node:path");
 const { app, BrowserWindow, ipcMain } = require("electron");
 const { createSidecarHost, sidecarCommand } = require("./sidecar-host");
 
+// Each window's sidecar is a child_process.spawn'ed process with pipes (stdin, stdout; stderr
+// inherited), started with --parent-pid <this pid>; sidecar-host.js splits its stdout on "\n",
+// forwards every line to the window (sidecar:line) and stops it when the window goes or the app
+// quits.
 const host = createSidecarHost({
   ipcMain,
+  spawn,
   sidecar: sidecarCommand({ isPackaged: app.isPackaged, resourcesPath: process.resourcesPath }),
   args: (process.env.OLLAMA_SIDECAR_ARGS || "").split(" ").filter(Boolean),
 });
