@@ -32,8 +32,6 @@ def main(argv: list[str] | None = None) -> int:
         level=config.log_level,
         format="%(asctime)s ollama-sidecar %(levelname)s %(name)s: %(message)s",
     )
-    # httpcore's DEBUG trace echoes request failures verbatim; nothing in it is ours to debug.
-    logging.getLogger("httpcore").setLevel(max(logging.getLevelName(config.log_level), logging.INFO))
     logger = logging.getLogger("sidecar")
 
     async def run() -> str:

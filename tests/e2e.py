@@ -164,11 +164,19 @@ def check_lines(sidecar: SidecarProcess) -> None:
 
 
 @asynccontextmanager
-async def sidecar_for(fake: ScriptedOllama, *args: str, **kwargs: Any) -> AsyncIterator[SidecarProcess]:
-    upstream = E2E_VARIANTS[variant()](fake)
-    async with open_sidecar(*upstream, *args, **kwargs) as sidecar:
+async def checked_sidecar(*args: str, **kwargs: Any) -> AsyncIterator[SidecarProcess]:
+    """`open_sidecar`, then `check_lines` on everything it wrote: what every e2e test uses."""
+    async with open_sidecar(*args, **kwargs) as sidecar:
         yield sidecar
     check_lines(sidecar)
+
+
+@asynccontextmanager
+async def sidecar_for(fake: ScriptedOllama, *args: str, **kwargs: Any) -> AsyncIterator[SidecarProcess]:
+    """A checked sidecar pointed at `fake` the way the current variant says."""
+    upstream = E2E_VARIANTS[variant()](fake)
+    async with checked_sidecar(*upstream, *args, **kwargs) as sidecar:
+        yield sidecar
 
 
 def chat_params(model: str, text: str = "hi", **extra: Any) -> dict[str, Any]:

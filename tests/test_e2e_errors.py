@@ -8,9 +8,8 @@ import pytest
 import trio
 
 from sidecar.fake_ollama import ScriptedOllama
-from sidecar.harness import open_sidecar
 
-from .e2e import GUARD_S, TEXT_REPLY, chat_params, sidecar_for
+from .e2e import GUARD_S, TEXT_REPLY, chat_params, checked_sidecar, sidecar_for
 
 BAD_LINES = [
     (b"garbage\n", -32700),
@@ -78,7 +77,7 @@ def closed_port() -> int:
 async def test_ollama_down_is_reported_with_a_hint_and_the_process_keeps_serving() -> None:
     url = f"http://127.0.0.1:{closed_port()}"
     with trio.fail_after(GUARD_S):
-        async with open_sidecar("--ollama-url", url, "--model", "llama3.2") as sidecar:
+        async with checked_sidecar("--ollama-url", url, "--model", "llama3.2") as sidecar:
             chat = await sidecar.call("chat", {"messages": [{"role": "user", "content": "hi"}]})
             status = await sidecar.call("status")
     error = chat["error"]
@@ -91,7 +90,7 @@ async def test_ollama_down_is_reported_with_a_hint_and_the_process_keeps_serving
 async def test_ollama_host_is_used_when_no_url_flag_is_given(fake_ollama: ScriptedOllama) -> None:
     host = fake_ollama.url.removeprefix("http://")
     with trio.fail_after(GUARD_S):
-        async with open_sidecar(env={"OLLAMA_HOST": host}) as sidecar:
+        async with checked_sidecar(env={"OLLAMA_HOST": host}) as sidecar:
             chat = await sidecar.call("chat", chat_params("text"))
     assert sidecar.ready["ollama_url"] == fake_ollama.url
     assert chat["result"]["done_reason"] == "stop"

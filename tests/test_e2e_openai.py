@@ -19,9 +19,9 @@ import trio.testing
 
 from sidecar.fake_ollama import ERROR_SCENARIOS, FLAVOURS, Script, ScriptedOllama
 from sidecar.fake_ollama.openai_render import RenderOptions, render
-from sidecar.harness import SidecarProcess, open_sidecar
+from sidecar.harness import SidecarProcess
 
-from .e2e import GUARD_S, TEXT_REPLY, chat_params, sidecar_for
+from .e2e import GUARD_S, TEXT_REPLY, chat_params, checked_sidecar, sidecar_for
 
 pytestmark = pytest.mark.variants("openai")
 
@@ -81,7 +81,7 @@ def comparable(chat: dict[str, Any], *, legacy_calls: bool) -> dict[str, Any]:
 async def every_chat(upstream: list[str]) -> dict[str, dict[str, Any]]:
     """Each scenario of SAME_CHAT_SCENARIOS as one chat, in order, through one sidecar."""
     chats = {}
-    async with open_sidecar(*upstream) as sidecar:
+    async with checked_sidecar(*upstream) as sidecar:
         for model in SAME_CHAT_SCENARIOS:
             chat = await sidecar.request("chat", chat_params(model, "one two three"))
             await sidecar.response(chat)
@@ -300,7 +300,7 @@ async def test_status_reports_the_provider_and_base_url(fake_ollama: ScriptedOll
 
 async def test_openai_base_url_is_used_when_no_flag_is_given(fake_ollama: ScriptedOllama) -> None:
     with trio.fail_after(GUARD_S):
-        async with open_sidecar("--provider", "openai", env={"OPENAI_BASE_URL": fake_ollama.url}) as sidecar:
+        async with checked_sidecar("--provider", "openai", env={"OPENAI_BASE_URL": fake_ollama.url}) as sidecar:
             chat = await sidecar.call("chat", chat_params("text"))
     assert sidecar.ready["ollama_url"] == fake_ollama.url + "/v1"  # a URL without a path gets /v1
     assert chat["result"]["messages"][0]["content"] == TEXT_REPLY
@@ -312,7 +312,7 @@ async def test_an_unreachable_server_is_reported_with_a_hint(fake_ollama: Script
         s.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
     with trio.fail_after(GUARD_S):
-        async with open_sidecar("--provider", "openai", "--base-url", url) as sidecar:
+        async with checked_sidecar("--provider", "openai", "--base-url", url) as sidecar:
             chat = await sidecar.call("chat", chat_params("text"))
             status = await sidecar.call("status")
     error = chat["error"]

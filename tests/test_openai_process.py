@@ -10,11 +10,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 
+import os
+import subprocess
+import sys
+
 import msgspec
+import pytest
 import trio
 
-from sidecar.harness import open_sidecar
-
+from .e2e import checked_sidecar
 from .support import user
 
 SECRET = "sk-live-never-print-me-4b1d"
@@ -51,7 +55,7 @@ async def refusing_server() -> AsyncIterator[str]:
 
 async def test_the_key_is_sent_but_never_logged_answered_or_announced() -> None:
     with trio.fail_after(GUARD_S):
-        async with refusing_server() as base, open_sidecar(
+        async with refusing_server() as base, checked_sidecar(
             "--provider", "openai", "--base-url", base, "--api-key-env", "LLM_KEY",
             "--model", "m", "--log-level", "DEBUG", env={"LLM_KEY": SECRET},
         ) as sidecar:
@@ -69,3 +73,26 @@ async def test_the_key_is_sent_but_never_logged_answered_or_announced() -> None:
     assert SECRET not in b"".join(line.raw for line in sidecar.lines).decode()
     assert SECRET.encode() not in sidecar.stderr
     assert b"DEBUG" in sidecar.stderr  # the logs were on, and still said nothing of it
+
+
+async def test_a_key_with_a_windows_line_end_is_sent_without_it() -> None:
+    # A .env file written on Windows leaves "\r" at the end; the server gets the key alone.
+    with trio.fail_after(GUARD_S):
+        async with refusing_server() as base, checked_sidecar(
+            "--provider", "openai", "--base-url", base, "--model", "m",
+            env={"OPENAI_API_KEY": SECRET + "\r"},
+        ) as sidecar:
+            chat = await sidecar.call("chat", {"messages": user("hi")})
+    # the server echoed what it got, which the sidecar redacted: the whole key, and nothing else
+    assert chat["error"]["message"].endswith("bad key Bearer [redacted]")
+
+
+@pytest.mark.parametrize("key", [SECRET + "\r\nX-Injected: 1", "sk live " + SECRET])
+def test_a_key_no_header_can_carry_stops_the_start_with_exit_2_and_is_not_shown(key: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "sidecar", "--provider", "openai", "--base-url", "http://127.0.0.1:9"],
+        input=b"", capture_output=True, timeout=GUARD_S, env={**os.environ, "OPENAI_API_KEY": key},
+    )
+    assert done.returncode == 2
+    assert done.stdout == b""  # no sidecar:ready: a host sees the process end, and stderr says why
+    assert b"OPENAI_API_KEY" in done.stderr and SECRET.encode() not in done.stderr
