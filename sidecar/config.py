@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from . import __version__
+from .protocol import PROTOCOL_VERSION
 
 DEFAULT_OLLAMA_PORT: Final = 11434
 PROVIDERS: Final = ("ollama", "openai")
@@ -180,7 +181,9 @@ class _PrintSchema(argparse.Action):
     def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
         from .schema import schema_json
 
-        os.write(1, schema_json())
+        data = memoryview(schema_json())
+        while data:  # a pipe may take less than all of it at once
+            data = data[os.write(1, data) :]
         parser.exit(0)
 
 
@@ -192,7 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
             "them to stdout, one JSON value per line. See docs/protocol.md."
         ),
     )
-    parser.add_argument("--version", action="version", version=f"ollama-sidecar {__version__}")
+    parser.add_argument(
+        "--version", action="version",
+        version=f"ollama-sidecar {__version__} (protocol {PROTOCOL_VERSION})",
+    )
     parser.add_argument(
         "--print-schema", action=_PrintSchema,
         help="write the JSON Schema of every message of the protocol to stdout and exit",

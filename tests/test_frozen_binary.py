@@ -17,6 +17,7 @@ import pytest
 import trio
 
 from sidecar import __version__
+from sidecar.protocol import PROTOCOL_VERSION
 from sidecar.fake_ollama import ScriptedOllama
 
 from . import e2e
@@ -72,7 +73,7 @@ async def test_version_and_schema_match_the_python_entry(binary: list[str]) -> N
         python_schema = await trio.run_process(
             [sys.executable, "-m", "sidecar", "--print-schema"], capture_stdout=True
         )
-    assert version.stdout == f"ollama-sidecar {__version__}\n".encode()
+    assert version.stdout == f"ollama-sidecar {__version__} (protocol {PROTOCOL_VERSION})\n".encode()
     # sidecar.schema is imported lazily: the whole package must be in the binary.
     assert schema.stdout == python_schema.stdout
     assert schema.stdout.startswith(b"{")

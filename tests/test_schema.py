@@ -81,7 +81,7 @@ def test_version_prints_the_package_version_from_pyproject() -> None:
             [*command, "--version"], capture_output=True, timeout=GUARD_S, check=False
         )
         assert (done.returncode, done.stdout, done.stderr) == (
-            0, f"ollama-sidecar {version}\n".encode(), b""
+            0, f"ollama-sidecar {version} (protocol {PROTOCOL_VERSION})\n".encode(), b""
         )
     assert re.fullmatch(r"\d+\.\d+\.\d+", version), "the version is MAJOR.MINOR.PATCH"
 

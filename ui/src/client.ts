@@ -15,7 +15,7 @@
 //   to an id we never sent) is ignored with at most a console.warn: one bad line must not take
 //   the window down.
 
-import { ERROR_CODES } from "./protocol";
+import { ERROR_CODES, PROTOCOL } from "./protocol";
 import type {
   ChatParams,
   ChatResult,
@@ -222,10 +222,10 @@ export class SidecarClient {
   }
 
   /** Closes the transport (also after it closed by itself); everything pending rejects with ClosedError. */
-  close(): void {
+  close(reason = "closed by the client"): void {
     if (this.transportClosed) return;
     this.transportClosed = true;
-    this.shutdown("closed by the client");
+    this.shutdown(reason);
     this.transport.close();
   }
 
@@ -284,6 +284,12 @@ export class SidecarClient {
 
   private handleNotification(method: string, params: any): void {
     if (method === "sidecar:ready") {
+      const spoken = (params as Partial<ReadyParams> | undefined)?.protocol;
+      if (typeof spoken === "number" && spoken !== PROTOCOL) {
+        // docs/protocol.md §11: another number means an incompatible change; talk to it no further.
+        this.close(`the sidecar speaks protocol ${spoken}, this client protocol ${PROTOCOL}: update the one that is older`);
+        return;
+      }
       this.readyResolve(params as ReadyParams);
     } else {
       const type = CHAT_EVENTS.get(method);

@@ -77,6 +77,16 @@ describe("SidecarClient", () => {
     await expect(client.ready).resolves.toEqual(ready);
   });
 
+  it("refuses a sidecar that speaks another protocol number, and closes the transport", async () => {
+    const { t, client } = setup();
+    const models = client.listModels();
+    t.note("sidecar:ready", { name: "ollama-sidecar", version: "9.0.0", protocol: 2, ollama_url: "http://x", pid: 7 });
+    await expect(client.ready).rejects.toBeInstanceOf(ClosedError);
+    await expect(client.ready).rejects.toThrow("the sidecar speaks protocol 2, this client protocol 1");
+    await expect(models).rejects.toBeInstanceOf(ClosedError);
+    expect(t.closed).toBe(true);
+  });
+
   it("correlates responses by id, whatever their order", async () => {
     const { t, client } = setup();
     const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
