@@ -35,7 +35,12 @@ logger = logging.getLogger("sidecar.fake_ollama")
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m sidecar.fake_ollama",
-        description="A scripted Ollama: the request's model names the scenario to play.",
+        description=(
+            "A scripted Ollama: the request's model names the scenario to play. It speaks "
+            "Ollama's /api/chat and /api/tags, and the OpenAI-compatible /v1/chat/completions "
+            "(SSE) and /v1/models at the same time: point `ollama-sidecar --provider openai "
+            "--base-url http://HOST:PORT/v1` at it (see --openai-flavour, --api-key)."
+        ),
     )
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default %(default)s)"
