@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from functools import partial
 
@@ -50,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception:
         logger.exception("ollama-sidecar crashed")
         return 1
+    finally:
+        # Exiting from here on: a late SIGTERM or SIGINT must not turn exit 0 into a kill.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     logger.info("exiting: %s", reason)
     return 0
 

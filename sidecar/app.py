@@ -98,13 +98,15 @@ async def serve(
                 client = make_client(config)
             async with trio.open_nursery() as requests:
                 server = Server(config, client, outbox, requests)
+                if handle_signals:
+                    # In the root nursery: a second SIGTERM during the drain and the final flush
+                    # is absorbed too, instead of killing the process before its last answers.
+                    root.start_soon(_watch_signals, server)
                 async with trio.open_nursery() as watchers:
                     watchers.start_soon(read_requests, stdin, server)
                     watchers.start_soon(_watch_stdout, outbox, server)
                     if wait_stdout_gone is not None:
                         watchers.start_soon(_watch_stdout_reader, wait_stdout_gone, server)
-                    if handle_signals:
-                        watchers.start_soon(_watch_signals, server)
                     if config.parent_pid is not None:
                         watchers.start_soon(_watch_parent, config.parent_pid, server)
                     if orphaned is not None:

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,32 @@ async def test_a_signal_cancels_chats_answers_them_and_exits_0(
     last = sidecar.lines[-1].value
     assert last["id"] == chat and last["result"]["done_reason"] == "cancelled"
     assert last["result"]["messages"] == [{"role": "assistant", "content": "Thinking hard"}]
+
+
+async def test_a_signal_repeated_while_the_sidecar_stops_changes_nothing(fake_ollama: ScriptedOllama) -> None:
+    # A host (or a user at Ctrl+C) that signals again while the sidecar is stopping must not
+    # turn its exit 0 into a kill, or lose the cancelled chat's answer.
+    exited = trio.Event()
+
+    async def keep_signalling() -> None:
+        for _ in range(200):  # bounded: 2 s at most
+            if exited.is_set():
+                return
+            with suppress(ProcessLookupError):
+                sidecar.send_signal(signal.SIGTERM)
+            await trio.sleep(0.01)
+
+    with trio.fail_after(GUARD_S):
+        async with sidecar_for(fake_ollama) as sidecar:
+            chat = await sidecar.request("chat", chat_params("hang"))
+            await sidecar.wait_for(lambda l: sidecar.text(chat) == "Thinking hard")
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(keep_signalling)
+                code = await sidecar.wait_exit()
+                exited.set()
+    assert code == 0
+    last = sidecar.lines[-1].value
+    assert last["id"] == chat and last["result"]["done_reason"] == "cancelled"
 
 
 async def test_shutdown_cancels_chats_answers_and_exits_0(fake_ollama: ScriptedOllama) -> None:

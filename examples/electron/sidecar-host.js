@@ -139,6 +139,7 @@ class SidecarProcess extends EventEmitter {
     this.ready = false;
     this.exited = false;
     this.queue = [];
+    this.stopping = false;
     this.exitedPromise = new Promise((resolve) => this.once("exit", resolve));
   }
 
@@ -207,9 +208,11 @@ class SidecarProcess extends EventEmitter {
     if (this.child?.stdin.writable) this.child.stdin.write(line + "\n");
   }
 
-  /** SIGTERM (the sidecar cancels its chats and exits), then SIGKILL after the grace period. */
+  /** SIGTERM (the sidecar cancels its chats and exits), then SIGKILL after the grace period. Once. */
   stop() {
     if (this.exited || !this.child || this.child.pid === undefined) return this.exitedPromise;
+    if (this.stopping) return this.exitedPromise; // one SIGTERM: a second one is not a politer stop
+    this.stopping = true;
     if (this.child.exitCode === null && this.child.signalCode === null) {
       this.child.kill("SIGTERM");
       const force = setTimeout(() => this.killNow(), this.stopGraceMs);

@@ -107,8 +107,8 @@ describe("main.js with a real sidecar", () => {
     app.on("quit", () => (quit = true));
     app.quit();
     assert.equal(quit, false, "the app quit before its sidecar was stopped");
-    const { code } = await exited;
-    assert.equal(code, 0, "the sidecar did not exit cleanly on quit");
+    const { code, signal } = await exited;
+    assert.equal(code, 0, `the sidecar did not exit cleanly on quit (signal ${signal})`);
     await new Promise((r) => setImmediate(r));
     assert.equal(quit, true, "the app did not quit after its sidecar exited");
     assert.ok(gone(child.pid));
