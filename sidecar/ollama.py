@@ -84,12 +84,12 @@ class OllamaClient(HttpUpstream):
             ) from None
 
     def status_error(self, status: int, body: bytes, *, model: str | None) -> errors.RpcError:
-        detail = self.redact(error_detail(body))
+        detail = error_detail(body)
         # Only Ollama's JSON error says a model is missing; gin's plain-text 404 means a wrong path.
         if status == 404 and model is not None and "not found" in detail:
             return errors.model_not_found(model, detail)
         if not detail:
-            detail = self.redact(body.decode("utf-8", "replace").strip()[:500]) or f"HTTP {status}"
+            detail = body.decode("utf-8", "replace").strip()[:500] or f"HTTP {status}"
         return errors.upstream_error(status, detail, hint=self.key_hint(status))
 
 

@@ -86,11 +86,11 @@ class OpenAIClient(HttpUpstream):
             ) from None
 
     def status_error(self, status: int, body: bytes, *, model: str | None) -> errors.RpcError:
-        detail = self.redact(error_detail(body))
+        detail = error_detail(body)
         if status == 404 and model is not None and _says_model_missing(body, detail):
             return errors.model_not_found(model, detail, self.server)
         if not detail:
-            detail = self.redact(body.decode("utf-8", "replace").strip()[:500]) or f"HTTP {status}"
+            detail = body.decode("utf-8", "replace").strip()[:500] or f"HTTP {status}"
         return errors.upstream_error(status, detail, self.server, hint=self.key_hint(status))
 
 

@@ -196,7 +196,8 @@ class Server:
             logger.exception("request %r (%s) failed", handle.id, handle.request.method)
             outcome = errors.internal_error(exc)
         if isinstance(outcome, errors.RpcError):
-            # A server may echo the API key in any error it sends, mid-stream ones included.
+            # A server may echo the API key in any error it sends (a status, a mid-stream line):
+            # scrubbed here, and in `status`, the two places upstream text reaches the client.
             outcome.message = self.client.redact(outcome.message)
             if outcome.hint is not None:
                 outcome.hint = self.client.redact(outcome.hint)
@@ -266,7 +267,7 @@ class Server:
             ollama["version"] = await self.client.probe()
             ollama["reachable"] = True
         except errors.RpcError as exc:
-            ollama["error"] = exc.message
+            ollama["error"] = self.client.redact(exc.message)
         return {
             "version": __version__,
             "protocol": PROTOCOL_VERSION,

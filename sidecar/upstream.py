@@ -21,7 +21,8 @@ drive them with a fake clock.
 Leaving `chat_stream` for any reason, cancellation included, closes the connection, and closing
 it is how the server is told to stop generating: neither API has a cancel endpoint. Every
 transport and HTTP-status failure is translated to an `RpcError` here, where modules meet; the
-API key is sent as `Authorization: Bearer` and scrubbed from any error text a server echoes.
+API key is sent as `Authorization: Bearer`; `redact` scrubs it from error text a server echoes
+(the server applies it where answers are made).
 """
 
 from __future__ import annotations
@@ -326,7 +327,8 @@ class HttpUpstream:
         return errors.ollama_unreachable(self.url, detail, self.server)
 
     def redact(self, text: str) -> str:
-        """`text` without the API key (a server may echo what it was sent)."""
+        """`text` without the API key (a server may echo what it was sent). The server applies
+        it to every error text it writes (server.py), so error builders need not."""
         if self._key and self._key in text:
             text = text.replace(self._key, REDACTED)
         return text
