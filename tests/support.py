@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import trio
+
 TRANSCRIPTS = Path(__file__).resolve().parent.parent / "sidecar" / "fake_ollama" / "transcripts"
 
 
@@ -14,3 +16,15 @@ def transcript(name: str) -> bytes:
 
 def user(text: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": text}]
+
+
+async def read_request_head(stream: trio.abc.ReceiveStream) -> bytes | None:
+    """What a tiny test server reads of a request: its head through the blank line (and any
+    bytes after it), or None when the client hung up first."""
+    head = b""
+    while b"\r\n\r\n" not in head:
+        data = await stream.receive_some(65536)
+        if not data:
+            return None
+        head += data
+    return head

@@ -19,19 +19,16 @@ import pytest
 import trio
 
 from .e2e import checked_sidecar
-from .support import user
+from .support import read_request_head, user
 
 SECRET = "sk-live-never-print-me-4b1d"
 GUARD_S = 30.0
 
 
 async def _refuse(stream: trio.SocketStream) -> None:
-    head = b""
-    while b"\r\n\r\n" not in head:
-        data = await stream.receive_some(65536)
-        if not data:
-            return
-        head += data
+    head = await read_request_head(stream)
+    if head is None:
+        return
     auth = next(
         (line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
          if line.lower().startswith(b"authorization:")),

@@ -19,7 +19,7 @@ import trio
 import trustme
 
 from .e2e import GUARD_S, checked_sidecar
-from .support import user
+from .support import read_request_head, user
 
 MODELS = msgspec.json.encode({"object": "list", "data": [{"id": "remote-model", "object": "model"}]})
 STREAM = (
@@ -31,13 +31,10 @@ STREAM = (
 
 
 async def _answer(stream: trio.SSLStream[trio.SocketStream]) -> None:
-    head = b""
     try:
-        while b"\r\n\r\n" not in head:
-            data = await stream.receive_some(65536)
-            if not data:
-                return
-            head += data
+        head = await read_request_head(stream)
+        if head is None:
+            return
         request_line = head.split(b"\r\n", 1)[0]
         if request_line.startswith(b"GET /v1/models "):
             response = (
