@@ -33,8 +33,6 @@ REPO_ROOT: Final = PACKAGING.parent
 SPEC: Final = PACKAGING / "ollama-sidecar.spec"
 BASE_NAME: Final = "ollama-sidecar"
 CONTENTS_DIR: Final = "ollama-sidecar-internal"
-# Modules the spec leaves out of the binary: their edits must not force a rebuild.
-NOT_SHIPPED: Final = ("sidecar/fake_ollama/", "sidecar/harness.py", "sidecar/demo.py")
 
 _OS_SUFFIX: Final = {
     "Linux": "unknown-linux-gnu", "Darwin": "apple-darwin", "Windows": "pc-windows-msvc",
@@ -68,8 +66,7 @@ def _inputs() -> Iterator[Path]:
     for path in sorted((REPO_ROOT / "sidecar").rglob("*")):
         relative = path.relative_to(REPO_ROOT).as_posix()
         if path.is_file() and "__pycache__" not in relative:
-            if not relative.startswith(NOT_SHIPPED):
-                yield path
+            yield path
     yield from sorted(p for p in PACKAGING.iterdir() if p.suffix in (".py", ".spec"))
     yield REPO_ROOT / "pyproject.toml"
     yield REPO_ROOT / "scripts" / "build-sidecar"

@@ -39,7 +39,7 @@ from .server import Server
 from .stdio import READ_SIZE
 
 if TYPE_CHECKING:
-    from .upstream import Upstream
+    from .providers import Provider
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def ready_line(config: Config) -> bytes:
                 name="ollama-sidecar",
                 version=__version__,
                 protocol=PROTOCOL_VERSION,
-                ollama_url=config.ollama_url,
+                ollama_url=config.base_url,
                 pid=os.getpid(),
                 provider=config.provider,
             ),
@@ -73,7 +73,7 @@ async def serve(
     stdin: trio.abc.ReceiveStream,
     stdout: trio.abc.SendStream,
     *,
-    client: Upstream | None = None,
+    client: Provider | None = None,
     handle_signals: bool = False,
     wait_stdout_gone: Callable[[], Awaitable[object]] | None = None,
     orphaned: Callable[[], bool] | None = None,
@@ -93,7 +93,7 @@ async def serve(
                 # Announce readiness first, then pay for httpx: the host may start writing while
                 # it loads (requests wait in the pipe), and start-up feels that much faster.
                 await outbox.wait_drained()
-                from .upstream import make_client
+                from .providers import make_client
 
                 client = make_client(config)
             async with trio.open_nursery() as requests:

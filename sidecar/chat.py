@@ -1,13 +1,17 @@
 """One chat: the upstream's reply streamed into notifications, with tool rounds in between.
 
-`stream_chat` is the thin I/O shell around a `Turn` (Ollama's NDJSON or an OpenAI-compatible
-server's SSE; the client makes the right one): read what the network gives, wait until stdout
-has room, then feed the turn and queue its notifications in one go. The wait happens before the
-turn sees the bytes, so when the chat is cancelled during that wait the turn holds exactly the
-text that was written: the result's message always equals the concatenation of the deltas the
-host received.
+A chat knows nothing of stdout: it is given a `ChatContext` with the provider, the workspace,
+and two callables, `emit` (hands over notifications, never waits) and `wait_writable` (returns
+once the host has room for more). The dispatcher (server.py) binds them to the Outbox.
 
-`ChatSession` runs the rounds. When the chat offered tools and a reply calls some, each call is
+`stream_chat` is the thin I/O shell around a `Turn` (Ollama's NDJSON or an OpenAI-compatible
+server's SSE; the provider makes the right one): read what the network gives, wait until the
+output has room, then feed the turn and emit its notifications in one go. The wait happens
+before the turn sees the bytes, so when the chat is cancelled during that wait the turn holds
+exactly the text that was written: the result's message always equals the concatenation of the
+deltas the host received.
+
+`ChatSession` runs the rounds, building each round's `ChatRequest` from the chat's params. When the chat offered tools and a reply calls some, each call is
 run (a built-in in the `Workspace`, after the user's approval for the ones that change things;
 a client tool by waiting for the client's `tool_result`), its `chat:tool_result` is written, and
 the model is asked again with the assistant message and one `tool` message per call appended.
@@ -20,21 +24,19 @@ Everything a round waits for sits inside the chat's cancel scope: `cancel_chat` 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import msgspec
 import trio
 
 from . import errors
-from .framing import encode_line, encode_lines
-from .outbox import Outbox
 from .protocol import (
     ChatParams,
     ChatResult,
     Message,
-    OllamaChatRequest,
+    Notification,
     RequestId,
     ToolCall,
     ToolCallParams,
@@ -42,37 +44,39 @@ from .protocol import (
     ToolResultNote,
     notification,
 )
+from .providers import ChatRequest, Provider
+from .providers.turn import Turn, TurnCounts, make_usage
 from .tools import NEEDS_APPROVAL, ToolResult, Workspace
-from .turn import Turn, TurnCounts, make_usage
 
-if TYPE_CHECKING:
-    from .upstream import Upstream
+# Hands notifications to the host in one batch; never waits, never raises.
+Emit = Callable[[list[Notification]], None]
 
 # tool_choice values that force a call: the first round only (see the module docstring).
 _FORCING: Final = ("required",)
 
 
 async def stream_chat(
-    client: Upstream,
-    request: OllamaChatRequest,
+    client: Provider,
+    request: ChatRequest,
     turn: Turn,
-    outbox: Outbox,
+    emit: Emit,
+    wait_writable: Callable[[], Awaitable[None]],
     on_batch: Callable[[], None] | None = None,
 ) -> None:
-    """Streams one reply into `turn`, writing notifications as chunks arrive.
+    """Streams one reply into `turn`, emitting notifications as chunks arrive.
 
-    `on_batch` runs right after each batch is queued (no checkpoint in between). Returns when
+    `on_batch` runs right after each batch is emitted (no checkpoint in between). Returns when
     the upstream said the reply is done. Raises `RpcError` for every failure (the turn keeps the
     partial reply). Cancellation: closes the upstream connection, which stops the model.
     """
     async with client.chat_stream(request) as body:
         while not turn.ended:
             data = await body.read()
-            await outbox.wait_writable()
+            await wait_writable()
             now = trio.current_time()
             notes = turn.feed(data, now) if data else turn.eof(now)
             if notes:
-                outbox.put(encode_lines(notes))
+                emit(notes)
                 if on_batch is not None:
                     on_batch()
     if turn.failure is not None:
@@ -142,39 +146,65 @@ class Pending:
 
 @dataclass
 class ChatContext:
-    """What every chat shares: the way to the model server, stdout, the project folder, the
-    limits."""
+    """What every chat shares: the way to the model server, the way to the host (`emit`,
+    `wait_writable`), the project folder, the limits."""
 
-    client: Upstream
-    outbox: Outbox
+    client: Provider
     workspace: Workspace
     max_tool_rounds: int
+    emit: Emit
+    wait_writable: Callable[[], Awaitable[None]]
 
 
 class ChatSession:
+    """One chat's rounds. `run` returns its `ChatResult`; `messages` and `result` give the
+    partial reply of a chat that failed or was cancelled; `answer` takes an approval or a client
+    tool's result."""
+
     def __init__(
         self,
         chat_id: RequestId | None,
-        request: OllamaChatRequest,
+        params: ChatParams,
+        model: str,
         tools: ToolPlan,
         context: ChatContext,
         started_at: float,
     ) -> None:
         self.chat_id = chat_id
-        self.request = request
+        self.params = params
+        self.model = model
         self.tools = tools
         self.context = context
         self.started_at = started_at
-        self.history = list(request.messages)
+        self.history = list(params.messages)
         self.produced: list[Message] = []
         self.turn: Turn | None = context.client.new_turn(chat_id, started_at)
         self.pending: dict[str, Pending] = {}
         self._counts: list[TurnCounts] = []
         self._first_output_at: float | None = None
         self._calls_seen = 0
+        self._tool_specs: list[dict[str, Any]] | msgspec.UnsetType = msgspec.UNSET
         if tools.enabled:
-            specs = context.workspace.specs(tools.builtins) + list(tools.client.values())
-            request.tools = specs
+            self._tool_specs = context.workspace.specs(tools.builtins) + list(tools.client.values())
+
+    def request(self, round_no: int) -> ChatRequest:
+        """What round `round_no` (0 first) asks of the model: the chat's params, the model, the
+        tools offered, and the messages so far (the history, then every reply and tool result
+        produced). A forcing `tool_choice` applies to the first round only."""
+        params = self.params
+        tool_choice = params.tool_choice
+        if round_no > 0 and _forces_a_call(tool_choice):
+            tool_choice = msgspec.UNSET
+        return ChatRequest(
+            model=self.model,
+            messages=[*self.history, *self.produced],
+            options=params.options,
+            think=params.think,
+            format=params.format,
+            keep_alive=params.keep_alive,
+            tools=self._tool_specs,
+            tool_choice=tool_choice,
+        )
 
     # --- the rounds ---------------------------------------------------------------------------
 
@@ -184,11 +214,14 @@ class ChatSession:
                 self.turn = self.context.client.new_turn(self.chat_id, trio.current_time())
             turn = self.turn
             self._calls_seen = 0
-            self.request.messages = [*self.history, *self.produced]
-            if round_no == 1 and _forces_a_call(self.request.tool_choice):
-                self.request.tool_choice = msgspec.UNSET
+            context = self.context
             await stream_chat(
-                self.context.client, self.request, turn, self.context.outbox, self._register_calls
+                context.client,
+                self.request(round_no),
+                turn,
+                context.emit,
+                context.wait_writable,
+                self._register_calls,
             )
             self._end_turn(turn)
             if not (self.tools.enabled and turn.tool_calls):
@@ -276,7 +309,7 @@ class ChatSession:
         pending.answered.set()
 
     def _write(self, method: str, params: Any) -> None:
-        self.context.outbox.put(encode_line(notification(method, params)))
+        self.context.emit([notification(method, params)])
 
     # --- results ------------------------------------------------------------------------------
 

@@ -47,7 +47,7 @@ class Config:
     provider: Provider = "ollama"
     # The upstream's base URL: Ollama's address, or for `openai` the base that /chat/completions
     # and /models are appended to (e.g. http://127.0.0.1:8080/v1). The wire calls it ollama_url.
-    ollama_url: str = f"http://127.0.0.1:{DEFAULT_OLLAMA_PORT}"
+    base_url: str = f"http://127.0.0.1:{DEFAULT_OLLAMA_PORT}"
     model: str | None = None
     max_chats: int = DEFAULT_MAX_CHATS
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
@@ -297,7 +297,7 @@ def load_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None
         parser.error(str(exc))
     return Config(
         provider=provider,
-        ollama_url=url,
+        base_url=url,
         model=args.model or None,
         max_chats=args.max_chats,
         max_line_bytes=args.max_line_bytes,

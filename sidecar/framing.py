@@ -2,11 +2,11 @@
 
 Sans-IO on purpose: the stdin reader and the Ollama body reader both feed raw reads of any size
 into a `LineSplitter` and get complete lines back, so a UTF-8 character or a JSON value split
-across two reads is never decoded in halves (field notes 4 and 5). Only `b"\\n"` ends a line:
+across two reads is never decoded in halves. Only `b"\\n"` ends a line:
 U+0085, U+2028 and friends are ordinary bytes here, unlike `str.splitlines` and httpx's
 `aiter_lines()`.
 
-Output lines escape U+2028 and U+2029 because Node's `readline` splits on them (field note 3);
+Output lines escape U+2028 and U+2029 because Node's `readline` splits on them;
 msgspec writes them raw. Both characters encode as `E2 80 A8` / `E2 80 A9`, byte sequences that
 can only occur inside a JSON string, so a byte-level replace is exact.
 """

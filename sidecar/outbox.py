@@ -4,7 +4,7 @@ Why one FIFO: a chat's tokens, its final response and the `cancel_chat` result t
 must reach the host in that order, so nothing may overtake anything else.
 
 Why two ways in: responses and errors (`put`) never wait, so the stdin reader and `cancel_chat`
-keep working while the host is not reading (field note 10); streamed output (`wait_writable`
+keep working while the host is not reading; streamed output (`wait_writable`
 then `put`) waits while more than `limit_bytes` are queued, which pushes back through the chat to
 its Ollama connection, so memory stays bounded however fast the model or slow the host.
 

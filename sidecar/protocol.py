@@ -1,11 +1,14 @@
-"""Wire types of protocol 1 (stdin requests, stdout notifications and responses).
+"""Wire types of protocol 1: stdin requests, stdout notifications and responses, and results.
+
+Every line the sidecar reads or writes is one of these Structs: the params of each method, the
+typed result each method returns, the params of each notification, and the envelopes. Which
+method takes which params and returns which result is the method table's (methods.py).
 
 Requests decode in two stages: a lenient `Envelope` whose fields accept any JSON value (so the id
 survives anything wrong with the rest, and we can say exactly what is wrong), then the method's
-params Struct from the raw params bytes (msgspec reports the path of a bad field). Output types
-use `omit_defaults` so absent optional fields stay absent instead of `null`.
-
-Decoders and encoders are built once, here.
+params Struct from the raw params bytes (msgspec reports the path of a bad field; the params
+decoders are built once, in methods.py). Output types use `omit_defaults` so absent optional
+fields stay absent instead of `null`.
 """
 
 from __future__ import annotations
@@ -114,22 +117,6 @@ class NoParams(Struct):
     """Methods without parameters accept `{}` (or no params at all); extra keys are ignored."""
 
 
-# --- Ollama request body ----------------------------------------------------------------------
-
-
-class OllamaChatRequest(Struct, omit_defaults=True):
-    model: str
-    messages: list[Message]
-    stream: bool  # always sent: Ollama streams by default, but say it
-    options: dict[str, Any] | UnsetType = UNSET
-    think: bool | str | UnsetType = UNSET
-    format: str | dict[str, Any] | UnsetType = UNSET
-    keep_alive: int | float | str | UnsetType = UNSET
-    tools: list[dict[str, Any]] | UnsetType = UNSET
-    # Not part of Ollama's API: the Ollama client leaves it out, the OpenAI client maps it.
-    tool_choice: ToolChoice | UnsetType = UNSET
-
-
 # --- Output -----------------------------------------------------------------------------------
 
 
@@ -219,9 +206,6 @@ class ModelInfo(Struct):
     quantization: str
 
 
-# Results that server.py builds as dicts today; the e2e schema check keeps the two equal.
-
-
 class EmptyResult(Struct):
     """The result of approve_tool, tool_result and shutdown: `{}`."""
 
@@ -249,66 +233,8 @@ class StatusResult(Struct):
     provider: Literal["ollama", "openai"] = "ollama"
 
 
-# --- Ollama wire (responses) ------------------------------------------------------------------
-
-
-class ChunkMessage(Struct):
-    content: str = ""
-    thinking: str = ""
-    tool_calls: list[ToolCall] = []
-
-
-class ChatChunk(Struct):
-    """One NDJSON line of `/api/chat`. Untagged: an error line has only `error`."""
-
-    message: ChunkMessage | None = None
-    done: bool = False
-    done_reason: str = ""
-    error: Any = UNSET
-    total_duration: int = 0
-    prompt_eval_count: int = 0
-    eval_count: int = 0
-    eval_duration: int = 0
-
-
-class ErrorBody(Struct):
-    error: Any = UNSET
-    message: Any = UNSET  # vLLM's own error body has no "error" key
-
-
-class TagDetails(Struct):
-    family: str = ""
-    parameter_size: str = ""
-    quantization_level: str = ""
-
-
-class TagModel(Struct):
-    name: str
-    size: int = 0
-    modified_at: str = ""
-    details: TagDetails = msgspec.field(default_factory=TagDetails)
-
-
-class TagsResponse(Struct):
-    models: list[TagModel] = []
-
-
-class VersionResponse(Struct):
-    version: str = ""
-
-
 envelope_decoder: Final = msgspec.json.Decoder(Envelope)
-chunk_decoder: Final = msgspec.json.Decoder(ChatChunk)
-error_body_decoder: Final = msgspec.json.Decoder(ErrorBody)
-tags_decoder: Final = msgspec.json.Decoder(TagsResponse)
-version_decoder: Final = msgspec.json.Decoder(VersionResponse)
 any_decoder: Final = msgspec.json.Decoder()
-body_encoder: Final = msgspec.json.Encoder()
-
-PARAMS_DECODERS: Final[dict[type, msgspec.json.Decoder]] = {
-    t: msgspec.json.Decoder(t)
-    for t in (ChatParams, CancelChatParams, NoParams, ApproveToolParams, ToolResultParams)
-}
 
 
 def notification(method: str, params: Any) -> Notification:

@@ -2,7 +2,8 @@
 
 Nothing here describes a field by hand. The params, results and notification params are the
 Structs of `protocol.py`; the JSON-RPC envelopes around them are Structs made here with
-`msgspec.defstruct` from two tables (method -> params and result, notification -> params), and
+`msgspec.defstruct` from two tables (the method table of `methods.py`: method -> params, result
+and doc; and `NOTIFICATIONS` here: notification -> params), and
 `msgspec.json.schema_components` turns the lot into `$defs`. Two rules are applied on top:
 
 - **Required means "always there".** msgspec marks a field required when a decoder needs it. For
@@ -30,51 +31,19 @@ from typing import Any, Final, Literal, Union, get_args
 import msgspec
 from msgspec import UNSET, Struct, UnsetType
 
+from .methods import METHODS
 from .protocol import (
     PROTOCOL_VERSION,
-    ApproveToolParams,
-    CancelChatParams,
-    CancelChatResult,
-    ChatParams,
-    ChatResult,
-    EmptyResult,
     ErrorObject,
-    ListModelsResult,
-    NoParams,
     ReadyParams,
     RequestId,
-    StatusResult,
     TokenParams,
     ToolCallParams,
     ToolResultNote,
-    ToolResultParams,
 )
 
 SCHEMA_ID: Final = f"urn:ollama-sidecar:protocol:{PROTOCOL_VERSION}"
 _REF: Final = "#/$defs/{name}"
-
-# method -> (params, result, what it does)
-METHODS: Final[dict[str, tuple[type[Struct], type[Struct], str]]] = {
-    "chat": (
-        ChatParams, ChatResult,
-        "Streams a reply: chat:* notifications with params.chat_id = this id, then one response.",
-    ),
-    "cancel_chat": (
-        CancelChatParams, CancelChatResult,
-        "Cancels one chat (chat_id) or every running chat (no chat_id).",
-    ),
-    "approve_tool": (
-        ApproveToolParams, EmptyResult, "Answers a chat:approval_request.",
-    ),
-    "tool_result": (
-        ToolResultParams, EmptyResult, "Answers a client tool's chat:tool_call.",
-    ),
-    "list_models": (NoParams, ListModelsResult, "The models installed upstream."),
-    "status": (NoParams, StatusResult, "The sidecar's state and whether upstream answers."),
-    "shutdown": (
-        NoParams, EmptyResult, "Cancels every chat, answers {} once each has answered, exits 0.",
-    ),
-}
 
 # notification method -> (params, when it is written)
 NOTIFICATIONS: Final[dict[str, tuple[type[Struct], str]]] = {
@@ -142,8 +111,8 @@ ERROR_RESPONSE: Final = _envelope(
     "The answer to a request that failed; `id` is null when the line's id could not be read.",
     [("jsonrpc", Literal["2.0"]), ("id", RequestId | None), ("error", ErrorObject)],
 )
-REQUESTS: Final = {m: _request(m, params, doc) for m, (params, _, doc) in METHODS.items()}
-RESPONSES: Final = {m: _response(m, result) for m, (_, result, _doc) in METHODS.items()}
+REQUESTS: Final = {name: _request(name, m.params, m.doc) for name, m in METHODS.items()}
+RESPONSES: Final = {name: _response(name, m.result) for name, m in METHODS.items()}
 NOTIFICATION_ENVELOPES: Final = {
     m: _notification(m, params, doc) for m, (params, doc) in NOTIFICATIONS.items()
 }

@@ -3,10 +3,11 @@
 `dispatch` runs synchronously in the stdin reader for every line: decoding, the duplicate-id and
 `--max-chats` checks and the registration of the request all happen before the next line is read,
 so a `cancel_chat` always finds the chat that was sent before it. The work itself runs in a task
-of the request nursery, inside the request's own cancel scope.
+of the request nursery, inside the request's own cancel scope: the method's handler, looked up
+in the one method table (methods.py).
 
-`_serve` is the single place where outcomes become responses: a result, an `RpcError`, an
-unexpected exception (-32603) or the request's cancellation (a chat answers
+`_serve` is the single place where outcomes become responses: a result Struct, an `RpcError`,
+an unexpected exception (-32603) or the request's cancellation (a chat answers
 `done_reason: "cancelled"` with its partial reply). The answer is queued, then the request is
 unregistered, with no checkpoint in between, so whoever waits for a request to end (cancel_chat,
 shutdown) finds its answer already queued ahead of theirs.
@@ -15,40 +16,25 @@ shutdown) finds its answer already queued ahead of theirs.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import msgspec
 import trio
 
-from . import __version__, errors
+from . import errors
 from .chat import ChatContext, ChatSession, plan_tools
 from .config import Config
-from .framing import OversizedLine
+from .framing import OversizedLine, encode_lines
+from .methods import METHODS, Method
 from .outbox import Outbox
-from .protocol import (
-    PARAMS_DECODERS,
-    PROTOCOL_VERSION,
-    ApproveToolParams,
-    CancelChatParams,
-    ChatParams,
-    NoParams,
-    OllamaChatRequest,
-    RequestId,
-    ToolResultParams,
-)
+from .protocol import ChatParams, Notification, RequestId
+from .providers import Provider
 from .rpc import BadRequest, Request, decode_params, decode_request, encode_error, encode_result
 from .tools import Workspace
 
-if TYPE_CHECKING:
-    from .upstream import Upstream
-
 logger = logging.getLogger(__name__)
 
-METHOD_NAMES: Final = (
-    "chat", "cancel_chat", "approve_tool", "tool_result", "list_models", "status", "shutdown",
-)
 SOFT_STOP: Final = "eof"  # the only stop reason that lets in-flight requests finish
 
 
@@ -70,25 +56,23 @@ class Handle:
         return self.request.id
 
 
-Method = Callable[[Handle, Any], Awaitable[Any]]
-
-
 class Server:
     def __init__(
-        self, config: Config, client: Upstream, outbox: Outbox, nursery: trio.Nursery
+        self, config: Config, client: Provider, outbox: Outbox, nursery: trio.Nursery
     ) -> None:
         self.config = config
         self.client = client
         self.outbox = outbox
         self.chat_context = ChatContext(
             client=client,
-            outbox=outbox,
             workspace=Workspace(
                 Path(config.root),
                 allow_shell=config.allow_shell,
                 shell_timeout_s=config.shell_timeout_s,
             ),
             max_tool_rounds=config.max_tool_rounds,
+            emit=self._emit,
+            wait_writable=outbox.wait_writable,
         )
         self._nursery = nursery
         # Keyed by request id; a notification (no id) is keyed by its own Handle.
@@ -98,15 +82,10 @@ class Server:
         self._stopping = trio.Event()
         self._hard_stop = trio.Event()
         self._changed = trio.lowlevel.ParkingLot()
-        self._methods: dict[str, tuple[Method, type]] = {
-            "chat": (self._chat, ChatParams),
-            "cancel_chat": (self._cancel_chat, CancelChatParams),
-            "approve_tool": (self._approve_tool, ApproveToolParams),
-            "tool_result": (self._tool_result, ToolResultParams),
-            "list_models": (self._list_models, NoParams),
-            "status": (self._status, NoParams),
-            "shutdown": (self._shutdown, NoParams),
-        }
+
+    def _emit(self, notes: list[Notification]) -> None:
+        """How chats write: their notifications, encoded as one batch of lines."""
+        self.outbox.put(encode_lines(notes))
 
     # --- intake (synchronous) ---------------------------------------------------------------
 
@@ -142,16 +121,15 @@ class Server:
         self._nursery.start_soon(self._serve, handle, method, params)
 
     def _admit(self, request: Request) -> tuple[Handle, Method, Any]:
-        entry = self._methods.get(request.method)
-        if entry is None:
+        method = METHODS.get(request.method)
+        if method is None:
             raise errors.RpcError(
                 errors.METHOD_NOT_FOUND,
-                f"Method not found: {request.method!r} (methods: {', '.join(METHOD_NAMES)})",
+                f"Method not found: {request.method!r} (methods: {', '.join(METHODS)})",
             )
         if request.id is not None and request.id in self.handles:
             raise errors.invalid_request(f"id {request.id!r} is already in flight")
-        method, params_type = entry
-        params = decode_params(request, PARAMS_DECODERS[params_type])
+        params = decode_params(request, method.decoder)
         if not isinstance(params, ChatParams):
             return Handle(request), method, params
         model = params.model if params.model is not msgspec.UNSET else self.config.model
@@ -159,7 +137,7 @@ class Server:
             raise errors.invalid_params(
                 "no model: pass params.model, or start the sidecar with --model NAME"
             )
-        running = len(self._chats())
+        running = len(self.chats())
         if running >= self.config.max_chats:
             raise errors.RpcError(
                 errors.BUSY,
@@ -167,18 +145,10 @@ class Server:
                 hint="Wait for a chat to finish, or stop one with cancel_chat.",
             )
         tools = plan_tools(params, self.chat_context.workspace, self.config.auto_approve)
-        upstream = OllamaChatRequest(
-            model=model,
-            messages=params.messages,
-            stream=True,
-            options=params.options,
-            think=params.think,
-            format=params.format,
-            keep_alive=params.keep_alive,
-            tool_choice=params.tool_choice,
+        session = ChatSession(
+            request.id, params, model, tools, self.chat_context, trio.current_time()
         )
-        session = ChatSession(request.id, upstream, tools, self.chat_context, trio.current_time())
-        return Handle(request, session), method, None
+        return Handle(request, session), method, params
 
     # --- the one place where outcomes become answers -----------------------------------------
 
@@ -186,7 +156,7 @@ class Server:
         outcome: Any
         try:
             with handle.scope:
-                outcome = await method(handle, params)
+                outcome = await method.handler(self, handle, params)
             if handle.scope.cancelled_caught:
                 handle.cancelled = True
                 outcome = self._interrupted(handle)
@@ -222,67 +192,20 @@ class Server:
             f"Request interrupted: the sidecar is exiting ({self.stop_reason})",
         )
 
-    # --- methods ----------------------------------------------------------------------------
+    # --- what the handlers (methods.py) use ---------------------------------------------------
 
-    async def _chat(self, handle: Handle, params: None) -> Any:
-        assert handle.session is not None
-        return await handle.session.run()
-
-    def _chats(self) -> list[Handle]:
+    def chats(self) -> list[Handle]:
+        """The chats in flight, in the order they came."""
         return [h for h in self.handles.values() if h.session is not None]
 
-    def _session(self, chat_id: RequestId) -> ChatSession:
+    def session(self, chat_id: RequestId) -> ChatSession:
+        """The running chat `chat_id`; raises `RpcError` (invalid_params) when there is none."""
         handle = self.handles.get(chat_id)
         if handle is None or handle.session is None:
             raise errors.invalid_params(f"no chat with id {chat_id!r} is running")
         return handle.session
 
-    async def _approve_tool(self, handle: Handle, params: ApproveToolParams) -> Any:
-        self._session(params.chat_id).answer("approve_tool", params.call_id, params)
-        return {}
-
-    async def _tool_result(self, handle: Handle, params: ToolResultParams) -> Any:
-        self._session(params.chat_id).answer("tool_result", params.call_id, params)
-        return {}
-
-    async def _cancel_chat(self, handle: Handle, params: CancelChatParams) -> Any:
-        if params.chat_id is msgspec.UNSET:
-            targets = self._chats()
-        else:
-            target = self.handles.get(params.chat_id)
-            targets = [target] if target is not None and target.session is not None else []
-        await self._cancel(targets)
-        # A chat that finished in the same instant answered normally: it is not listed.
-        return {"cancelled": [h.id for h in targets if h.cancelled and h.id is not None]}
-
-    async def _list_models(self, handle: Handle, params: NoParams) -> Any:
-        return {"models": await self.client.list_models()}
-
-    async def _status(self, handle: Handle, params: NoParams) -> Any:
-        chats = [h.id for h in self._chats()]
-        # `ollama` describes the upstream whatever its provider (an OpenAI-compatible server has
-        # no version endpoint: its version stays null).
-        ollama: dict[str, Any] = {"reachable": False, "version": None, "error": None}
-        try:
-            ollama["version"] = await self.client.probe()
-            ollama["reachable"] = True
-        except errors.RpcError as exc:
-            ollama["error"] = self.client.redact(exc.message)
-        return {
-            "version": __version__,
-            "protocol": PROTOCOL_VERSION,
-            "ollama_url": self.client.url,
-            "chats": chats,
-            "ollama": ollama,
-            "provider": self.client.provider,
-        }
-
-    async def _shutdown(self, handle: Handle, params: NoParams) -> Any:
-        await self._cancel(self._chats())
-        handle.stop_after = True
-        return {}
-
-    async def _cancel(self, targets: list[Handle]) -> None:
+    async def cancel(self, targets: list[Handle]) -> None:
         """Cancels requests and returns once each has queued its answer."""
         for target in targets:
             target.scope.cancel()
@@ -320,4 +243,4 @@ class Server:
             with trio.move_on_after(self.config.drain_timeout_s):
                 while self.handles and not self._hard_stop.is_set():
                     await self._changed.park()
-        await self._cancel(list(self.handles.values()))
+        await self.cancel(list(self.handles.values()))

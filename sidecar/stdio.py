@@ -2,8 +2,8 @@
 
 Only protocol lines may reach stdout, so at start-up the sidecar keeps a private duplicate of fd 1
 for them and points fd 1 at stderr: a stray `print`, a banner or a library's output then lands in
-the log instead of corrupting the wire (field note 2). The protocol never uses Python's text layer
-(no `sys.stdout`, no encodings, no buffering; field notes 1 and 6).
+the log instead of corrupting the wire. The protocol never uses Python's text layer (no
+`sys.stdout`, no encodings, no buffering).
 
 Two ways to move the bytes (`--stdio`):
 

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from sidecar.fake_ollama import ScriptedOllama, open_scripted_ollama
+from sidecar_testkit.fake_ollama import ScriptedOllama, open_scripted_ollama
 
 from . import e2e
 

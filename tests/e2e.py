@@ -18,8 +18,8 @@ import jsonschema
 import msgspec
 
 from sidecar.errors import KIND_BY_CODE
-from sidecar.fake_ollama import ScriptedOllama
-from sidecar.harness import SidecarProcess, open_sidecar
+from sidecar_testkit.fake_ollama import ScriptedOllama
+from sidecar_testkit.harness import SidecarProcess, open_sidecar
 from sidecar.schema import schema_json
 
 from .support import user

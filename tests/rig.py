@@ -19,8 +19,8 @@ import trio.testing
 
 from sidecar.app import serve
 from sidecar.config import Config
-from sidecar.ollama import OllamaClient
-from sidecar.openai import OpenAIClient
+from sidecar.providers.ollama.client import OllamaClient
+from sidecar.providers.openai.client import OpenAIClient
 
 Piece = bytes | trio.Event | float
 
@@ -244,13 +244,13 @@ async def open_rig(
 
     `handler` answers every request to the upstream: chats over `MemoryOllama`, the others
     through httpx.MockTransport. `refuse` makes every connection attempt fail as if the server
-    were down. `provider="openai"` (with `ollama_url` the base, default http://ollama.test/v1)
+    were down. `provider="openai"` (with `base_url` the base, default http://ollama.test/v1)
     runs the OpenAI-compatible client.
     """
     if config.get("provider") == "openai":
-        config.setdefault("ollama_url", "http://ollama.test/v1")
+        config.setdefault("base_url", "http://ollama.test/v1")
         config.setdefault("api_key_env", "OPENAI_API_KEY")
-    base = replace(Config(ollama_url="http://ollama.test", model="m"), **config)
+    base = replace(Config(base_url="http://ollama.test", model="m"), **config)
     stdin_send, stdin_recv = trio.testing.memory_stream_one_way_pair()
     if lockstep:
         stdout_send, stdout_recv = trio.testing.lockstep_stream_pair()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import trio
 
-TRANSCRIPTS = Path(__file__).resolve().parent.parent / "sidecar" / "fake_ollama" / "transcripts"
+TRANSCRIPTS = Path(__file__).resolve().parent.parent / "testkit" / "sidecar_testkit" / "fake_ollama" / "transcripts"
 
 
 def transcript(name: str) -> bytes:

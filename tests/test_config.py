@@ -31,12 +31,12 @@ def test_ollama_host_is_parsed_like_ollamas_own_clients(value: str | None, url: 
 
 def test_ollama_url_flag_wins_over_ollama_host() -> None:
     config = load_config(["--ollama-url", "http://h:1"], env={"OLLAMA_HOST": "other:2"})
-    assert config.ollama_url == "http://h:1"
+    assert config.base_url == "http://h:1"
 
 
 def test_defaults_match_the_contract() -> None:
     config = load_config([], env={})
-    assert config.ollama_url == "http://127.0.0.1:11434"
+    assert config.base_url == "http://127.0.0.1:11434"
     assert (config.max_chats, config.max_line_bytes) == (4, 8 * 1024 * 1024)
     assert (config.drain_timeout_s, config.idle_timeout_s) == (60.0, 300.0)
     assert config.model is None and config.parent_pid is None
@@ -86,26 +86,26 @@ def test_a_bad_base_url_is_a_usage_error_that_never_repeats_credentials(
 
 def test_openai_base_url_comes_from_the_flag_then_openai_base_url_then_ollamas_v1() -> None:
     env = {"OPENAI_BASE_URL": "http://env:1", "OLLAMA_HOST": "ollama:2"}
-    assert load_config(["--provider", "openai", "--base-url", "http://flag:3"], env=env).ollama_url == (
+    assert load_config(["--provider", "openai", "--base-url", "http://flag:3"], env=env).base_url == (
         "http://flag:3/v1"
     )
-    assert load_config(["--provider", "openai"], env=env).ollama_url == "http://env:1/v1"
+    assert load_config(["--provider", "openai"], env=env).base_url == "http://env:1/v1"
     del env["OPENAI_BASE_URL"]
-    assert load_config(["--provider", "openai"], env=env).ollama_url == "http://ollama:2/v1"
-    assert load_config(["--provider", "openai"], env={}).ollama_url == "http://127.0.0.1:11434/v1"
-    assert load_config(["--provider", "openai", "--ollama-url", "http://o:4"], env={}).ollama_url == (
+    assert load_config(["--provider", "openai"], env=env).base_url == "http://ollama:2/v1"
+    assert load_config(["--provider", "openai"], env={}).base_url == "http://127.0.0.1:11434/v1"
+    assert load_config(["--provider", "openai", "--ollama-url", "http://o:4"], env={}).base_url == (
         "http://o:4/v1"
     )
     # a flag beats a variable
     env["OPENAI_BASE_URL"] = "http://env:1"
-    assert load_config(["--provider", "openai", "--ollama-url", "http://o:4"], env=env).ollama_url == (
+    assert load_config(["--provider", "openai", "--ollama-url", "http://o:4"], env=env).base_url == (
         "http://o:4/v1"
     )
 
 
 def test_for_ollama_base_url_is_ollama_url() -> None:
     config = load_config(["--base-url", "localhost:9"], env={"OLLAMA_HOST": "other:2"})
-    assert (config.provider, config.ollama_url) == ("ollama", "http://localhost:9")
+    assert (config.provider, config.base_url) == ("ollama", "http://localhost:9")
     with pytest.raises(SystemExit):
         load_config(["--base-url", "a:1", "--ollama-url", "b:2"], env={})
 

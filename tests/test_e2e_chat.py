@@ -7,7 +7,7 @@ import sys
 import msgspec
 import trio
 
-from sidecar.fake_ollama import MULTIBYTE_TEXT, SEPARATORS_TEXT, ScriptedOllama
+from sidecar_testkit.fake_ollama import MULTIBYTE_TEXT, SEPARATORS_TEXT, ScriptedOllama
 
 from .e2e import E2E_VARIANTS, GUARD_S, TEXT_REPLY, chat_params, sidecar_for, variant
 

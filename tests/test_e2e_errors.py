@@ -7,7 +7,7 @@ import socket
 import pytest
 import trio
 
-from sidecar.fake_ollama import ScriptedOllama
+from sidecar_testkit.fake_ollama import ScriptedOllama
 
 from .e2e import GUARD_S, TEXT_REPLY, chat_params, checked_sidecar, sidecar_for
 

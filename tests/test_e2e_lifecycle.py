@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from sidecar.fake_ollama import ScriptedOllama
+from sidecar_testkit.fake_ollama import ScriptedOllama
 
 from .e2e import E2E_VARIANTS, GUARD_S, chat_params, sidecar_for, variant
 
@@ -137,7 +137,7 @@ async def test_eof_drain_timeout_cancels_what_is_left(fake_ollama: ScriptedOllam
 
 
 async def test_the_harness_cli_streams_a_reply_and_ctrl_c_cancels(fake_ollama: ScriptedOllama) -> None:
-    command = [sys.executable, "-m", "sidecar.harness"]
+    command = [sys.executable, "-m", "sidecar_testkit.harness"]
     upstream = ["--", *E2E_VARIANTS[variant()](fake_ollama)]
     with trio.fail_after(GUARD_S):
         done = await trio.run_process(
@@ -183,7 +183,7 @@ async def test_scripts_demo_falls_back_to_the_scripted_ollama_and_says_so() -> N
 async def test_the_harness_without_a_model_takes_an_installed_one(fake_ollama: ScriptedOllama) -> None:
     with trio.fail_after(GUARD_S):
         result = await trio.run_process(
-            [sys.executable, "-m", "sidecar.harness", "hi", "--", *E2E_VARIANTS[variant()](fake_ollama)],
+            [sys.executable, "-m", "sidecar_testkit.harness", "hi", "--", *E2E_VARIANTS[variant()](fake_ollama)],
             capture_stdout=True, capture_stderr=True,
         )
     assert b"[model text:latest]" in result.stderr

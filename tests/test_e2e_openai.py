@@ -17,9 +17,9 @@ import pytest
 import trio
 import trio.testing
 
-from sidecar.fake_ollama import ERROR_SCENARIOS, FLAVOURS, Script, ScriptedOllama
-from sidecar.fake_ollama.openai_render import RenderOptions, render
-from sidecar.harness import SidecarProcess
+from sidecar_testkit.fake_ollama import ERROR_SCENARIOS, FLAVOURS, Script, ScriptedOllama
+from sidecar_testkit.fake_ollama.openai_render import RenderOptions, render
+from sidecar_testkit.harness import SidecarProcess
 
 from .e2e import GUARD_S, TEXT_REPLY, chat_params, checked_sidecar, sidecar_for
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import trio
 
-from sidecar.fake_ollama import ScriptedOllama, neutral_messages
+from sidecar_testkit.fake_ollama import ScriptedOllama, neutral_messages
 
 from .e2e import GUARD_S, sidecar_for
 

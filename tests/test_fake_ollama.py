@@ -17,7 +17,7 @@ import msgspec
 import pytest
 import trio
 
-from sidecar.fake_ollama import (
+from sidecar_testkit.fake_ollama import (
     ERROR_SCENARIOS,
     MULTIBYTE_TEXT,
     SCENARIOS,
@@ -28,7 +28,7 @@ from sidecar.fake_ollama import (
     open_scripted_ollama,
     tool_request_text,
 )
-from sidecar.fake_ollama.wire import go_json, rfc3339_nano
+from sidecar_testkit.fake_ollama.wire import go_json, rfc3339_nano
 
 ROOT = Path(__file__).resolve().parents[1]
 GUARD_S = 10.0
@@ -53,7 +53,7 @@ MESSAGE_KEYS = ["role", "content", "thinking", "tool_calls"]
 
 
 def fixture(name: str) -> bytes:
-    return (resources.files("sidecar.fake_ollama") / "transcripts" / name).read_bytes()
+    return (resources.files("sidecar_testkit.fake_ollama") / "transcripts" / name).read_bytes()
 
 
 def with_model(body: bytes, old: str, new: str) -> bytes:
@@ -724,7 +724,7 @@ def test_created_at_is_rfc3339_with_trailing_zeros_trimmed(ns: int, text: str) -
 
 
 def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "sidecar.fake_ollama", *args]
+    return [sys.executable, "-m", "sidecar_testkit.fake_ollama", *args]
 
 
 CLI_ENV = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -22,7 +22,7 @@ import msgspec
 import pytest
 import trio
 
-from sidecar.fake_ollama import (
+from sidecar_testkit.fake_ollama import (
     FLAVOURS,
     MULTIBYTE_TEXT,
     SCENARIOS,
@@ -32,8 +32,8 @@ from sidecar.fake_ollama import (
     open_scripted_ollama,
     tool_request_text,
 )
-from sidecar.fake_ollama.openai_render import KEEPALIVE, RenderOptions, render
-from sidecar.fake_ollama.openai_wire import argument_fragments, llama_arguments
+from sidecar_testkit.fake_ollama.openai_render import KEEPALIVE, RenderOptions, render
+from sidecar_testkit.fake_ollama.openai_wire import argument_fragments, llama_arguments
 
 from .support import transcript
 
@@ -456,7 +456,7 @@ async def test_max_tokens_reaches_the_scenario_as_num_predict(client: httpx.Asyn
 
 
 async def test_cli_serves_the_ollama_flavour_and_demands_the_key() -> None:
-    command = [sys.executable, "-m", "sidecar.fake_ollama", "--port", "0", "--pace", "0",
+    command = [sys.executable, "-m", "sidecar_testkit.fake_ollama", "--port", "0", "--pace", "0",
                "--openai-flavour", "ollama", "--api-key", "k-123"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with trio.fail_after(GUARD_S):

@@ -18,7 +18,7 @@ import trio
 
 from sidecar import __version__
 from sidecar.protocol import PROTOCOL_VERSION
-from sidecar.fake_ollama import ScriptedOllama
+from sidecar_testkit.fake_ollama import ScriptedOllama
 
 from . import e2e
 from .e2e import GUARD_S, TEXT_REPLY, chat_params, sidecar_for

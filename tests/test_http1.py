@@ -2,7 +2,7 @@
 
 import pytest
 
-from sidecar.http1 import (
+from sidecar.providers.http1 import (
     ChunkedBody,
     CloseDelimitedBody,
     HeadParser,

@@ -322,7 +322,7 @@ async def test_an_unexpected_exception_is_an_internal_error_and_serving_goes_on(
 
 
 async def test_a_bug_in_a_method_is_answered_as_internal_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from sidecar.ollama import OllamaClient
+    from sidecar.providers.ollama.client import OllamaClient
 
     async def broken(self: OllamaClient) -> list:
         raise RuntimeError("boom")

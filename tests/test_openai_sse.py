@@ -3,7 +3,7 @@
 import pytest
 
 from sidecar.framing import OversizedLine
-from sidecar.sse import SSEDecoder
+from sidecar.providers.openai.sse import SSEDecoder
 
 
 def events(data: bytes, pieces: int = 0, limit: int = 1 << 20) -> list[bytes | OversizedLine]:

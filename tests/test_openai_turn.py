@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from sidecar.openai_turn import OpenAITurn
+from sidecar.providers.openai.turn import OpenAITurn
 
 from .support import transcript
 

@@ -1,4 +1,4 @@
-"""The /chat/completions body built from the sidecar's Ollama-shaped chat request."""
+"""The /chat/completions body built from the neutral chat request (Ollama-shaped messages)."""
 
 from __future__ import annotations
 
@@ -6,21 +6,14 @@ from typing import Any
 
 import msgspec
 
-from sidecar.openai_wire import chat_body, data_url
-from sidecar.protocol import (
-    PARAMS_DECODERS,
-    ChatParams,
-    Message,
-    OllamaChatRequest,
-    ToolChoiceFunction,
-    ToolChoiceName,
-)
+from sidecar.methods import METHODS
+from sidecar.protocol import Message, ToolChoiceFunction, ToolChoiceName
+from sidecar.providers import ChatRequest
+from sidecar.providers.openai.wire import chat_body, data_url
 
 
 def body(messages: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
-    request = OllamaChatRequest(
-        model="m", messages=msgspec.convert(messages, list[Message]), stream=True, **fields
-    )
+    request = ChatRequest(model="m", messages=msgspec.convert(messages, list[Message]), **fields)
     return msgspec.json.decode(chat_body(request))
 
 
@@ -94,7 +87,7 @@ def test_json_format_is_a_json_object_response_and_unlimited_predict_is_left_out
 
 
 def test_tool_choice_is_a_typed_chat_param() -> None:
-    decode = PARAMS_DECODERS[ChatParams].decode
+    decode = METHODS["chat"].decoder.decode
     messages = b'"messages":[{"role":"user","content":"x"}]'
     assert decode(b"{" + messages + b',"tool_choice":"none"}').tool_choice == "none"
     named = decode(b"{" + messages + b',"tool_choice":{"type":"function","function":{"name":"f"}}}')

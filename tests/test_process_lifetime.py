@@ -41,7 +41,7 @@ import pytest
 import trio
 
 from sidecar.app import process_alive
-from sidecar.fake_ollama import ScriptedOllama, tool_request_text
+from sidecar_testkit.fake_ollama import ScriptedOllama, tool_request_text
 
 from .e2e import GUARD_S
 

@@ -5,7 +5,8 @@ import pytest
 
 from sidecar import errors
 from sidecar.framing import OversizedLine
-from sidecar.protocol import PARAMS_DECODERS, ChatParams
+from sidecar.methods import METHODS
+from sidecar.providers.ollama.errors import model_not_found
 from sidecar.rpc import BadRequest, Request, decode_params, decode_request, encode_error
 
 LIMIT = 1024
@@ -104,7 +105,7 @@ def test_an_oversized_line_is_an_invalid_request() -> None:
 def test_bad_chat_params_name_the_path(params: bytes, path: str) -> None:
     request = Request(id=1, method="chat", params=msgspec.Raw(params))
     with pytest.raises(errors.RpcError) as exc:
-        decode_params(request, PARAMS_DECODERS[ChatParams])
+        decode_params(request, METHODS["chat"].decoder)
     assert exc.value.code == -32602
     assert path in exc.value.message
 
@@ -114,13 +115,13 @@ def test_chat_params_pass_ollama_fields_through() -> None:
         b'{"model":"m","messages":[{"role":"user","content":"hi","images":["AA=="]}],'
         b'"options":{"temperature":0},"think":"high","format":{"type":"object"},"keep_alive":"5m"}'
     )
-    params = decode_params(Request(1, "chat", msgspec.Raw(raw)), PARAMS_DECODERS[ChatParams])
+    params = decode_params(Request(1, "chat", msgspec.Raw(raw)), METHODS["chat"].decoder)
     assert params.think == "high" and params.keep_alive == "5m"
     assert params.messages[0].images == ["AA=="]
 
 
 def test_error_responses_carry_kind_hint_and_extras() -> None:
-    error = errors.model_not_found("llama9", "model 'llama9' not found")
+    error = model_not_found("llama9", "model 'llama9' not found")
     error.extra["messages"] = []
     line = msgspec.json.decode(encode_error(3, error))
     assert line == {

@@ -17,12 +17,11 @@ import msgspec
 import pytest
 import trio
 
-from sidecar.config import Config
-from sidecar.fake_ollama import ScriptedOllama
-from sidecar.harness import Line, open_sidecar
+from sidecar.methods import METHODS
 from sidecar.protocol import PROTOCOL_VERSION
-from sidecar.schema import METHODS, schema_json
-from sidecar.server import METHOD_NAMES, Server
+from sidecar.schema import def_name, schema_json
+from sidecar_testkit.fake_ollama import ScriptedOllama
+from sidecar_testkit.harness import Line, open_sidecar
 
 from .e2e import GUARD_S, chat_params, check_lines, closed, line_problems
 
@@ -63,14 +62,24 @@ def test_the_schema_is_a_valid_draft_2020_12_schema_of_this_protocol() -> None:
     assert f"protocol {PROTOCOL_VERSION}" in schema["title"]
 
 
-def test_the_schema_describes_every_method_the_server_serves() -> None:
-    served = Server(Config(), None, None, None)._methods  # type: ignore[arg-type]
-    assert list(METHODS) == list(METHOD_NAMES)
-    assert {m: params for m, (params, _, _) in METHODS.items()} == {
-        m: params for m, (_, params) in served.items()
-    }
+def test_the_schema_describes_every_method_of_the_method_table() -> None:
     defs = msgspec.json.decode(schema_json())["$defs"]
-    assert set(defs["Request"]["discriminator"]["mapping"]) == set(METHOD_NAMES)
+    assert set(defs["Request"]["discriminator"]["mapping"]) == set(METHODS)
+    for name, method in METHODS.items():
+        request = defs[def_name(name, "Request")]
+        response = defs[def_name(name, "Response")]
+        assert request["properties"]["method"] == {"enum": [name]}
+        assert request["description"].startswith(method.doc)
+        params = request["properties"]["params"]
+        assert f"#/$defs/{method.params.__name__}" in msgspec.json.encode(params).decode()
+        assert response["properties"]["result"] == {"$ref": f"#/$defs/{method.result.__name__}"}
+
+
+def test_the_docs_have_a_section_for_every_method_of_the_method_table() -> None:
+    text = PROTOCOL_MD.read_text(encoding="utf-8")
+    requests = text.split("\n## 4. Requests\n", 1)[1].split("\n## 5. ", 1)[0]
+    sections = re.findall(r"^### `([a-z_]+)`$", requests, re.MULTILINE)
+    assert sorted(sections) == sorted(METHODS)
 
 
 def test_version_prints_the_package_version_from_pyproject() -> None:

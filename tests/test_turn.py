@@ -5,16 +5,16 @@ from typing import Any
 import msgspec
 
 from sidecar.framing import OversizedLine
-from sidecar.turn import ChatTurn
+from sidecar.providers.ollama.turn import OllamaTurn
 
 from .support import transcript
 
 to_builtins = msgspec.to_builtins
 
 
-def run(data: bytes, pieces: int = 0) -> tuple[ChatTurn, list[dict[str, Any]]]:
+def run(data: bytes, pieces: int = 0) -> tuple[OllamaTurn, list[dict[str, Any]]]:
     """Feeds a transcript to a turn (whole, or `pieces` bytes per read); returns notifications."""
-    turn = ChatTurn(1, started_at=0.0)
+    turn = OllamaTurn(1, started_at=0.0)
     reads = [data] if not pieces else [data[i : i + pieces] for i in range(0, len(data), pieces)]
     out = []
     for i, read in enumerate(reads, 1):
@@ -126,7 +126,7 @@ def test_a_malformed_chunk_is_a_stream_interruption() -> None:
 
 
 def test_an_oversized_chunk_is_a_stream_interruption() -> None:
-    turn = ChatTurn(1, 0.0)
+    turn = OllamaTurn(1, 0.0)
     assert turn.feed_lines([OversizedLine(99)], 1.0) == []
     assert turn.failure is not None and turn.failure.code == -32003
 
@@ -162,7 +162,7 @@ def test_unknown_fields_are_ignored_and_length_is_reported() -> None:
 
 
 def test_a_cancelled_turn_reports_cancelled_with_the_partial_text_and_estimated_usage() -> None:
-    turn = ChatTurn(1, started_at=10.0)
+    turn = OllamaTurn(1, started_at=10.0)
     lines = transcript("a-text-stream.ndjson").split(b"\n")[:3]
     turn.feed_lines(lines, now=11.0)
     result = to_builtins(turn.result(now=12.0, cancelled=True))
@@ -184,7 +184,7 @@ def test_lines_after_done_are_ignored() -> None:
 
 
 def test_a_long_reply_is_kept_exactly_across_text_blocks() -> None:
-    from sidecar.turn import TextBuffer
+    from sidecar.providers.turn import TextBuffer
 
     buffer = TextBuffer()
     pieces = [f"t{i:06d} " for i in range(2000)]

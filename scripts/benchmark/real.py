@@ -8,7 +8,7 @@ spawned before timing starts. Each run (the first two taking turns at going firs
 - *direct*: one streamed chat read straight from the server (httpx, in this process);
 - *sidecar*: the same kind of chat (same seed and `max_tokens`/`num_predict`, a prompt that
   differs only in its first number) through the sidecar, read from its stdout by the harness
-  (`sidecar.harness`, arrival time per read);
+  (`sidecar_testkit.harness`, arrival time per read);
 - *cancel, then idle*: a long chat through the sidecar, `cancel_chat` after its 5th token, then
   the server's CPU time is polled from /proc every 5 ms until it stays flat for 0.5 s;
 - *cancel, then the next chat*: the same, but a new chat is sent as soon as the cancelled one
@@ -44,7 +44,7 @@ from typing import Any, Final
 import msgspec
 import trio
 
-from sidecar.harness import SidecarProcess, open_sidecar
+from sidecar_testkit.harness import SidecarProcess, open_sidecar
 
 from .report import Row, machine, machine_text, table, table_markdown
 from .rig import REPO_ROOT

@@ -23,10 +23,10 @@ from typing import Any, Final
 import h11
 import trio
 
-from sidecar.fake_ollama import RequestRecord, Script, ScriptedOllama
-from sidecar.fake_ollama.connection import Connection, response_head
-from sidecar.fake_ollama.scenarios import last_user_message
-from sidecar.fake_ollama.wire import ChunkWriter
+from sidecar_testkit.fake_ollama import RequestRecord, Script, ScriptedOllama
+from sidecar_testkit.fake_ollama.connection import Connection, response_head
+from sidecar_testkit.fake_ollama.scenarios import last_user_message
+from sidecar_testkit.fake_ollama.wire import ChunkWriter
 
 NDJSON: Final = "application/x-ndjson"
 BLOCK_BYTES: Final = 64 * 1024

@@ -1,5 +1,7 @@
 # Sourced by scripts/*: makes .venv at the repo root and installs the project into it when the
-# project's dependencies changed (or on first use). Needs Python >= 3.11 on PATH.
+# project's dependencies changed (or on first use): the sidecar with its test tools, and the
+# testing kit (testkit/: the scripted Ollama, the harness, the demo), both editable. Needs
+# Python >= 3.11 on PATH.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -25,10 +27,10 @@ ensure_venv() {
     echo "creating .venv with $python" >&2
     "$python" -m venv .venv
   fi
-  local stamp=".venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)"
+  local stamp=".venv/.installed-$(cat pyproject.toml testkit/pyproject.toml | sha256sum | cut -c1-16)"
   if [ ! -f "$stamp" ]; then
-    echo "installing ollama-sidecar and its test tools into .venv" >&2
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]' >&2
+    echo "installing ollama-sidecar, its testing kit and its test tools into .venv" >&2
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]' -e ./testkit >&2
     rm -f .venv/.installed-*
     touch "$stamp"
   fi

@@ -1,10 +1,8 @@
-"""The way to the model server, whichever API it speaks: the seam, and the HTTP plumbing both share.
+"""The HTTP machinery every dialect shares: one connection per chat, timeouts, the cancel.
 
-`Upstream` is everything the chat loop and the dispatcher need from a server: a streamed chat
-(`chat_stream`), a turn that reads that stream's dialect (`new_turn`), `list_models`, a
-reachability `probe`, `aclose`. `ollama.OllamaClient` speaks Ollama's `/api/chat` (NDJSON) and
-`openai.OpenAIClient` the `/chat/completions` of OpenAI-compatible servers (SSE); `make_client`
-picks one by `--provider`.
+`HttpProvider` is the base of both clients (`ollama.client.OllamaClient`,
+`openai.client.OpenAIClient`); a subclass names its `provider`, its `errors` (how its failures
+read, a `server_errors.ServerErrors`) and provides the paths, the body and `status_error`.
 
 The chat stream runs on its own connection through `http1` (a plain trio stream, TLS for
 https), because httpx hands a chunked body back one HTTP chunk at a time and servers send one
@@ -18,11 +16,11 @@ network read that also covers the wait for the response head, which comes only a
 has loaded, possibly tens of seconds later. Each is a trio scope at the call site, so tests can
 drive them with a fake clock.
 
-Leaving `chat_stream` for any reason, cancellation included, closes the connection, and closing
+Leaving `_stream` for any reason, cancellation included, closes the connection, and closing
 it is how the server is told to stop generating: neither API has a cancel endpoint. Every
 transport and HTTP-status failure is translated to an `RpcError` here, where modules meet; the
 API key is sent as `Authorization: Bearer`; `redact` scrubs it from error text a server echoes
-(the server applies it where answers are made).
+(the dispatcher applies it where answers are made).
 """
 
 from __future__ import annotations
@@ -32,17 +30,16 @@ import logging
 import ssl
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Final, Protocol
+from contextlib import asynccontextmanager
+from typing import ClassVar, Final
 
 import httpx
 import trio
 
-from . import errors
-from .config import Config
+from ..config import Config
+from ..errors import RpcError
 from .http1 import BodyDecoder, HeadParser, ProtocolError, ResponseHead, encode_request
-from .protocol import ModelInfo, OllamaChatRequest, RequestId
-from .turn import Turn
+from .server_errors import ServerErrors
 
 logger = logging.getLogger(__name__)
 
@@ -55,40 +52,6 @@ REDACTED: Final = "[redacted]"
 
 # Opens a byte stream to (host, port), with TLS when asked; tests pass an in-memory one.
 Connector = Callable[[str, int, bool], Awaitable[trio.abc.Stream]]
-
-
-class Upstream(Protocol):
-    """What `chat.py` and `server.py` use of a model server."""
-
-    url: str  # the base URL (reported as ollama_url)
-    provider: str  # "ollama" or "openai"
-
-    def chat_stream(self, request: OllamaChatRequest) -> AbstractAsyncContextManager[ChatBody]:
-        """The streamed reply's body; raises `RpcError`; leaving it closes the connection."""
-        ...
-
-    def new_turn(self, chat_id: RequestId, started_at: float) -> Turn:
-        """A turn that reads this server's chat stream."""
-        ...
-
-    async def list_models(self) -> list[ModelInfo]: ...
-
-    async def probe(self) -> str | None:
-        """Raises `RpcError` unless the server answers; returns its version when it has one."""
-        ...
-
-    async def aclose(self) -> None: ...
-
-
-def make_client(config: Config) -> Upstream:
-    """The client for `--provider`."""
-    if config.provider == "openai":
-        from .openai import OpenAIClient
-
-        return OpenAIClient(config)
-    from .ollama import OllamaClient
-
-    return OllamaClient(config)
 
 
 @functools.cache
@@ -118,14 +81,14 @@ class ChatBody:
         decoder: BodyDecoder,
         early: bytes,
         idle_timeout_s: float,
-        server: str = errors.OLLAMA,
+        errors: ServerErrors,
     ) -> None:
         self._stream = stream
         self._decoder = decoder
         self._early = early  # body bytes that arrived with the response head
         self._idle_timeout_s = idle_timeout_s
-        self._server = server  # how error messages name the server
-        self._name = errors.short_name(server)  # ... and how their details do
+        self._errors = errors  # how error messages name the server
+        self._name = errors.short  # ... and how their details do
 
     async def read(self) -> bytes:
         """The body bytes of the next network read, or `b""` at the end of the body.
@@ -143,20 +106,19 @@ class ChatBody:
                 try:
                     data = await self._stream.receive_some(READ_SIZE)
                 except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-                    raise errors.stream_interrupted(
-                        f"the connection to {self._name} dropped ({describe(exc)})", self._server
+                    raise self._errors.stream_interrupted(
+                        f"the connection to {self._name} dropped ({describe(exc)})"
                     ) from None
             if idle.cancelled_caught:
-                raise errors.stream_interrupted(
-                    f"no data from {self._name} for {self._idle_timeout_s:g} s (--idle-timeout)",
-                    self._server,
+                raise self._errors.stream_interrupted(
+                    f"no data from {self._name} for {self._idle_timeout_s:g} s (--idle-timeout)"
                 )
             if not data:
                 try:
                     self._decoder.eof()
                 except ProtocolError as exc:
-                    raise errors.stream_interrupted(
-                        f"the connection to {self._name} dropped ({exc})", self._server
+                    raise self._errors.stream_interrupted(
+                        f"the connection to {self._name} dropped ({exc})"
                     ) from None
                 return b""
             if body := self._feed(data):
@@ -169,7 +131,7 @@ class ChatBody:
         try:
             while len(body) < limit and (data := await self.read()):
                 body += data
-        except errors.RpcError:
+        except RpcError:
             pass  # the status already says what went wrong
         return bytes(body[:limit])
 
@@ -177,20 +139,20 @@ class ChatBody:
         try:
             return self._decoder.feed(data)
         except ProtocolError as exc:
-            raise errors.stream_interrupted(
-                f"broken HTTP framing from {self._name} ({exc})", self._server
+            raise self._errors.stream_interrupted(
+                f"broken HTTP framing from {self._name} ({exc})"
             ) from None
 
 
-class HttpUpstream:
+class HttpProvider:
     """The HTTP side shared by both clients: one connection per chat, httpx for the rest.
 
-    A subclass sets `provider` and `server` (how messages name it) and provides
+    A subclass sets `provider` and `errors` (how messages name it) and provides
     `status_error`, the translation of an HTTP error status and body.
     """
 
-    provider = "ollama"
-    server = errors.OLLAMA
+    provider: ClassVar[str]
+    errors: ClassVar[ServerErrors]
 
     def __init__(
         self,
@@ -199,7 +161,7 @@ class HttpUpstream:
         transport: httpx.AsyncBaseTransport | None = None,
         connector: Connector = open_connection,
     ) -> None:
-        self.url = config.ollama_url
+        self.url = config.base_url
         self._idle_timeout_s = config.idle_timeout_s
         self._connect_timeout_s = config.connect_timeout_s
         self._connector = connector
@@ -218,7 +180,7 @@ class HttpUpstream:
         self._transport = transport
         self._http_client: httpx.AsyncClient | None = None
 
-    def status_error(self, status: int, body: bytes, *, model: str | None) -> errors.RpcError:
+    def status_error(self, status: int, body: bytes, *, model: str | None) -> RpcError:
         raise NotImplementedError
 
     @property
@@ -268,20 +230,19 @@ class HttpUpstream:
         stream = await self._connect()
         try:
             with trio.move_on_after(self._idle_timeout_s) as waiting:
-                head, early = await _exchange(stream, payload, self.server)
+                head, early = await _exchange(stream, payload, self.errors)
             if waiting.cancelled_caught:
-                raise errors.stream_interrupted(
-                    f"{errors.short_name(self.server)} sent no response within {self._idle_timeout_s:g} s "
-                    "(--idle-timeout)",
-                    self.server,
+                raise self.errors.stream_interrupted(
+                    f"{self.errors.short} sent no response within {self._idle_timeout_s:g} s "
+                    "(--idle-timeout)"
                 )
             try:
                 decoder = head.body_decoder("POST")
             except ProtocolError as exc:
-                raise errors.stream_interrupted(
-                    f"broken HTTP framing from {errors.short_name(self.server)} ({exc})", self.server
+                raise self.errors.stream_interrupted(
+                    f"broken HTTP framing from {self.errors.short} ({exc})"
                 ) from None
-            chat_body = ChatBody(stream, decoder, early, self._idle_timeout_s, self.server)
+            chat_body = ChatBody(stream, decoder, early, self._idle_timeout_s, self.errors)
             if head.status >= 400:
                 content = await chat_body.read_limited(ERROR_BODY_LIMIT)
                 raise self.status_error(head.status, content, model=model)
@@ -318,17 +279,16 @@ class HttpUpstream:
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol) as exc:
             raise self.unreachable(describe(exc)) from None
         except httpx.TransportError as exc:
-            raise errors.stream_interrupted(
-                f"{errors.short_name(self.server)} closed the connection before answering ({describe(exc)})",
-                self.server,
+            raise self.errors.stream_interrupted(
+                f"{self.errors.short} closed the connection before answering ({describe(exc)})"
             ) from None
 
-    def unreachable(self, detail: str) -> errors.RpcError:
-        return errors.ollama_unreachable(self.url, detail, self.server)
+    def unreachable(self, detail: str) -> RpcError:
+        return self.errors.unreachable(self.url, detail)
 
     def redact(self, text: str) -> str:
-        """`text` without the API key (a server may echo what it was sent). The server applies
-        it to every error text it writes (server.py), so error builders need not."""
+        """`text` without the API key (a server may echo what it was sent). The dispatcher
+        applies it to every error text it writes (server.py), so error builders need not."""
         if self._key and self._key in text:
             text = text.replace(self._key, REDACTED)
         return text
@@ -349,28 +309,26 @@ class HttpUpstream:
 
 
 async def _exchange(
-    stream: trio.abc.Stream, payload: bytes, server: str
+    stream: trio.abc.Stream, payload: bytes, errors: ServerErrors
 ) -> tuple[ResponseHead, bytes]:
     """Sends the request and reads the response head; returns it and any body bytes after it."""
-    name = errors.short_name(server)
+    name = errors.short
     try:
         await stream.send_all(payload)
         parser = HeadParser()
         while True:
             data = await stream.receive_some(READ_SIZE)
             if not data:
-                raise errors.stream_interrupted(
-                    f"{name} closed the connection before answering", server
-                )
+                raise errors.stream_interrupted(f"{name} closed the connection before answering")
             head, early = parser.feed(data)
             if head is not None:
                 return head, early
     except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
         raise errors.stream_interrupted(
-            f"{name} closed the connection before answering ({describe(exc)})", server
+            f"{name} closed the connection before answering ({describe(exc)})"
         ) from None
     except ProtocolError as exc:
-        raise errors.stream_interrupted(f"{name}'s answer is not HTTP/1.1 ({exc})", server) from None
+        raise errors.stream_interrupted(f"{name}'s answer is not HTTP/1.1 ({exc})") from None
 
 
 def describe(exc: BaseException) -> str:

@@ -1,31 +1,22 @@
-"""One chat turn's state: upstream body bytes in, protocol notifications out.
+"""One chat turn's state, whatever the dialect: upstream body bytes in, notifications out.
 
 Pure and synchronous, so every fixture transcript is tested without sockets. The I/O loop in
 `chat.py` feeds a turn each upstream network read (`feed`), then the end of the body (`eof`), and
 writes whatever it returns in one batch; the turn keeps the assistant message built so far, which
 is what a cancelled or failed chat still returns. `Turn` holds what every dialect shares (the
-message, the merging of deltas, results); `ChatTurn` reads Ollama's NDJSON, and
-`openai_turn.OpenAITurn` an OpenAI-compatible server's SSE.
-
-Rules taken from Ollama's wire (see ../shared/reference/ollama-api.md §2-4):
-- `message.content`, `message.thinking` and `message.tool_calls` are read on every chunk, the
-  `done:true` chunk included (native-route tool calls arrive only there).
-- An `{"error": ...}` line under HTTP 200 fails the turn; nothing follows it.
-- Metrics come only on the final chunk; a cancelled turn estimates them from what it saw.
+message, the merging of deltas, results); `ollama.turn.OllamaTurn` reads Ollama's NDJSON, and
+`openai.turn.OpenAITurn` an OpenAI-compatible server's SSE.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from typing import Any, Final, NamedTuple
 
 import msgspec
 
-from . import errors
-from .framing import LineSplitter, OversizedLine
-from .protocol import (
-    ChatChunk,
+from ..errors import RpcError
+from ..protocol import (
     ChatResult,
     Message,
     Notification,
@@ -34,12 +25,9 @@ from .protocol import (
     ToolCall,
     ToolCallParams,
     Usage,
-    chunk_decoder,
     notification,
 )
 
-NS_PER_MS: Final = 1_000_000
-NS_PER_S: Final = 1_000_000_000
 # Upstream chunks are small; a line (or SSE event) this long means the body is not a chat stream.
 UPSTREAM_MAX_LINE_BYTES: Final = 16 * 1024 * 1024
 
@@ -48,7 +36,7 @@ class TurnCounts(NamedTuple):
     prompt_tokens: int
     completion_tokens: int
     eval_s: float
-    reported_ms: float | None  # Ollama's total_duration, when it sent one
+    reported_ms: float | None  # the server's own total duration, when it sent one
 
 
 def make_usage(
@@ -118,7 +106,7 @@ class Turn:
     is ignored. `eof` on a turn that has not ended sets `failure` (stream_interrupted).
     """
 
-    def __init__(self, chat_id: RequestId, started_at: float) -> None:
+    def __init__(self, chat_id: RequestId | None, started_at: float) -> None:
         self.chat_id = chat_id
         self.started_at = started_at
         self.first_output_at: float | None = None
@@ -126,7 +114,7 @@ class Turn:
         self.thinking = TextBuffer()
         self.tool_calls: list[ToolCall] = []
         self.finished = False
-        self.failure: errors.RpcError | None = None
+        self.failure: RpcError | None = None
         self.done_reason = "stop"
 
     @property
@@ -204,84 +192,4 @@ class Turn:
             done_reason="cancelled" if cancelled else self.done_reason,
             messages=[self.assistant_message()],
             usage=self.usage(now),
-        )
-
-
-class ChatTurn(Turn):
-    """Accumulates one assistant reply from Ollama's `/api/chat` NDJSON.
-
-    `feed_lines` takes complete lines and stops at the first one that ends the turn: after
-    `done:true` it sets `finished`; after an error line, a malformed line or an oversized one it
-    sets `failure`.
-    """
-
-    def __init__(self, chat_id: RequestId, started_at: float) -> None:
-        super().__init__(chat_id, started_at)
-        self.chunks_seen = 0
-        self._final: ChatChunk | None = None
-        self._lines = LineSplitter(UPSTREAM_MAX_LINE_BYTES)
-
-    def feed(self, data: bytes, now: float) -> list[Notification]:
-        return self.feed_lines(self._lines.feed(data), now)
-
-    def eof(self, now: float) -> list[Notification]:
-        out = self.feed_lines(self._lines.flush(), now)
-        if not self.ended:
-            self.failure = errors.stream_interrupted("Ollama ended the stream without its final chunk")
-        return out
-
-    def feed_lines(self, lines: Iterable[bytes | OversizedLine], now: float) -> list[Notification]:
-        out: list[Notification] = []
-        for line in lines:
-            if self.ended:
-                break
-            if isinstance(line, OversizedLine):
-                self.failure = errors.stream_interrupted(
-                    f"a chunk of {line.size} bytes exceeds the line limit"
-                )
-                break
-            if not line.strip():
-                continue
-            try:
-                chunk = chunk_decoder.decode(line)
-            except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-                self.failure = errors.stream_interrupted(f"malformed chunk from Ollama ({exc})")
-                break
-            if chunk.error is not msgspec.UNSET:
-                self.failure = errors.upstream_error(200, error_text(chunk.error))
-                break
-            self._apply(chunk, out, now)
-        return out
-
-    def _apply(self, chunk: ChatChunk, out: list[Notification], now: float) -> None:
-        self.chunks_seen += 1
-        message = chunk.message
-        if message is not None:
-            if message.thinking:
-                self._text(out, "chat:thinking", message.thinking, now)
-            if message.content:
-                self._text(out, "chat:token", message.content, now)
-            for call in message.tool_calls:
-                self._call(out, call, now)
-        if chunk.done:
-            self.finished = True
-            self.done_reason = chunk.done_reason or "stop"
-            self._final = chunk
-
-    def counts(self, now: float) -> TurnCounts:
-        """What this turn cost: Ollama's metrics when it sent them, else the chunks seen."""
-        final = self._final
-        if final is not None and final.eval_count:
-            return TurnCounts(
-                prompt_tokens=final.prompt_eval_count,
-                completion_tokens=final.eval_count,
-                eval_s=final.eval_duration / NS_PER_S,
-                reported_ms=final.total_duration / NS_PER_MS if final.total_duration else None,
-            )
-        # No metrics (cancelled, failed, or a server that sends none): count the chunks seen.
-        return TurnCounts(
-            prompt_tokens=final.prompt_eval_count if final is not None else 0,
-            completion_tokens=self.chunks_seen - (1 if final is not None else 0),
-            eval_s=self.output_seconds(now),
-            reported_ms=None,
         )

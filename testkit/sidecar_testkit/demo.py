@@ -14,7 +14,7 @@ from typing import Final
 import httpx
 import trio
 
-from .config import parse_ollama_host
+from sidecar.config import parse_ollama_host
 from .fake_ollama import open_scripted_ollama
 from .harness import chat_interactively, open_sidecar
 

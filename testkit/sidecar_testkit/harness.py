@@ -10,7 +10,7 @@ The Python API is what the end-to-end tests (and anyone testing a shell's expect
 Every stdout line is kept in arrival order (`sidecar.lines`, with the arrival time), so tests can
 assert ordering across notifications and responses. Stderr is collected for failure messages.
 
-`python -m sidecar.harness "prompt"` is the same thing for a person: it prints the reply as it
+`python -m sidecar_testkit.harness "prompt"` is the same thing for a person: it prints the reply as it
 streams; Ctrl+C sends `cancel_chat` (a second Ctrl+C stops the sidecar).
 """
 
@@ -365,7 +365,7 @@ def _report(response: dict[str, Any]) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m sidecar.harness",
+        prog="python -m sidecar_testkit.harness",
         description="Spawn a sidecar, send one chat, print the reply as it streams.",
     )
     parser.add_argument("prompt", help="the user message")

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from sidecar.harness import SidecarProcess, open_sidecar
+from sidecar_testkit.harness import SidecarProcess, open_sidecar
 
 from ..e2e import check_lines
 from .llama import LlamaServer, run_server

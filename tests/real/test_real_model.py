@@ -14,7 +14,7 @@ from typing import Any, Final
 import jsonschema
 import trio
 
-from sidecar.harness import SidecarProcess
+from sidecar_testkit.harness import SidecarProcess
 
 from .llama import LlamaServer, stream_direct
 

@@ -1,5 +1,5 @@
 // Which Ollama the dev shell's sidecars talk to: a real one when it answers, else the project's
-// scripted Ollama (`python -m sidecar.fake_ollama`), started here as a child process.
+// scripted Ollama (`python -m sidecar_testkit.fake_ollama`), started here as a child process.
 //
 // The address is parsed by the sidecar's own `parse_ollama_host`, so `OLLAMA_HOST=:11500` or
 // `0.0.0.0` mean here exactly what they mean to the sidecar. The scripted Ollama prints one line,
@@ -11,7 +11,7 @@ import { spawn } from "node:child_process";
 const PROBE_TIMEOUT_MS = 1500;
 
 // Runs the scripted Ollama and stops it (SIGTERM -> its clean exit) when its parent is gone.
-const WATCHED_FAKE_OLLAMA = `# sidecar.fake_ollama for the ui dev shell; exits with its parent
+const WATCHED_FAKE_OLLAMA = `# sidecar_testkit.fake_ollama for the ui dev shell; exits with its parent
 import os, runpy, signal, sys, threading, time
 parent = os.getppid()
 def watch():
@@ -19,8 +19,8 @@ def watch():
         time.sleep(0.5)
     os.kill(os.getpid(), signal.SIGTERM)
 threading.Thread(target=watch, daemon=True).start()
-sys.argv = ["python -m sidecar.fake_ollama", *sys.argv[1:]]
-runpy.run_module("sidecar.fake_ollama", run_name="__main__")
+sys.argv = ["python -m sidecar_testkit.fake_ollama", *sys.argv[1:]]
+runpy.run_module("sidecar_testkit.fake_ollama", run_name="__main__")
 `;
 
 /** The base URL the sidecar would use for `value` (a flag or OLLAMA_HOST; "" = the default). */

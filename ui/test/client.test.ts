@@ -481,7 +481,7 @@ describe("against the real sidecar", () => {
   let client: SidecarClient;
 
   beforeAll(async () => {
-    const ollama = spawn(PYTHON, ["-m", "sidecar.fake_ollama", "--port", "0"], {
+    const ollama = spawn(PYTHON, ["-m", "sidecar_testkit.fake_ollama", "--port", "0"], {
       cwd: REPO, stdio: ["ignore", "pipe", "ignore"],
     });
     children.push(ollama);

@@ -16,7 +16,7 @@ const PYTHON = process.env.OLLAMA_SIDECAR_PYTHON || path.join(REPO, ".venv", "bi
 
 /** The scripted Ollama on 127.0.0.1, on a free port. */
 async function startScriptedOllama() {
-  const child = spawn(PYTHON, ["-m", "sidecar.fake_ollama", "--port", "0", "--pace", "0.005"], {
+  const child = spawn(PYTHON, ["-m", "sidecar_testkit.fake_ollama", "--port", "0", "--pace", "0.005"], {
     cwd: REPO,
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -46,7 +46,7 @@ async function startScriptedOllama() {
 function scriptedTexts() {
   const { execFileSync } = require("node:child_process");
   const out = execFileSync(PYTHON, ["-c",
-    "import json; from sidecar.fake_ollama import SEPARATORS_TEXT, MULTIBYTE_TEXT;" +
+    "import json; from sidecar_testkit.fake_ollama import SEPARATORS_TEXT, MULTIBYTE_TEXT;" +
     "print(json.dumps({'separators': SEPARATORS_TEXT, 'multibyte': MULTIBYTE_TEXT}))"], { cwd: REPO });
   return JSON.parse(out.toString("utf8"));
 }

@@ -1,11 +1,9 @@
 """The client for Ollama's own API: `/api/chat` streaming, `/api/tags`, `/api/version`.
 
 The connection handling, timeouts and cancel-by-closing are shared with the OpenAI-compatible
-client (`upstream.HttpUpstream`); this module holds what is Ollama's: the paths, the body
-(`OllamaChatRequest` as is, minus `tool_choice`, which Ollama does not know), the NDJSON turn
-(`turn.ChatTurn`), and how its error bodies and model list read. The body is handed to the turn
-as decoded network reads; line splitting happens there, only on `\n` (never
-`str.splitlines`, which also splits on U+0085).
+client (`..http.HttpProvider`); this module holds what is Ollama's: the paths, the body
+(`wire.chat_body`), the NDJSON turn (`turn.OllamaTurn`), the model list, and how its error
+statuses read (`errors.status_error`).
 """
 
 from __future__ import annotations
@@ -15,42 +13,35 @@ from contextlib import asynccontextmanager
 
 import msgspec
 
-from . import errors
-from .protocol import (
-    ModelInfo,
-    OllamaChatRequest,
-    RequestId,
-    body_encoder,
-    error_body_decoder,
-    tags_decoder,
-    version_decoder,
-)
-from .turn import ChatTurn
-from .upstream import PROBE_TIMEOUT_S, REQUEST_TIMEOUT_S, ChatBody, HttpUpstream
+from ...errors import RpcError
+from ...protocol import ModelInfo, RequestId
+from ..base import ChatRequest
+from ..http import PROBE_TIMEOUT_S, REQUEST_TIMEOUT_S, ChatBody, HttpProvider
+from .errors import OLLAMA, status_error
+from .turn import OllamaTurn
+from .wire import chat_body, tags_decoder, version_decoder
 
 
-class OllamaClient(HttpUpstream):
+class OllamaClient(HttpProvider):
     """The way to one Ollama server, shared by every chat."""
 
     provider = "ollama"
-    server = errors.OLLAMA
+    errors = OLLAMA
 
     @asynccontextmanager
-    async def chat_stream(self, request: OllamaChatRequest) -> AsyncIterator[ChatBody]:
+    async def chat_stream(self, request: ChatRequest) -> AsyncIterator[ChatBody]:
         """Opens `POST /api/chat` and yields its body once the status says it streams.
 
         Raises `RpcError`: ollama_unreachable, model_not_found, upstream_error (HTTP status),
         stream_interrupted (dropped before the head, or the head later than the idle timeout).
         Cancellation: leaving the block for any reason closes the connection.
         """
-        if request.tool_choice is not msgspec.UNSET:
-            request = msgspec.structs.replace(request, tool_choice=msgspec.UNSET)
-        body = body_encoder.encode(request)
+        body = chat_body(request)
         async with self._stream("/api/chat", "application/x-ndjson", body, request.model) as chat:
             yield chat
 
-    def new_turn(self, chat_id: RequestId, started_at: float) -> ChatTurn:
-        return ChatTurn(chat_id, started_at)
+    def new_turn(self, chat_id: RequestId | None, started_at: float) -> OllamaTurn:
+        return OllamaTurn(chat_id, started_at)
 
     async def list_models(self) -> list[ModelInfo]:
         """`/api/tags` as `ModelInfo`s. Raises `RpcError` like `chat_stream`."""
@@ -58,7 +49,7 @@ class OllamaClient(HttpUpstream):
         try:
             tags = tags_decoder.decode(response.content)
         except msgspec.DecodeError as exc:
-            raise errors.upstream_error(
+            raise OLLAMA.upstream_error(
                 response.status_code, f"unexpected /api/tags body ({exc})"
             ) from None
         return [
@@ -79,32 +70,9 @@ class OllamaClient(HttpUpstream):
         try:
             return version_decoder.decode(response.content).version
         except msgspec.DecodeError:
-            raise errors.upstream_error(
+            raise OLLAMA.upstream_error(
                 response.status_code, "the server at this address does not look like Ollama"
             ) from None
 
-    def status_error(self, status: int, body: bytes, *, model: str | None) -> errors.RpcError:
-        detail = error_detail(body)
-        # Only Ollama's JSON error says a model is missing; gin's plain-text 404 means a wrong path.
-        if status == 404 and model is not None and "not found" in detail:
-            return errors.model_not_found(model, detail)
-        if not detail:
-            detail = body.decode("utf-8", "replace").strip()[:500] or f"HTTP {status}"
-        return errors.upstream_error(status, detail, hint=self.key_hint(status))
-
-
-def error_detail(body: bytes) -> str:
-    """The message of `{"error": str}`, OpenAI's `{"error": {"message": str}}` or vLLM's
-    `{"object": "error", "message": str}`, else `""`."""
-    try:
-        decoded = error_body_decoder.decode(body)
-    except (msgspec.DecodeError, UnicodeDecodeError):
-        return ""
-    error = decoded.error
-    if isinstance(error, str):
-        return error
-    if isinstance(error, dict) and isinstance(error.get("message"), str):
-        return error["message"]
-    if isinstance(decoded.message, str):
-        return decoded.message
-    return ""
+    def status_error(self, status: int, body: bytes, *, model: str | None) -> RpcError:
+        return status_error(status, body, model=model, hint=self.key_hint(status))

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from .framing import OversizedLine
+from ...framing import OversizedLine
 
 _COLON: Final = 0x3A  # b":"[0]
 _DATA: Final = b"data: "

@@ -1,9 +1,9 @@
 """One chat turn read from an OpenAI-compatible server's SSE stream (`/chat/completions`).
 
-The same outward interface as `turn.ChatTurn`, so the chat loop only needs the client's
-`new_turn`; the client sees the same notifications, results and error kinds whichever server
-streamed. Rules, from the `/v1` sections of ../shared/reference/ollama-api.md and the `.sse`
-fixtures:
+The same outward interface as `ollama.turn.OllamaTurn` (both are a `..turn.Turn`), so the chat
+loop only needs the client's `new_turn`; the host sees the same notifications, results and error
+kinds whichever server streamed. Rules, from the servers' `/v1` behaviour as the scripted
+Ollama's `.sse` transcripts record it:
 
 - Events come from `sse.SSEDecoder`; `data: [DONE]` ends the turn, and a body that ends
   without it is a stream_interrupted (Ollama's `/v1` ends a failed stream with a bogus empty
@@ -34,19 +34,18 @@ from typing import Any, Final
 
 import msgspec
 
-from . import errors
-from .framing import OversizedLine
-from .openai_wire import (
+from ...framing import OversizedLine
+from ...protocol import Notification, RequestId, ToolCall, ToolCallFunction
+from ..turn import UPSTREAM_MAX_LINE_BYTES, Turn, TurnCounts, error_text
+from .errors import OPENAI_COMPATIBLE as SERVER
+from .sse import SSEDecoder
+from .wire import (
     CompletionChunk,
     ToolCallDelta,
     arguments_decoder,
     chunk_decoder,
 )
-from .protocol import Notification, RequestId, ToolCall, ToolCallFunction
-from .sse import SSEDecoder
-from .turn import UPSTREAM_MAX_LINE_BYTES, Turn, TurnCounts, error_text
 
-SERVER: Final = errors.OPENAI_COMPATIBLE
 DONE: Final = b"[DONE]"
 _FINISH_REASONS: Final = {"tool_calls": "stop", "function_call": "stop"}
 _ARGUMENTS_SHOWN: Final = 200  # characters of bad arguments quoted in the error
@@ -65,7 +64,7 @@ class _Call:
 
 
 class OpenAITurn(Turn):
-    def __init__(self, chat_id: RequestId, started_at: float) -> None:
+    def __init__(self, chat_id: RequestId | None, started_at: float) -> None:
         super().__init__(chat_id, started_at)
         self.chunks_seen = 0  # chunks that carried output: the token estimate without usage
         self.events_seen = 0
@@ -89,7 +88,7 @@ class OpenAITurn(Turn):
                     "the body held no server-sent events (is the base URL an OpenAI-compatible "
                     "API, e.g. http://host:port/v1?)"
                 )
-            self.failure = errors.stream_interrupted(detail, SERVER)
+            self.failure = SERVER.stream_interrupted(detail)
         return out
 
     def _events(self, events: list[bytes | OversizedLine], now: float) -> list[Notification]:
@@ -98,8 +97,8 @@ class OpenAITurn(Turn):
             if self.ended:
                 break
             if isinstance(event, OversizedLine):
-                self.failure = errors.stream_interrupted(
-                    f"an event of {event.size} bytes exceeds the size limit", SERVER
+                self.failure = SERVER.stream_interrupted(
+                    f"an event of {event.size} bytes exceeds the size limit"
                 )
                 break
             self.events_seen += 1
@@ -114,12 +113,12 @@ class OpenAITurn(Turn):
             try:
                 chunk = chunk_decoder.decode(event)
             except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-                self.failure = errors.stream_interrupted(
-                    f"malformed event from the server ({exc})", SERVER
+                self.failure = SERVER.stream_interrupted(
+                    f"malformed event from the server ({exc})"
                 )
                 break
             if chunk.error is not msgspec.UNSET:
-                self.failure = errors.upstream_error(200, error_text(chunk.error), SERVER)
+                self.failure = SERVER.upstream_error(200, error_text(chunk.error))
                 break
             self._apply(chunk, out, now)
         return out
@@ -182,8 +181,8 @@ class OpenAITurn(Turn):
         for index in sorted(calls):
             call = calls[index]
             if not call.name:
-                self.failure = errors.upstream_error(
-                    200, f"the model sent tool call {index} without a function name", SERVER
+                self.failure = SERVER.upstream_error(
+                    200, f"the model sent tool call {index} without a function name"
                 )
                 return
             arguments = self._arguments(call)
@@ -206,11 +205,10 @@ class OpenAITurn(Turn):
             return arguments_decoder.decode(text)
         except msgspec.DecodeError:
             shown = text if len(text) <= _ARGUMENTS_SHOWN else text[:_ARGUMENTS_SHOWN] + "…"
-            self.failure = errors.upstream_error(
+            self.failure = SERVER.upstream_error(
                 200,
                 f"the model called {call.name!r} with arguments that are not a JSON object: "
                 f"{shown!r}",
-                SERVER,
                 hint="The model wrote malformed tool call arguments; retry, or pick a model that "
                 "handles tools better.",
             )

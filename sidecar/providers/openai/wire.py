@@ -1,7 +1,7 @@
 """The OpenAI-compatible wire: the chat request built from ours, and the stream's chunk shapes.
 
-Pure and synchronous. The sidecar's chat state is Ollama-shaped (`OllamaChatRequest`, `Message`),
-so `chat_body` translates it to `/chat/completions`:
+Pure and synchronous. The protocol's messages are Ollama-shaped (`Message`), so `chat_body`
+translates a `ChatRequest` to `/chat/completions`:
 
 - messages: assistant `tool_calls` get `type:"function"` and `arguments` as a JSON string;
   a `tool` message's `tool_call_id` (and `tool_name` as `name`) are kept; `images` (base64,
@@ -25,7 +25,8 @@ from typing import Any, Final, Literal
 import msgspec
 from msgspec import UNSET, Struct, UnsetType
 
-from .protocol import Message, OllamaChatRequest, ToolChoice
+from ...protocol import Message, ToolChoice
+from ..base import ChatRequest
 
 # --- request ----------------------------------------------------------------------------------
 
@@ -86,7 +87,7 @@ _IMAGE_TYPES: Final = (
 _encoder: Final = msgspec.json.Encoder()
 
 
-def chat_body(request: OllamaChatRequest) -> bytes:
+def chat_body(request: ChatRequest) -> bytes:
     """The JSON body of `POST /chat/completions` for one streamed turn."""
     body = CompletionRequest(
         model=request.model,

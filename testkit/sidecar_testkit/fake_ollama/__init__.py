@@ -9,15 +9,15 @@ Every scenario answers both on Ollama's `/api/chat` and on the OpenAI-compatible
 `/v1/chat/completions` (as llama-server or Ollama would send it); `record.chat` gives a chat
 request in one neutral shape whichever dialect carried it.
 
-Run it standalone with `python -m sidecar.fake_ollama --list`. Scenarios live in `scenarios.py`,
+Run it standalone with `python -m sidecar_testkit.fake_ollama --list`. Scenarios live in `scenarios.py`,
 the wire encoding in `wire.py` (NDJSON) and `openai_wire.py` + `openai_render.py` (SSE), the
 translation of `/v1` requests in `openai_request.py`, the records in `record.py`, the server in
 `server.py`.
 """
 
-from sidecar.fake_ollama.openai_request import neutral_message, neutral_messages
-from sidecar.fake_ollama.openai_wire import FLAVOURS
-from sidecar.fake_ollama.scenarios import (
+from sidecar_testkit.fake_ollama.openai_request import neutral_message, neutral_messages
+from sidecar_testkit.fake_ollama.openai_wire import FLAVOURS
+from sidecar_testkit.fake_ollama.scenarios import (
     ERROR_SCENARIOS,
     MULTIBYTE_TEXT,
     SCENARIOS,
@@ -26,7 +26,7 @@ from sidecar.fake_ollama.scenarios import (
     ScriptFactory,
     tool_request_text,
 )
-from sidecar.fake_ollama.server import (
+from sidecar_testkit.fake_ollama.server import (
     RequestRecord,
     ScriptedOllama,
     open_scripted_ollama,

@@ -1,4 +1,4 @@
-"""Command line: `python -m sidecar.fake_ollama [--host H] [--port P] [--scenario S] [--pace S]
+"""Command line: `python -m sidecar_testkit.fake_ollama [--host H] [--port P] [--scenario S] [--pace S]
 [--openai-flavour llama-server|ollama] [--api-key KEY]`.
 
 Why it is built this way: a shell developer (or a script) starts it like a real Ollama and needs
@@ -22,19 +22,19 @@ from typing import Final
 
 import trio
 
-from sidecar.fake_ollama.openai_wire import DEFAULT_FLAVOUR, FLAVOURS
-from sidecar.fake_ollama.scenarios import ERROR_SCENARIOS, SCENARIOS, describe
-from sidecar.fake_ollama.server import ScriptedOllama
+from sidecar_testkit.fake_ollama.openai_wire import DEFAULT_FLAVOUR, FLAVOURS
+from sidecar_testkit.fake_ollama.scenarios import ERROR_SCENARIOS, SCENARIOS, describe
+from sidecar_testkit.fake_ollama.server import ScriptedOllama
 
 DEFAULT_PORT: Final = 11434
 DEFAULT_PACE_S: Final = 0.05
 
-logger = logging.getLogger("sidecar.fake_ollama")
+logger = logging.getLogger("sidecar_testkit.fake_ollama")
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m sidecar.fake_ollama",
+        prog="python -m sidecar_testkit.fake_ollama",
         description=(
             "A scripted Ollama: the request's model names the scenario to play. It speaks "
             "Ollama's /api/chat and /api/tags, and the OpenAI-compatible /v1/chat/completions "

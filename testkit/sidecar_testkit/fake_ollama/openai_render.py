@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from sidecar.fake_ollama.openai_wire import (
+from sidecar_testkit.fake_ollama.openai_wire import (
     DEFAULT_FLAVOUR,
     LLAMA_FINGERPRINT,
     OLLAMA_FINGERPRINT,
@@ -55,10 +55,10 @@ from sidecar.fake_ollama.openai_wire import (
     timings_from,
     unix_seconds,
 )
-from sidecar.fake_ollama.wire import go_json
+from sidecar_testkit.fake_ollama.wire import go_json
 
 if TYPE_CHECKING:
-    from sidecar.fake_ollama.scenarios import Script
+    from sidecar_testkit.fake_ollama.scenarios import Script
 
 KEEPALIVE: Final = b": ping\n\n"
 SSE_TYPE: Final = "text/event-stream"

@@ -2,8 +2,8 @@
 
 Why it is built this way: a client of the OpenAI dialect meets servers that agree on the protocol
 and differ in every detail, so the scripted upstream imitates two of them exactly, as the
-references describe them (`../shared/reference/ollama-api.md` §7 and the byte-exact fixtures
-`f-v1-ollama-sse-tool-call.sse`, `g-v1-llama-server-sse-tool-call.sse`):
+byte-exact transcripts in `transcripts/` record them (`f-v1-ollama-sse-tool-call.sse`,
+`g-v1-llama-server-sse-tool-call.sse`):
 
 - `ollama` (Ollama >= v0.32.6): Go field order and escaping, `role` in the first delta only,
   `content` always present (`""` too), `reasoning`, each tool call whole in one delta with its
@@ -34,7 +34,7 @@ from typing import Any, Final, Literal
 import msgspec
 from msgspec import UNSET, Struct, UnsetType
 
-from sidecar.fake_ollama.wire import go_json
+from sidecar_testkit.fake_ollama.wire import go_json
 
 Flavour = Literal["llama-server", "ollama"]
 FLAVOURS: Final[tuple[str, ...]] = ("llama-server", "ollama")

@@ -14,7 +14,7 @@ from typing import Any, Final
 import msgspec
 import trio
 
-from sidecar.fake_ollama.openai_request import neutral_request, ollama_request
+from sidecar_testkit.fake_ollama.openai_request import neutral_request, ollama_request
 
 API_CHAT: Final = "/api/chat"
 V1_CHAT: Final = "/v1/chat/completions"

@@ -22,8 +22,8 @@ from typing import Any, Final, Literal
 
 import msgspec
 
-from sidecar.fake_ollama.openai_wire import split_events
-from sidecar.fake_ollama.wire import (
+from sidecar_testkit.fake_ollama.openai_wire import split_events
+from sidecar_testkit.fake_ollama.wire import (
     ChunkWriter,
     ToolCall,
     error_body,
@@ -123,7 +123,7 @@ def words(text: str) -> list[str]:
 @cache
 def transcript(name: str) -> bytes:
     """The bytes of a file in `transcripts/` (package data, byte-identical to the fixtures)."""
-    return (resources.files("sidecar.fake_ollama") / "transcripts" / name).read_bytes()
+    return (resources.files("sidecar_testkit.fake_ollama") / "transcripts" / name).read_bytes()
 
 
 def replay_lines(name: str, model: str) -> list[bytes]:

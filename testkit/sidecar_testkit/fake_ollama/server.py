@@ -29,24 +29,24 @@ from typing import Any, Final, Self
 import h11
 import trio
 
-from sidecar.fake_ollama import openai_render, openai_wire
-from sidecar.fake_ollama.connection import Connection, response_head
-from sidecar.fake_ollama.openai_request import ollama_request, request_problem
-from sidecar.fake_ollama.record import (
+from sidecar_testkit.fake_ollama import openai_render, openai_wire
+from sidecar_testkit.fake_ollama.connection import Connection, response_head
+from sidecar_testkit.fake_ollama.openai_request import ollama_request, request_problem
+from sidecar_testkit.fake_ollama.record import (
     API_CHAT,
     CHAT_PATHS,
     V1_CHAT,
     RequestRecord,
     decode_json,
 )
-from sidecar.fake_ollama.scenarios import (
+from sidecar_testkit.fake_ollama.scenarios import (
     ERROR_SCENARIOS,
     SCENARIOS,
     Script,
     ScriptFactory,
     scenario_for_model,
 )
-from sidecar.fake_ollama.wire import error_body, go_json, tags_body
+from sidecar_testkit.fake_ollama.wire import error_body, go_json, tags_body
 
 logger = logging.getLogger(__name__)
 

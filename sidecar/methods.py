@@ -1,0 +1,155 @@
+"""The method table: every JSON-RPC method of protocol 1, in one place.
+
+Each `Method` names the method, its params Struct, the result Struct its handler returns, the
+handler and a one-line doc. Everything else derives from this table: the dispatcher
+(server.py) looks methods up here and decodes params with the decoder built here; the JSON
+Schema (schema.py, `--print-schema`) takes requests and responses from it; a test holds the
+method sections of docs/protocol.md to it.
+
+A handler is `async (server, handle, params) -> result`. It runs inside the request's own cancel
+scope and raises `RpcError` for an answer that is an error; the dispatcher turns whatever comes
+out into the one response (server.py). A new method is a params and a result Struct in
+protocol.py, a handler here, and one row in `METHODS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+import msgspec
+
+from . import __version__
+from .errors import RpcError
+from .protocol import (
+    PROTOCOL_VERSION,
+    ApproveToolParams,
+    CancelChatParams,
+    CancelChatResult,
+    ChatParams,
+    ChatResult,
+    EmptyResult,
+    ListModelsResult,
+    NoParams,
+    OllamaStatus,
+    StatusResult,
+    ToolResultParams,
+)
+
+if TYPE_CHECKING:
+    from msgspec import Struct
+
+    from .server import Handle, Server
+
+Handler = Callable[["Server", "Handle", Any], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    params: type[Struct]
+    result: type[Struct]
+    handler: Handler
+    doc: str
+    decoder: msgspec.json.Decoder = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "decoder", msgspec.json.Decoder(self.params))
+
+
+# --- handlers -----------------------------------------------------------------------------------
+
+
+async def chat(server: Server, handle: Handle, params: ChatParams) -> ChatResult:
+    # The dispatcher opened the session when it admitted the chat (model, tools, --max-chats).
+    assert handle.session is not None
+    return await handle.session.run()
+
+
+async def cancel_chat(server: Server, handle: Handle, params: CancelChatParams) -> CancelChatResult:
+    if params.chat_id is msgspec.UNSET:
+        targets = server.chats()
+    else:
+        target = server.handles.get(params.chat_id)
+        targets = [target] if target is not None and target.session is not None else []
+    await server.cancel(targets)
+    # A chat that finished in the same instant answered normally: it is not listed.
+    return CancelChatResult(
+        cancelled=[h.id for h in targets if h.cancelled and h.id is not None]
+    )
+
+
+async def approve_tool(server: Server, handle: Handle, params: ApproveToolParams) -> EmptyResult:
+    server.session(params.chat_id).answer("approve_tool", params.call_id, params)
+    return EmptyResult()
+
+
+async def tool_result(server: Server, handle: Handle, params: ToolResultParams) -> EmptyResult:
+    server.session(params.chat_id).answer("tool_result", params.call_id, params)
+    return EmptyResult()
+
+
+async def list_models(server: Server, handle: Handle, params: NoParams) -> ListModelsResult:
+    return ListModelsResult(models=await server.client.list_models())
+
+
+async def status(server: Server, handle: Handle, params: NoParams) -> StatusResult:
+    chats = [h.id for h in server.chats()]
+    # `ollama` describes the upstream whatever its provider (an OpenAI-compatible server has
+    # no version endpoint: its version stays null).
+    upstream = OllamaStatus(reachable=False, version=None, error=None)
+    try:
+        upstream.version = await server.client.probe()
+        upstream.reachable = True
+    except RpcError as exc:
+        upstream.error = server.client.redact(exc.message)
+    return StatusResult(
+        version=__version__,
+        protocol=PROTOCOL_VERSION,
+        ollama_url=server.client.url,
+        chats=chats,
+        ollama=upstream,
+        provider=server.client.provider,  # type: ignore[arg-type]
+    )
+
+
+async def shutdown(server: Server, handle: Handle, params: NoParams) -> EmptyResult:
+    await server.cancel(server.chats())
+    handle.stop_after = True
+    return EmptyResult()
+
+
+# --- the table ----------------------------------------------------------------------------------
+
+METHODS: Final[dict[str, Method]] = {
+    m.name: m
+    for m in (
+        Method(
+            "chat", ChatParams, ChatResult, chat,
+            "Streams a reply: chat:* notifications with params.chat_id = this id, then one "
+            "response.",
+        ),
+        Method(
+            "cancel_chat", CancelChatParams, CancelChatResult, cancel_chat,
+            "Cancels one chat (chat_id) or every running chat (no chat_id).",
+        ),
+        Method(
+            "approve_tool", ApproveToolParams, EmptyResult, approve_tool,
+            "Answers a chat:approval_request.",
+        ),
+        Method(
+            "tool_result", ToolResultParams, EmptyResult, tool_result,
+            "Answers a client tool's chat:tool_call.",
+        ),
+        Method("list_models", NoParams, ListModelsResult, list_models, "The models installed upstream."),
+        Method(
+            "status", NoParams, StatusResult, status,
+            "The sidecar's state and whether upstream answers.",
+        ),
+        Method(
+            "shutdown", NoParams, EmptyResult, shutdown,
+            "Cancels every chat, answers {} once each has answered, exits 0.",
+        ),
+    )
+}

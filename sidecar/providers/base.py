@@ -1,0 +1,74 @@
+"""The seam between a chat and a model server: the neutral request and the `Provider` protocol.
+
+A chat (chat.py) and the dispatcher (server.py) see a model server only through `Provider`;
+each dialect (`ollama/`, `openai/`) implements it on top of the HTTP machinery in `http.py`.
+`ChatRequest` is what a chat asks for, in no server's dialect: each client translates it into
+its own body (`ollama.wire.chat_body`, `openai.wire.chat_body`). Its messages are the
+protocol's `Message` (the stdio contract's shape, which the host sends and gets back).
+
+Later capabilities become methods here, each with an `RpcError` for a dialect that cannot do
+them (docs/architecture.md says where things go).
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any, Protocol
+
+from msgspec import UNSET, Struct, UnsetType
+
+from ..protocol import Message, ModelInfo, RequestId, ToolChoice
+
+if TYPE_CHECKING:
+    from .turn import Turn
+
+
+class ChatRequest(Struct, omit_defaults=True):
+    """One streamed reply asked of a model: the chat's params, resolved (model, tools)."""
+
+    model: str
+    messages: list[Message]
+    options: dict[str, Any] | UnsetType = UNSET
+    think: bool | str | UnsetType = UNSET
+    format: str | dict[str, Any] | UnsetType = UNSET
+    keep_alive: int | float | str | UnsetType = UNSET
+    tools: list[dict[str, Any]] | UnsetType = UNSET
+    # OpenAI's tool_choice: the OpenAI dialect sends it, Ollama's has no such field.
+    tool_choice: ToolChoice | UnsetType = UNSET
+
+
+class ChatStream(Protocol):
+    """The body of a streamed reply, one decoded network read at a time."""
+
+    async def read(self) -> bytes:
+        """The next read's body bytes, `b""` at the end. Raises `RpcError`
+        (stream_interrupted)."""
+        ...
+
+
+class Provider(Protocol):
+    """Everything the chat loop and the dispatcher use of a model server."""
+
+    url: str  # the base URL (reported as ollama_url)
+    provider: str  # "ollama" or "openai"
+
+    def chat_stream(self, request: ChatRequest) -> AbstractAsyncContextManager[ChatStream]:
+        """The streamed reply's body; raises `RpcError`; leaving it closes the connection,
+        which is how the server is told to stop."""
+        ...
+
+    def new_turn(self, chat_id: RequestId | None, started_at: float) -> Turn:
+        """A turn that reads this server's chat stream."""
+        ...
+
+    async def list_models(self) -> list[ModelInfo]: ...
+
+    async def probe(self) -> str | None:
+        """Raises `RpcError` unless the server answers; returns its version when it has one."""
+        ...
+
+    def redact(self, text: str) -> str:
+        """`text` without the API key (a server may echo what it was sent)."""
+        ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,39 @@
+"""How Ollama's failures read: its wording, and what its error statuses mean.
+
+Only Ollama's JSON error says a model is missing (`{"error": "model 'x' not found"}` with 404);
+gin's plain-text 404 means a wrong path, which is an upstream_error.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from ...errors import MODEL_NOT_FOUND, RpcError
+from ..server_errors import ServerErrors, error_detail, plain_detail
+
+OLLAMA: Final = ServerErrors(
+    name="Ollama",
+    short="Ollama",
+    title="Ollama",
+    log="the Ollama server log",
+    unreachable_hint=(
+        "Start Ollama (run `ollama serve` or open the Ollama app), or point the sidecar at it "
+        "with OLLAMA_HOST or --ollama-url."
+    ),
+)
+
+
+def model_not_found(model: str, detail: str) -> RpcError:
+    return RpcError(
+        MODEL_NOT_FOUND,
+        f"Model {model!r} is not installed in Ollama: {detail}",
+        hint=f"Run `ollama pull {model}`, or pick an installed model (list_models).",
+    )
+
+
+def status_error(status: int, body: bytes, *, model: str | None, hint: str | None) -> RpcError:
+    """An HTTP error status from Ollama as `RpcError`; `hint` (the API key's) wins when set."""
+    detail = error_detail(body)
+    if status == 404 and model is not None and "not found" in detail:
+        return model_not_found(model, detail)
+    return OLLAMA.upstream_error(status, detail or plain_detail(status, body), hint=hint)
