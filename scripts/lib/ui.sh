@@ -2,10 +2,11 @@
 # installs ui/'s node modules, finds Chromium for the browser tests, and builds ui/dist.
 # Each step does nothing when its result is already up to date.
 
-# npm install (which keeps the versions in ui/package-lock.json) when ui/node_modules is missing
-# or older than ui/package.json / ui/package-lock.json (npm's own record of an install,
-# node_modules/.package-lock.json, tells). Not `npm ci`: npm 11 rejects a lockfile made on one
-# platform for lacking other platforms' optional packages (rollup's, esbuild's).
+# npm ci (exactly what ui/package-lock.json says, which it never rewrites) when ui/node_modules is
+# missing or older than ui/package.json / ui/package-lock.json (npm's own record of an install,
+# node_modules/.package-lock.json, tells). The lockfile holds every platform's optional packages
+# (rollup's, esbuild's), as npm 11 writes it, so `npm ci` accepts it on any platform. To change a
+# dependency, edit package.json and run `npm install` by hand, then commit both files.
 ensure_node_modules() {
   command -v npm >/dev/null 2>&1 || { echo "error: ui/ needs Node.js 20+ and npm on PATH" >&2; return 1; }
   local record=ui/node_modules/.package-lock.json
@@ -14,7 +15,7 @@ ensure_node_modules() {
     return 0
   fi
   echo "installing ui/ node modules" >&2
-  (cd ui && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund >&2)
+  (cd ui && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund >&2)
 }
 
 # Debian's Chromium at /usr/bin/chromium (or $CHROMIUM_PATH); installed with apt-get when we are
