@@ -17,7 +17,7 @@ Objects stay open (no `additionalProperties: false`): a client must ignore field
 know (docs/protocol.md, Compatibility). The end-to-end tests close them before validating, so
 the sidecar itself never writes a field the schema does not name.
 
-`$defs` naming, which tests/e2e.py and ui/scripts/protocol-types.py rely on: `<Method>Request`
+`$defs` naming, which tests/process/e2e.py and ui/scripts/protocol-types.py rely on: `<Method>Request`
 and `<Method>Response` per method (`cancel_chat` -> `CancelChatRequest`), `<Method>Notification`
 per notification (`chat:tool_call` -> `ChatToolCallNotification`), `ErrorResponse`, and the
 unions `Request`, `Notification` and `Response`.

@@ -1,53 +1,38 @@
-"""Shared fixtures: the scripted Ollama on loopback, and the ways the end-to-end tests run.
-
-Every test in a `test_e2e_*` module that uses `fake_ollama` runs once per variant in
-`tests/e2e.py` (`E2E_VARIANTS`): the same checks through each provider and each stdio path.
-`@pytest.mark.variants("ollama", ...)` limits a test to the named ones.
+"""Fixtures shared by every level: the scripted Ollama on loopback, a project folder for the
+tools, and a subreaper for tests whose processes leave orphans. Each level's own fixtures are in
+its conftest.py (process/: the end-to-end variants; testkit/: an HTTP client of the scripted
+Ollama); helpers that are not fixtures are in support.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
 from sidecar_testkit.fake_ollama import ScriptedOllama, open_scripted_ollama
 
-from . import e2e
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "variants(*names): run this end-to-end test only in the named variants"
-    )
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    module = metafunc.module.__name__.rpartition(".")[2]
-    if not module.startswith("test_e2e_") or "fake_ollama" not in metafunc.fixturenames:
-        return
-    names = list(e2e.E2E_VARIANTS)
-    marker = metafunc.definition.get_closest_marker("variants")
-    if marker is not None:
-        unknown = set(marker.args) - set(e2e.E2E_VARIANTS)
-        if unknown:
-            raise ValueError(f"unknown e2e variants {sorted(unknown)} on {metafunc.function.__name__}")
-        names = [name for name in names if name in marker.args]
-    metafunc.parametrize("e2e_variant", names, indirect=True)
+from .support import child_subreaper
 
 
 @pytest.fixture
-def e2e_variant(request: pytest.FixtureRequest) -> Iterator[str]:
-    """The variant this end-to-end test runs in; `sidecar_for` reads it."""
-    name = getattr(request, "param", "ollama")  # tests outside test_e2e_* modules
-    token = e2e.CURRENT_VARIANT.set(name)
-    try:
-        yield name
-    finally:
-        e2e.CURRENT_VARIANT.reset(token)
-
-
-@pytest.fixture
-async def fake_ollama(e2e_variant: str) -> AsyncIterator[ScriptedOllama]:
+async def fake_ollama() -> AsyncIterator[ScriptedOllama]:
+    """The scripted Ollama on a free loopback port, with its request records."""
     async with open_scripted_ollama() as fake:
         yield fake
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """An empty project folder (`--root`), with room beside it for what must stay outside."""
+    project = tmp_path / "project"
+    project.mkdir()
+    return project.resolve()
+
+
+@pytest.fixture
+def subreaper() -> Iterator[None]:
+    """Orphans of this test's processes are re-parented to the test process (support.py)."""
+    with child_subreaper():
+        yield

@@ -1,12 +1,22 @@
-"""Helpers shared by the tests (no fixtures here: see conftest.py)."""
+"""Helpers shared by the tests of every level (no fixtures here: see conftest.py)."""
 
 from __future__ import annotations
 
+import ctypes
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Final
 
+import msgspec
 import trio
 
-TRANSCRIPTS = Path(__file__).resolve().parent.parent / "testkit" / "sidecar_testkit" / "fake_ollama" / "transcripts"
+REPO_ROOT: Final = Path(__file__).resolve().parent.parent
+TRANSCRIPTS: Final = REPO_ROOT / "testkit" / "sidecar_testkit" / "fake_ollama" / "transcripts"
+# A guard against hangs, not a speed assertion: these machines are shared and noisy.
+GUARD_S: Final = 30.0
+PR_SET_CHILD_SUBREAPER: Final = 36
 
 
 def transcript(name: str) -> bytes:
@@ -16,6 +26,36 @@ def transcript(name: str) -> bytes:
 
 def user(text: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": text}]
+
+
+def chat_params(model: str, text: str = "hi", **extra: Any) -> dict[str, Any]:
+    """The params of a `chat` (or the body of Ollama's `/api/chat`): one user message."""
+    return {"model": model, "messages": user(text), **extra}
+
+
+def request_line(id: int | str, method: str, params: dict[str, Any] | None = None) -> bytes:
+    """One JSON-RPC request as the line a host writes to the sidecar's stdin."""
+    message: dict[str, Any] = {"jsonrpc": "2.0", "id": id, "method": method}
+    if params is not None:
+        message["params"] = params
+    return msgspec.json.encode(message) + b"\n"
+
+
+@contextmanager
+def child_subreaper() -> Iterator[None]:
+    """Orphans of this test's children are re-parented to the test process, so they can be
+    reaped here (this machine's PID 1 does not reap, and a zombie still answers
+    `kill(pid, 0)`). Linux only; elsewhere it does nothing."""
+    if sys.platform != "linux":
+        yield
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
+    try:
+        yield
+    finally:
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
 
 
 async def read_request_head(stream: trio.abc.ReceiveStream) -> bytes | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from typing import Any
+from typing import Any, Final
 
 import httpx
 import msgspec
@@ -22,7 +22,10 @@ from sidecar.config import Config
 from sidecar.providers.ollama.client import OllamaClient
 from sidecar.providers.openai.client import OpenAIClient
 
+from ..support import user
+
 Piece = bytes | trio.Event | float
+CHAT: Final = {"messages": user("hi")}  # the params of the plainest chat (the model is --model)
 
 
 class ScriptStream(httpx.AsyncByteStream):

@@ -8,10 +8,9 @@ import pytest
 import trio
 import trio.testing
 
-from .rig import ScriptStream, ndjson, open_rig, streaming
-from .support import transcript, user
+from .rig import CHAT, ScriptStream, ndjson, open_rig, streaming
+from ..support import transcript, user
 
-CHAT = {"messages": user("hi")}
 
 
 async def test_tokens_are_written_as_the_upstream_sends_them() -> None:

@@ -9,10 +9,9 @@ import msgspec
 import pytest
 import trio
 
-from .rig import ScriptStream, open_rig, sse, streaming
-from .support import transcript, user
+from .rig import CHAT, ScriptStream, open_rig, sse, streaming
+from ..support import transcript, user
 
-CHAT = {"messages": user("hi")}
 KEY = "sk-test-0123456789abcdef"
 
 
@@ -90,7 +89,7 @@ async def test_a_forced_tool_choice_applies_to_the_first_round_only() -> None:
 
 
 async def test_tool_choice_is_not_sent_to_ollama() -> None:
-    from .rig import ndjson
+    from .rig import CHAT, ndjson
 
     async with open_rig(streaming(ndjson("x"))) as rig:
         await rig.response(await rig.request("chat", {**CHAT, "tool_choice": "none"}))

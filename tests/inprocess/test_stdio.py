@@ -18,7 +18,7 @@ from sidecar.stdio import (
     wait_reader_gone,
 )
 
-GUARD_S = 10.0
+from ..support import GUARD_S
 
 
 @pytest.fixture

@@ -4,13 +4,12 @@ an `outside/` folder next to it as the place nothing may reach."""
 
 from __future__ import annotations
 
-import ctypes
 import os
 import socket
 import stat
 import sys
 import threading
-from collections.abc import Iterator
+
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +22,14 @@ from sidecar.tools.result import PathRefused
 
 SECRET = "outside secret\n"
 SHELL_DISABLED = ToolResult("exec_shell is disabled; start the sidecar with --allow-shell", True)
-PR_SET_CHILD_SUBREAPER = 36
 
 
 @pytest.fixture
-def root(tmp_path: Path) -> Path:
-    (tmp_path / "outside").mkdir()
-    (tmp_path / "outside" / "secret.txt").write_text(SECRET)
-    project = tmp_path / "project"
-    project.mkdir()
-    return project.resolve()
+def root(root: Path) -> Path:
+    """The shared empty project (../conftest.py), with a secret beside it."""
+    (root.parent / "outside").mkdir()
+    (root.parent / "outside" / "secret.txt").write_text(SECRET)
+    return root
 
 
 @pytest.fixture
@@ -48,19 +45,6 @@ def ws(root: Path) -> Workspace:
 @pytest.fixture
 def shell_ws(root: Path) -> Workspace:
     return Workspace(root, allow_shell=True, shell_timeout_s=0.5)
-
-
-@pytest.fixture
-def reaper() -> Iterator[None]:
-    """Orphans of the shell are re-parented to this process, so they can be reaped here (this
-    machine's PID 1 does not reap, and a zombie still answers `kill(pid, 0)`)."""
-    if sys.platform != "linux":
-        yield
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    assert libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
-    yield
-    libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
 
 
 def refused(raw: str, rule: str) -> ToolResult:
@@ -618,7 +602,7 @@ async def test_exec_shell_caps_output_without_deadlock(shell_ws: Workspace) -> N
 
 
 async def test_exec_shell_timeout_kills_the_whole_group(
-    shell_ws: Workspace, root: Path, reaper: None
+    shell_ws: Workspace, root: Path, subreaper: None
 ) -> None:
     result = await call(shell_ws, "exec_shell", command=f"echo started; {SPAWN_TWO}")
     assert result == ToolResult("started\n[timed out after 0.5 s; process group killed]", True)
@@ -627,7 +611,7 @@ async def test_exec_shell_timeout_kills_the_whole_group(
 
 
 async def test_exec_shell_background_children_do_not_outlive_the_call(
-    shell_ws: Workspace, root: Path, reaper: None
+    shell_ws: Workspace, root: Path, subreaper: None
 ) -> None:
     result = await call(shell_ws, "exec_shell", command="sleep 30 & echo $! > pids")
     assert result == ToolResult("[exit code 0]")
@@ -635,7 +619,7 @@ async def test_exec_shell_background_children_do_not_outlive_the_call(
         await wait_gone(pid)
 
 
-async def test_cancelling_exec_shell_kills_the_whole_group(root: Path, reaper: None) -> None:
+async def test_cancelling_exec_shell_kills_the_whole_group(root: Path, subreaper: None) -> None:
     ws = Workspace(root, allow_shell=True, shell_timeout_s=60.0)
     results: list[ToolResult] = []
 

@@ -22,10 +22,9 @@ from sidecar_testkit.fake_ollama import ScriptedOllama
 from sidecar_testkit.harness import SidecarProcess, open_sidecar
 from sidecar.schema import schema_json
 
-from .support import user
+from ..support import GUARD_S, chat_params, user
 
-# A guard against hangs, not a speed assertion: these machines are shared and noisy.
-GUARD_S: Final = 30.0
+__all__ = ["GUARD_S", "chat_params"]  # the e2e tests take them from here with the rest
 TEXT_REPLY: Final = "The sky looks blue because air scatters blue & violet light more."
 
 
@@ -178,6 +177,3 @@ async def sidecar_for(fake: ScriptedOllama, *args: str, **kwargs: Any) -> AsyncI
     async with checked_sidecar(*upstream, *args, **kwargs) as sidecar:
         yield sidecar
 
-
-def chat_params(model: str, text: str = "hi", **extra: Any) -> dict[str, Any]:
-    return {"model": model, "messages": user(text), **extra}

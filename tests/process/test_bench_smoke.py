@@ -10,8 +10,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-GUARD_S = 300  # a hang guard; the quick run takes well under a minute
+from ..support import REPO_ROOT
+
+QUICK_RUN_GUARD_S = 300  # a hang guard; the quick run takes well under a minute
 
 MEASUREMENTS = (
     "throughput: sidecar",
@@ -44,7 +45,7 @@ def test_quick_benchmark_runs_every_measurement_without_losing_a_token() -> None
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
-        timeout=GUARD_S,
+        timeout=QUICK_RUN_GUARD_S,
         stdin=subprocess.DEVNULL,
     )
     output = completed.stdout

@@ -16,7 +16,8 @@ from sidecar_testkit.fake_ollama import ScriptedOllama
 
 from .e2e import E2E_VARIANTS, GUARD_S, chat_params, sidecar_for, variant
 
-REPO = Path(__file__).resolve().parent.parent
+from ..support import REPO_ROOT
+
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
@@ -171,7 +172,7 @@ async def test_scripts_demo_falls_back_to_the_scripted_ollama_and_says_so() -> N
     env = {**os.environ, "OLLAMA_HOST": "127.0.0.1:9"}  # nothing listens on the discard port
     with trio.fail_after(120):
         result = await trio.run_process(
-            [str(REPO / "scripts" / "demo"), "Is this thing on?"],
+            [str(REPO_ROOT / "scripts" / "demo"), "Is this thing on?"],
             capture_stdout=True, capture_stderr=True, env=env, check=False,
         )
     assert result.returncode == 0, result.stderr.decode()

@@ -42,12 +42,11 @@ def events(sidecar, chat_id) -> list[tuple[str, Any]]:
 
 
 @pytest.fixture
-def root(tmp_path: Path) -> Path:
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "README.md").write_text("hello from the project\n")
-    (tmp_path / "outside.txt").write_text("secret\n")
-    return project
+def root(root: Path) -> Path:
+    """The shared empty project (../conftest.py), with a README in it and a secret beside it."""
+    (root / "README.md").write_text("hello from the project\n")
+    (root.parent / "outside.txt").write_text("secret\n")
+    return root
 
 
 async def test_a_built_in_tool_runs_between_two_streamed_replies(

@@ -23,7 +23,8 @@ from sidecar_testkit.fake_ollama import ScriptedOllama
 from . import e2e
 from .e2e import GUARD_S, TEXT_REPLY, chat_params, sidecar_for
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from ..support import REPO_ROOT
+
 BUILD_GUARD_S = 1200.0  # against a hung build, not a speed target
 
 

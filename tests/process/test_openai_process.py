@@ -19,10 +19,9 @@ import pytest
 import trio
 
 from .e2e import checked_sidecar
-from .support import read_request_head, user
+from ..support import GUARD_S, read_request_head, user
 
 SECRET = "sk-live-never-print-me-4b1d"
-GUARD_S = 30.0
 
 
 async def _refuse(stream: trio.SocketStream) -> None:

@@ -23,14 +23,13 @@ host that stopped reading: a write blocked on a full pipe must not keep SIGTERM 
 
 from __future__ import annotations
 
-import ctypes
 import fcntl
 import os
 import signal
 import subprocess
 import sys
 import tty
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,12 +42,11 @@ import trio
 from sidecar.app import process_alive
 from sidecar_testkit.fake_ollama import ScriptedOllama, tool_request_text
 
-from .e2e import GUARD_S
+from ..support import GUARD_S, chat_params, request_line
 
 # The issue's contract, so a real deadline (not a hang guard): gone within 2 s of the kill.
 DEADLINE_S: Final = 2.0
 STDIO_PATHS: Final = ["auto", "threads"]
-PR_SET_CHILD_SUBREAPER: Final = 36
 SHELL_COMMAND: Final = "sleep 600 & echo $! > child.pid; wait"
 
 # argv: STDIN_MODE STDOUT_MODE COMMAND...; a mode is "pipe" (a pipe of the parent's own, relayed
@@ -76,23 +74,8 @@ child.wait()
 _decoder: Final = msgspec.json.Decoder()
 
 
-@pytest.fixture(autouse=True)
-def subreaper() -> Iterator[None]:
-    """Orphans of this test are re-parented to the test process, which reaps them."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
-    try:
-        yield
-    finally:
-        libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    project = tmp_path / "project"
-    project.mkdir()
-    return project
+# Orphaned sidecars and shell children are re-parented to the test process, which reaps them.
+pytestmark = pytest.mark.usefixtures("subreaper")
 
 
 def sidecar_command(fake: ScriptedOllama, stdio: str, root: Path, *extra: str) -> list[str]:
@@ -105,11 +88,7 @@ def sidecar_command(fake: ScriptedOllama, stdio: str, root: Path, *extra: str) -
 def exec_shell_chat(id: int, command: str) -> bytes:
     """A chat whose scripted model calls exec_shell with `command` (auto-approved)."""
     content = tool_request_text([("exec_shell", {"command": command})])
-    request = {
-        "jsonrpc": "2.0", "id": id, "method": "chat",
-        "params": {"model": "tools", "tools": True, "messages": [{"role": "user", "content": content}]},
-    }
-    return msgspec.json.encode(request) + b"\n"
+    return request_line(id, "chat", chat_params("tools", content, tools=True))
 
 
 @dataclass
@@ -387,14 +366,7 @@ async def sidecar_writing_to(
             await process.stdin.aclose()
 
 
-def _request(id: int, method: str, params: dict[str, Any] | None = None) -> bytes:
-    message: dict[str, Any] = {"jsonrpc": "2.0", "id": id, "method": method}
-    if params is not None:
-        message["params"] = params
-    return msgspec.json.encode(message) + b"\n"
-
-
-HANG_CHAT: Final = _request(1, "chat", {"model": "hang", "messages": [{"role": "user", "content": "hi"}]})
+HANG_CHAT: Final = request_line(1, "chat", chat_params("hang"))
 
 
 @pytest.mark.parametrize("stdio", STDIO_PATHS)
@@ -413,9 +385,9 @@ async def test_a_regular_file_on_stdout_keeps_the_sidecar_serving(
             assert process.stdin is not None
             await process.stdin.send_all(HANG_CHAT)
             await until_written(b"Thinking")
-            await process.stdin.send_all(_request(2, "status"))
+            await process.stdin.send_all(request_line(2, "status"))
             await until_written(b'"id":2,"result"')
-            await process.stdin.send_all(_request(3, "shutdown"))
+            await process.stdin.send_all(request_line(3, "shutdown"))
             code = await process.wait()
     lines = [_decoder.decode(raw) for raw in out.read_bytes().splitlines()]
     assert code == 0
@@ -446,7 +418,7 @@ async def test_a_terminal_on_stdout_is_watched_until_it_hangs_up(
                 assert process.stdin is not None
                 await process.stdin.send_all(HANG_CHAT)
                 await until_received(b'hard"}')  # the end of the last token
-                await process.stdin.send_all(_request(2, "status"))
+                await process.stdin.send_all(request_line(2, "status"))
                 await until_received(b'"id":2,"result"')
                 assert process.returncode is None
                 os.close(master)  # the terminal goes away: nobody reads stdout any more

@@ -25,9 +25,10 @@ from sidecar_testkit.harness import Line, open_sidecar
 
 from .e2e import GUARD_S, chat_params, check_lines, closed, line_problems
 
-ROOT = Path(__file__).resolve().parent.parent
-SCHEMA_FILE = ROOT / "docs" / "protocol.schema.json"
-PROTOCOL_MD = ROOT / "docs" / "protocol.md"
+from ..support import REPO_ROOT
+
+SCHEMA_FILE = REPO_ROOT / "docs" / "protocol.schema.json"
+PROTOCOL_MD = REPO_ROOT / "docs" / "protocol.md"
 REGENERATE = ".venv/bin/python -m sidecar --print-schema > docs/protocol.schema.json"
 
 
@@ -83,7 +84,7 @@ def test_the_docs_have_a_section_for_every_method_of_the_method_table() -> None:
 
 
 def test_version_prints_the_package_version_from_pyproject() -> None:
-    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    version = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["version"]
     console_script = Path(sys.executable).parent / "ollama-sidecar"
     for command in ([str(console_script)], [sys.executable, "-m", "sidecar"]):
         done = subprocess.run(

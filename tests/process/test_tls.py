@@ -19,7 +19,7 @@ import trio
 import trustme
 
 from .e2e import GUARD_S, checked_sidecar
-from .support import read_request_head, user
+from ..support import read_request_head, user
 
 MODELS = msgspec.json.encode({"object": "list", "data": [{"id": "remote-model", "object": "model"}]})
 STREAM = (

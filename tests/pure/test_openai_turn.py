@@ -9,7 +9,7 @@ import pytest
 
 from sidecar.providers.openai.turn import OpenAITurn
 
-from .support import transcript
+from ..support import transcript
 
 to_builtins = msgspec.to_builtins
 F_OLLAMA = "f-v1-ollama-sse-tool-call.sse"

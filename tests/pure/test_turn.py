@@ -7,7 +7,7 @@ import msgspec
 from sidecar.framing import OversizedLine
 from sidecar.providers.ollama.turn import OllamaTurn
 
-from .support import transcript
+from ..support import transcript
 
 to_builtins = msgspec.to_builtins
 

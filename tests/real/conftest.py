@@ -14,7 +14,7 @@ import pytest
 
 from sidecar_testkit.harness import SidecarProcess, open_sidecar
 
-from ..e2e import check_lines
+from ..process.e2e import check_lines
 from .llama import LlamaServer, run_server
 
 

@@ -30,8 +30,8 @@ from sidecar_testkit.fake_ollama import (
 )
 from sidecar_testkit.fake_ollama.wire import go_json, rfc3339_nano
 
-ROOT = Path(__file__).resolve().parents[1]
-GUARD_S = 10.0
+from ..support import GUARD_S, REPO_ROOT, chat_params
+
 
 # scenario -> (transcript, the model name inside it)
 FIXTURE_SCENARIOS = {
@@ -81,19 +81,7 @@ def is_utf8(data: bytes) -> bool:
 
 
 def chat_json(model: str, prompt: str = "Why is the sky blue?", **extra: Any) -> dict[str, Any]:
-    return {"model": model, "messages": [{"role": "user", "content": prompt}], **extra}
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[ScriptedOllama]:
-    async with open_scripted_ollama() as server:
-        yield server
-
-
-@pytest.fixture
-async def client(fake: ScriptedOllama) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=fake.url, timeout=GUARD_S) as http:
-        yield http
+    return chat_params(model, prompt, **extra)
 
 
 async def raw_pieces(client: httpx.AsyncClient, payload: dict[str, Any]) -> list[bytes]:
@@ -727,7 +715,7 @@ def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "sidecar_testkit.fake_ollama", *args]
 
 
-CLI_ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+CLI_ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
 
 
 async def read_line(stream: trio.abc.ReceiveStream) -> bytes:
@@ -745,7 +733,7 @@ async def test_cli_with_port_0_prints_its_url_then_serves_until_sigterm() -> Non
         async with trio.open_nursery() as nursery:
             process: trio.Process = await nursery.start(
                 partial(
-                    trio.run_process, cli("--port", "0", "--pace", "0"), cwd=ROOT, env=CLI_ENV,
+                    trio.run_process, cli("--port", "0", "--pace", "0"), cwd=REPO_ROOT, env=CLI_ENV,
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False,
                 )
             )
@@ -769,7 +757,7 @@ async def test_cli_with_port_0_prints_its_url_then_serves_until_sigterm() -> Non
 
 async def test_cli_list_names_every_scenario() -> None:
     with trio.fail_after(GUARD_S):
-        result = await trio.run_process(cli("--list"), cwd=ROOT, env=CLI_ENV, capture_stdout=True)
+        result = await trio.run_process(cli("--list"), cwd=REPO_ROOT, env=CLI_ENV, capture_stdout=True)
     names = [line.split()[0] for line in result.stdout.decode().splitlines()]
     assert names == list(SCENARIOS)
 

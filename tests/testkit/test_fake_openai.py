@@ -35,31 +35,17 @@ from sidecar_testkit.fake_ollama import (
 from sidecar_testkit.fake_ollama.openai_render import KEEPALIVE, RenderOptions, render
 from sidecar_testkit.fake_ollama.openai_wire import argument_fragments, llama_arguments
 
-from .support import transcript
+from ..support import GUARD_S, REPO_ROOT, chat_params, transcript
 
-ROOT = Path(__file__).resolve().parents[1]
-GUARD_S = 10.0
 V1 = "/v1/chat/completions"
 G_REPLY_ID = "chatcmpl-Vb7Qm2xLk9RtZp4Nc8Hd1FwYs6Ja3UeG"
 
 
 def v1_json(model: str, prompt: str = "Why is the sky blue?", **extra: Any) -> dict[str, Any]:
-    return {
-        "model": model, "stream": True, "stream_options": {"include_usage": True},
-        "messages": [{"role": "user", "content": prompt}], **extra,
-    }
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[ScriptedOllama]:
-    async with open_scripted_ollama() as server:
-        yield server
-
-
-@pytest.fixture
-async def client(fake: ScriptedOllama) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=fake.url, timeout=GUARD_S) as http:
-        yield http
+    """A `/v1/chat/completions` body: the chat's params, streamed with usage."""
+    return chat_params(
+        model, prompt, stream=True, stream_options={"include_usage": True}, **extra
+    )
 
 
 # --- a reference reader for both dialects ---------------------------------------------------------
@@ -458,11 +444,11 @@ async def test_max_tokens_reaches_the_scenario_as_num_predict(client: httpx.Asyn
 async def test_cli_serves_the_ollama_flavour_and_demands_the_key() -> None:
     command = [sys.executable, "-m", "sidecar_testkit.fake_ollama", "--port", "0", "--pace", "0",
                "--openai-flavour", "ollama", "--api-key", "k-123"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     with trio.fail_after(GUARD_S):
         async with trio.open_nursery() as nursery:
             process: trio.Process = await nursery.start(partial(
-                trio.run_process, command, cwd=ROOT, env=env,
+                trio.run_process, command, cwd=REPO_ROOT, env=env,
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=False,
             ))
             assert process.stdout is not None

@@ -29,7 +29,9 @@ import pytest
 from sidecar import errors, schema
 from sidecar.methods import METHODS
 
-UI = Path(__file__).resolve().parent.parent / "ui"
+from ..support import REPO_ROOT
+
+UI = REPO_ROOT / "ui"
 PROTOCOL_TS = UI / "src" / "protocol.ts"
 PROTOCOL_GEN_TS = UI / "src" / "protocol.gen.ts"
 GENERATOR = UI / "scripts" / "protocol-types.py"
