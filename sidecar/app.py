@@ -50,6 +50,8 @@ ORPHAN_POLL_S: Final = 0.05
 # How long the final answers may take to reach a host that is slow to read them.
 FLUSH_TIMEOUT_S: Final = 5.0
 FLUSH_TIMEOUT_URGENT_S: Final = 0.5  # signals and a lost parent: exit within a second
+# Input lines handled between two checkpoints of the stdin reader.
+DISPATCH_BATCH_LINES: Final = 16
 
 
 def ready_line(config: Config) -> bytes:
@@ -135,8 +137,13 @@ async def read_requests(stdin: trio.abc.ReceiveStream, server: Server) -> None:
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
             logger.warning("stdin failed (%s); treating it as closed", exc)
             data = b""
-        for line in splitter.feed(data) if data else splitter.flush():
+        lines = splitter.feed(data) if data else splitter.flush()
+        for count, line in enumerate(lines, 1):
             server.dispatch(line)
+            if count % DISPATCH_BATCH_LINES == 0:
+                # A read can hold thousands of short lines: let streams in flight, signals and
+                # watchers run between batches, so no burst stalls them more than a moment.
+                await trio.lowlevel.checkpoint()
         if not data:
             server.stop("eof")
             return

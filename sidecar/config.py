@@ -28,6 +28,8 @@ DEFAULT_API_KEY_ENV: Final[dict[str, str]] = {"ollama": "OLLAMA_API_KEY", "opena
 # What --provider openai appends to a base URL without a path (and to Ollama's own address).
 OPENAI_DEFAULT_PATH: Final = "/v1"
 DEFAULT_MAX_CHATS: Final = 4
+# Requests of any kind in flight at once (cancel_chat and shutdown aside); more are `overloaded`.
+DEFAULT_MAX_REQUESTS: Final = 256
 DEFAULT_MAX_LINE_BYTES: Final = 8 * 1024 * 1024
 DEFAULT_DRAIN_TIMEOUT_S: Final = 60.0
 DEFAULT_IDLE_TIMEOUT_S: Final = 300.0
@@ -50,6 +52,7 @@ class Config:
     base_url: str = f"http://127.0.0.1:{DEFAULT_OLLAMA_PORT}"
     model: str | None = None
     max_chats: int = DEFAULT_MAX_CHATS
+    max_requests: int = DEFAULT_MAX_REQUESTS
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     drain_timeout_s: float = DEFAULT_DRAIN_TIMEOUT_S
     idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
@@ -229,6 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="chats that may run at once; more are refused with -32004 (default 4)",
     )
     parser.add_argument(
+        "--max-requests", type=_positive_int, default=DEFAULT_MAX_REQUESTS,
+        help="requests of any kind in flight at once (cancel_chat and shutdown are always "
+        "served); more are refused with -32005 overloaded (default 256)",
+    )
+    parser.add_argument(
         "--max-line-bytes", type=_positive_int, default=DEFAULT_MAX_LINE_BYTES,
         help="longest accepted input line in bytes (default 8 MiB)",
     )
@@ -300,6 +308,7 @@ def load_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None
         base_url=url,
         model=args.model or None,
         max_chats=args.max_chats,
+        max_requests=args.max_requests,
         max_line_bytes=args.max_line_bytes,
         drain_timeout_s=max(args.drain_timeout, 0.0),
         idle_timeout_s=args.idle_timeout,

@@ -21,6 +21,7 @@ MODEL_NOT_FOUND: Final = -32001
 UPSTREAM_ERROR: Final = -32002
 STREAM_INTERRUPTED: Final = -32003
 BUSY: Final = -32004
+OVERLOADED: Final = -32005
 
 KIND_BY_CODE: Final[dict[int, str]] = {
     PARSE_ERROR: "parse_error",
@@ -33,6 +34,7 @@ KIND_BY_CODE: Final[dict[int, str]] = {
     UPSTREAM_ERROR: "upstream_error",
     STREAM_INTERRUPTED: "stream_interrupted",
     BUSY: "busy",
+    OVERLOADED: "overloaded",
 }
 
 

@@ -69,7 +69,9 @@ class LineSplitter:
         if rest:
             if self._discarding:
                 self._discarding += rest
-            elif len(self._buffer) + rest > self.max_line_bytes:
+            elif len(self._buffer) + rest > self.max_line_bytes + (data[-1] == 0x0D):
+                # (A `\r` last in the read may be the first half of the `\r\n` that ends a
+                # line of exactly the limit: the terminator never counts.)
                 self._discarding = len(self._buffer) + rest
                 self._buffer.clear()
             else:

@@ -91,7 +91,7 @@ async def tool_result(server: Server, handle: Handle, params: ToolResultParams) 
 
 
 async def list_models(server: Server, handle: Handle, params: NoParams) -> ListModelsResult:
-    return ListModelsResult(models=await server.client.list_models())
+    return ListModelsResult(models=await server.shared.call("list_models", server.client.list_models))
 
 
 async def status(server: Server, handle: Handle, params: NoParams) -> StatusResult:
@@ -100,7 +100,7 @@ async def status(server: Server, handle: Handle, params: NoParams) -> StatusResu
     # no version endpoint: its version stays null).
     upstream = OllamaStatus(reachable=False, version=None, error=None)
     try:
-        upstream.version = await server.client.probe()
+        upstream.version = await server.shared.call("probe", server.client.probe)
         upstream.reachable = True
     except RpcError as exc:
         upstream.error = server.client.redact(exc.message)

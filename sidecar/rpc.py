@@ -3,12 +3,18 @@
 The checks run in the order that lets an error carry the most: the id is read first so that an
 invalid request with a readable, valid id is answered with that id (contract notes); `null` is
 used only when no valid id can be read.
+
+A line nested deeper than msgspec decodes (about 1,000 levels: it stops at Python's recursion
+limit) cannot be decoded at all. Its brackets, outside strings, are counted: when they do not
+balance the line is not JSON (-32700, id null); when they do, it is an invalid request (-32600),
+answered with its `id` when a top-level `id` can be read from the line's first 64 KiB.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
@@ -51,6 +57,50 @@ def _type_name(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
+# JSON strings (with their escapes) and the brackets outside them.
+_STRING_OR_BRACKET: Final = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+_STRING: Final = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_KEY_COLON: Final = re.compile(rb"\s*:\s*")
+_ID_VALUE: Final = re.compile(rb'-?\d+(?![\d.eE])|"(?:[^"\\]|\\.)*"')
+DEEP_ID_SCAN_BYTES: Final = 64 * 1024
+
+
+def _too_deep(line: bytes) -> BadRequest:
+    """The answer to a line msgspec gave up on for its depth (see the module docstring)."""
+    flat = _STRING.sub(b"", line)
+    opened = flat.count(b"[") + flat.count(b"{")
+    if opened != flat.count(b"]") + flat.count(b"}"):
+        return BadRequest(errors.parse_error("invalid JSON: unbalanced brackets"))
+    detail = "JSON nested too deeply (more than about 1,000 levels)"
+    if not line.lstrip().startswith(b"{"):
+        return BadRequest(errors.invalid_request(detail))
+    return BadRequest(errors.invalid_request(detail), _top_level_id(line[:DEEP_ID_SCAN_BYTES]))
+
+
+def _top_level_id(text: bytes) -> RequestId | None:
+    """The top-level object's `id`, when it is an integer or a string found in `text`."""
+    depth = 0
+    for match in _STRING_OR_BRACKET.finditer(text):
+        token = match.group()
+        if token in (b"[", b"{"):
+            depth += 1
+        elif token in (b"]", b"}"):
+            depth -= 1
+        elif depth == 1 and token == b'"id"':
+            colon = _KEY_COLON.match(text, match.end())
+            if colon is None or text[colon.start() : colon.end()].strip() != b":":
+                continue  # "id" as a value, not a key
+            value = _ID_VALUE.match(text, colon.end())
+            if value is None:
+                return None
+            try:
+                decoded = any_decoder.decode(value.group())
+            except msgspec.DecodeError:
+                return None
+            return decoded if type(decoded) in (int, str) else None
+    return None
+
+
 def decode_request(line: bytes | OversizedLine, max_line_bytes: int) -> Request | None:
     """Decodes one line; `None` for a blank line. Raises `BadRequest`."""
     if isinstance(line, OversizedLine):
@@ -74,6 +124,8 @@ def decode_request(line: bytes | OversizedLine, max_line_bytes: int) -> Request 
             value = any_decoder.decode(line)
         except msgspec.DecodeError as exc:
             raise BadRequest(errors.parse_error(str(exc))) from None
+        except RecursionError:
+            raise _too_deep(line) from None
         if isinstance(value, list):
             raise BadRequest(
                 errors.invalid_request("batch requests are not supported; send one request per line")
@@ -83,6 +135,8 @@ def decode_request(line: bytes | OversizedLine, max_line_bytes: int) -> Request 
         ) from None
     except msgspec.DecodeError as exc:
         raise BadRequest(errors.parse_error(str(exc))) from None
+    except RecursionError:
+        raise _too_deep(line) from None
 
     request_id = envelope.id
     if request_id is msgspec.UNSET:
@@ -113,6 +167,10 @@ def decode_params(request: Request, decoder: msgspec.json.Decoder) -> Any:
         return decoder.decode(raw)
     except msgspec.DecodeError as exc:
         raise errors.invalid_params(str(exc)) from None
+    except RecursionError:
+        raise errors.invalid_request(
+            "JSON nested too deeply (more than about 1,000 levels)"
+        ) from None
 
 
 def encode_result(request_id: RequestId | None, result: Any) -> bytes:

@@ -1,10 +1,10 @@
 """The request dispatcher: one task and one cancel scope per request, one place for answers.
 
-`dispatch` runs synchronously in the stdin reader for every line: decoding, the duplicate-id and
-`--max-chats` checks and the registration of the request all happen before the next line is read,
-so a `cancel_chat` always finds the chat that was sent before it. The work itself runs in a task
-of the request nursery, inside the request's own cancel scope: the method's handler, looked up
-in the one method table (methods.py).
+`dispatch` runs synchronously in the stdin reader for every line: decoding, the duplicate-id,
+`--max-chats` and `--max-requests` checks and the registration of the request all happen before
+the next line is read, so a `cancel_chat` always finds the chat that was sent before it. The work
+itself runs in a task of the request nursery, inside the request's own cancel scope: the method's
+handler, looked up in the one method table (methods.py).
 
 `_serve` is the single place where outcomes become responses: a result Struct, an `RpcError`,
 an unexpected exception (-32603) or the request's cancellation (a chat answers
@@ -23,6 +23,7 @@ import msgspec
 import trio
 
 from . import errors
+from .admission import Admission
 from .chat import ChatContext, ChatSession, plan_tools
 from .config import Config
 from .framing import OversizedLine, encode_lines
@@ -31,6 +32,7 @@ from .outbox import Outbox
 from .protocol import ChatParams, Notification, RequestId
 from .providers import Provider
 from .rpc import BadRequest, Request, decode_params, decode_request, encode_error, encode_result
+from .singleflight import SharedCalls
 from .tools import Workspace
 
 logger = logging.getLogger(__name__)
@@ -41,7 +43,7 @@ SOFT_STOP: Final = "eof"  # the only stop reason that lets in-flight requests fi
 class Handle:
     """One request in flight."""
 
-    __slots__ = ("request", "scope", "done", "session", "stop_after", "cancelled")
+    __slots__ = ("request", "scope", "done", "session", "stop_after", "cancelled", "counted")
 
     def __init__(self, request: Request, session: ChatSession | None = None) -> None:
         self.request = request
@@ -50,6 +52,7 @@ class Handle:
         self.session = session
         self.stop_after = False
         self.cancelled = False  # answered as cancelled (not merely asked to be)
+        self.counted = False  # counted against --max-requests (admission.py)
 
     @property
     def id(self) -> RequestId | None:
@@ -77,6 +80,10 @@ class Server:
         self._nursery = nursery
         # Keyed by request id; a notification (no id) is keyed by its own Handle.
         self.handles: dict[object, Handle] = {}
+        self.chat_handles: dict[object, Handle] = {}  # the chats among them, in arrival order
+        self.admission = Admission(config.max_requests)
+        # Concurrent status probes share one /api/version, list_models one /api/tags.
+        self.shared = SharedCalls(nursery)
         self.accepting = True
         self.stop_reason: str | None = None
         self._stopping = trio.Event()
@@ -109,13 +116,17 @@ class Server:
             return
         try:
             handle, method, params = self._admit(request)
+            handle.counted = self.admission.enter(request.method)
         except errors.RpcError as exc:
             if not request.is_notification:
                 self.outbox.put(encode_error(request.id, exc))
             else:
                 logger.info("notification %s dropped: %s", request.method, exc.message)
             return
-        self.handles[handle if request.is_notification else request.id] = handle
+        key = handle if request.is_notification else request.id
+        self.handles[key] = handle
+        if handle.session is not None:
+            self.chat_handles[key] = handle
         if request.method == "shutdown":
             self.accepting = False  # nothing read after `shutdown` is served
         self._nursery.start_soon(self._serve, handle, method, params)
@@ -137,7 +148,7 @@ class Server:
             raise errors.invalid_params(
                 "no model: pass params.model, or start the sidecar with --model NAME"
             )
-        running = len(self.chats())
+        running = len(self.chat_handles)
         if running >= self.config.max_chats:
             raise errors.RpcError(
                 errors.BUSY,
@@ -178,7 +189,11 @@ class Server:
                 self.outbox.put(encode_error(handle.id, outcome))
             else:
                 self.outbox.put(encode_result(handle.id, outcome))
-        del self.handles[handle if handle.request.is_notification else handle.id]
+        key = handle if handle.request.is_notification else handle.id
+        del self.handles[key]
+        self.chat_handles.pop(key, None)
+        if handle.counted:
+            self.admission.leave()
         handle.done.set()
         self._changed.unpark_all()
         if handle.stop_after:
@@ -196,7 +211,7 @@ class Server:
 
     def chats(self) -> list[Handle]:
         """The chats in flight, in the order they came."""
-        return [h for h in self.handles.values() if h.session is not None]
+        return list(self.chat_handles.values())
 
     def session(self, chat_id: RequestId) -> ChatSession:
         """The running chat `chat_id`; raises `RpcError` (invalid_params) when there is none."""

@@ -21,7 +21,7 @@ from typing import Any
 
 import trio
 
-from . import control, streaming
+from . import control, overload, streaming
 from .report import Row, machine, machine_text, table, write_json, write_plots
 from .rig import BenchFailure
 from .upstream import open_bench_ollama
@@ -40,6 +40,7 @@ class Scale:
     stall_s: float
     concurrent_chats: int
     concurrent_tokens: int
+    burst_requests: int = 10_000
 
 
 FULL = Scale(200_000, 1000, 10_000, 10, 1000, 100, 5, 100_000, 5.0, 32, 500)
@@ -61,6 +62,7 @@ def plan(scale: Scale) -> list[tuple[str, Callable[[Any], Awaitable[dict[str, An
         ("latency_2000", lambda fake: streaming.latency(fake, 2000, scale.latency_2000_tokens)),
         ("concurrent", lambda fake: streaming.concurrent(
             fake, scale.concurrent_chats, 50, scale.concurrent_tokens)),
+        ("overload", lambda fake: overload.burst(fake, scale.burst_requests)),
         ("stalled", lambda fake: streaming.stalled_reader(fake, scale.stall_tokens, scale.stall_s)),
         ("throughput_sidecar", lambda fake: streaming.throughput_sidecar(
             fake, scale.throughput_tokens)),
@@ -216,6 +218,17 @@ def rows(runs: dict[str, list[dict[str, Any]]], scale: Scale) -> list[Row]:
             m("concurrent", "p99_ms"), "ms", 10, False, "<= 10 ms"),
         Row("7", f"{scale.concurrent_chats} chats x 50 tok/s: added latency max",
             m("concurrent", "max_ms"), "ms"),
+    ]
+    burst = f"burst of {scale.burst_requests:,} mixed requests beside a chat"
+    out += [
+        Row("8", f"{burst}: time to drain", m("overload", "drain_ms"), "ms"),
+        Row("8", f"{burst}: served", m("overload", "served"), "requests"),
+        Row("8", f"{burst}: answered overloaded", m("overload", "overloaded"), "requests"),
+        Row("8", f"{burst}: chat's added latency p99", m("overload", "p99_ms"), "ms"),
+        Row("8", f"{burst}: chat's worst token delay", m("overload", "max_ms"), "ms", 20, False,
+            "<= 20 ms"),
+        Row("8", f"{burst}: RSS before", _mb(m("overload", "rss_before_kib")), "MB"),
+        Row("8", f"{burst}: RSS growth at the peak", _mb(m("overload", "rss_growth_kib")), "MB"),
     ]
     return out
 

@@ -102,6 +102,8 @@ class ChatBody:
             if body := self._feed(data):
                 return body
         while not self._decoder.done:
+            if self._decoder.error is not None:
+                self._feed(b"")  # raises the framing error held back after the last good bytes
             with trio.move_on_after(self._idle_timeout_s) as idle:
                 try:
                     data = await self._stream.receive_some(READ_SIZE)

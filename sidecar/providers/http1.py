@@ -115,10 +115,13 @@ class BodyDecoder:
     """Body framing: `feed` returns the body bytes in `data`; `done` once the body is complete.
 
     `eof()` is called when the connection ends; it raises `ProtocolError` if that cuts the body
-    short.
+    short. When a read holds good body bytes and then broken framing, `feed` returns the good
+    bytes and keeps the error in `error`, raised by the next `feed`: text received is never
+    thrown away because of what came after it in the same read.
     """
 
     done: bool = False
+    error: ProtocolError | None = None
 
     def feed(self, data: bytes) -> bytes:
         raise NotImplementedError
@@ -158,9 +161,20 @@ class ChunkedBody(BodyDecoder):
         self._in_trailers = False
 
     def feed(self, data: bytes) -> bytes:
+        if self.error is not None:
+            raise self.error
+        out: list[bytes] = []
+        try:
+            self._feed(data, out)
+        except ProtocolError as exc:
+            if not out:
+                raise
+            self.error = exc
+        return b"".join(out)
+
+    def _feed(self, data: bytes, out: list[bytes]) -> None:
         if self._buffer:
             data, self._buffer = self._buffer + data, b""
-        out: list[bytes] = []
         pos, end = 0, len(data)
         while pos < end and not self.done:
             if self._left:
@@ -198,4 +212,3 @@ class ChunkedBody(BodyDecoder):
                     self._in_trailers = True
                 else:
                     self._left = size
-        return b"".join(out)

@@ -4,7 +4,8 @@ The walk goes from descriptor to descriptor (`scandir` on a folder's fd, `O_NOFO
 relative to it) and never follows a symlink, to a file or a folder, so it cannot leave the root
 and sees each file once. It skips what is never the project's own text: VCS metadata,
 `node_modules`, virtual environments (by name, or any folder holding `pyvenv.cfg`), bytecode
-caches, binary files and files too large to be source.
+caches, binary files and files too large to be source. Every entry's type is checked with an
+`lstat` before it is opened, so FIFOs, sockets and devices are skipped without ever being opened.
 
 Results are `path:line: text` with paths relative to the root, so the model can pass them straight
 to read_file. The walk is blocking and can be long; it runs in a worker thread and checks a stop
@@ -83,12 +84,22 @@ class _Search:
         return any(fnmatchcase(candidate, self.glob) for candidate in candidates)
 
     def file(self, dir_fd: int, name: str, parts: tuple[str, ...]) -> None:
+        # The type is checked without opening (an lstat relative to the folder): opening a FIFO
+        # would release a writer blocked on it, and opening a device can have effects of its own.
+        try:
+            checked = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except OSError:
+            return
+        if not stat.S_ISREG(checked.st_mode) or checked.st_size > MAX_FILE_BYTES:
+            return  # FIFOs, sockets, devices (and symlinks) are skipped unopened
         try:
             fd = os.open(name, paths.FILE_FLAGS, dir_fd=dir_fd)
         except OSError:
             return
         with os.fdopen(fd, "rb") as file:
             st = os.fstat(file.fileno())
+            if (st.st_dev, st.st_ino) != (checked.st_dev, checked.st_ino):
+                return  # swapped between the check and the open
             if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FILE_BYTES:
                 return
             data = file.read(MAX_FILE_BYTES + 1)

@@ -36,6 +36,9 @@ MEASUREMENTS = (
     "stalled reader: tokens lost after resuming",
     "chats x 50 tok/s: tokens lost/duplicated/misrouted",
     "chats x 50 tok/s: added latency p99",
+    "mixed requests beside a chat: time to drain",
+    "mixed requests beside a chat: answered overloaded",
+    "mixed requests beside a chat: chat's worst token delay",
 )
 
 

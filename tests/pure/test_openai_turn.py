@@ -209,9 +209,12 @@ def test_empty_arguments_are_an_empty_object_and_a_missing_id_is_made_up() -> No
     assert call["arguments"] == {} and call["call_id"].startswith("call_")
 
 
-def test_calls_still_open_at_done_are_completed_there() -> None:
-    turn, notes = run(fragment(0, '{"x":1}', id="c", name="f") + DONE)
-    assert turn.finished and [c["arguments"] for c in calls(notes)] == [{"x": 1}]
+def test_done_without_a_finish_reason_is_an_interrupted_reply() -> None:
+    # llama-cpp-python's server ends a reply it interrupted this way (issue 11): not a finish.
+    turn, notes = run(delta(content="p0 ") + fragment(0, '{"x":1}', id="c", name="f") + DONE)
+    assert turn.failure is not None and turn.failure.kind == "stream_interrupted"
+    assert "finish_reason" in turn.failure.message
+    assert contents(notes, "chat:token") == "p0 " and calls(notes) == []
 
 
 @pytest.mark.parametrize("arguments", ['{"city": "Tok', "[1, 2]", "null"])

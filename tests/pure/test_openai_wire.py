@@ -36,12 +36,21 @@ def test_a_tool_round_trip_is_in_openai_form() -> None:
     ]
     assert body(messages)["messages"] == [
         {"role": "user", "content": "Weather?"},
-        {"role": "assistant", "content": "", "tool_calls": [
+        {"role": "assistant", "content": "", "reasoning_content": "hm", "tool_calls": [
             {"function": {"name": "get_weather", "arguments": '{"city":"Tokyo"}'},
              "type": "function", "id": "call_1"},
         ]},
         {"role": "tool", "content": "sunny", "tool_call_id": "call_1", "name": "get_weather"},
     ]
+
+
+def test_thinking_goes_back_only_with_tool_calls() -> None:
+    messages = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello", "thinking": "greet back"},
+        {"role": "user", "content": "Bye"},
+    ]
+    assert body(messages)["messages"][1] == {"role": "assistant", "content": "Hello"}
 
 
 def test_images_become_content_parts_with_data_urls() -> None:

@@ -22,4 +22,5 @@ export const ERROR_CODES = {
   upstream_error: -32002,
   stream_interrupted: -32003,
   busy: -32004,
+  overloaded: -32005,
 } as const;

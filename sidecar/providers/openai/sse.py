@@ -15,17 +15,23 @@ Bytes are only decoded once an event is whole, so a UTF-8 character split across
 and memory stays bounded: an event larger than the limit is dropped as it arrives and comes out
 as an `OversizedLine`.
 
-One deviation: an event cut off by the end of the body (no blank line after it) is still
-dispatched by `flush`, so a server that closes right after `data: [DONE]` is read correctly.
+Deviations, each so that what a server said is never lost: an event cut off by the end of the
+body (no blank line after it) is still dispatched by `flush`, so a server that closes right after
+`data: [DONE]` is read correctly; an `error:` field (some llama.cpp server builds report a failure
+as `error: {...}` and then `data: [DONE]`) is dispatched as the data `{"error": ...}`; and a line
+that is a bare JSON object (`{"error": ...}` written into the body as is) is dispatched as data.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
+import msgspec
+
 from ...framing import OversizedLine
 
 _COLON: Final = 0x3A  # b":"[0]
+_BRACE: Final = 0x7B  # b"{"[0]
 _DATA: Final = b"data: "
 
 
@@ -115,6 +121,14 @@ class SSEDecoder:
             elif line == b"data":
                 parts.append(b"")
                 seen = True
+            elif line[0] == _BRACE and b'"error"' in line:  # a bare JSON error in the body:
+                if seen:  # a whole line, so an event of its own
+                    self._dispatch(parts, events)
+                self._dispatch([line], events)
+                parts, seen = [], False
+            elif line.startswith(b"error:"):
+                parts.append(_error_data(line[6:].strip()))
+                seen = True
             # event:, id:, retry: and unknown fields change nothing here.
         if seen:
             self._dispatch(parts, events)
@@ -122,3 +136,11 @@ class SSEDecoder:
     def _dispatch(self, parts: list[bytes], events: list[bytes | OversizedLine]) -> None:
         data = parts[0] if len(parts) == 1 else b"\n".join(parts)
         events.append(OversizedLine(len(data)) if len(data) > self.max_event_bytes else data)
+
+
+def _error_data(value: bytes) -> bytes:
+    """The data of an `error:` field: `{"error": VALUE}`, VALUE as sent when it is JSON-shaped,
+    else as a JSON string."""
+    if value[:1] in (b"{", b'"', b"["):
+        return b'{"error":' + value + b"}"
+    return b'{"error":' + msgspec.json.encode(value.decode("utf-8", "replace")) + b"}"

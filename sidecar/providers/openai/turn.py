@@ -7,14 +7,16 @@ Ollama's `.sse` transcripts record it:
 
 - Events come from `sse.SSEDecoder`; `data: [DONE]` ends the turn, and a body that ends
   without it is a stream_interrupted (Ollama's `/v1` ends a failed stream with a bogus empty
-  chunk and no `[DONE]`; llama-server with an error event and no `[DONE]`).
+  chunk and no `[DONE]`; llama-server with an error event and no `[DONE]`). `[DONE]` before any
+  choice sent a `finish_reason` is a stream_interrupted too: llama-cpp-python's server ends a
+  reply it interrupted that way, and a reply without its finish is not a finished reply.
 - Of `choices[0].delta`: `reasoning_content` or `reasoning` (one of them, never both: some
   servers send the same text under both names) -> `chat:thinking`, then `content` ->
   `chat:token`; deltas of one network read are merged as on the Ollama path.
 - `tool_calls` deltas are assembled by `index`: the first delta of a call brings `id` and
   `function.name`, later ones fragments of `function.arguments`; the first id and the first name
   seen are kept. A delta without `index` continues the last call unless it brings a new id.
-  The calls are complete when the choice's `finish_reason` comes (or, failing that, `[DONE]`):
+  The calls are complete when the choice's `finish_reason` comes:
   each one's arguments are then parsed once, and it is written as `chat:tool_call` exactly as on
   the Ollama path (arguments an object; `""` counts as `{}`; no id -> a made-up one; an object
   sent in place of the JSON text, as a few servers do, is taken as it is). Arguments
@@ -24,8 +26,9 @@ Ollama's `.sse` transcripts record it:
   as Ollama reports a reply with tool calls; everything else (`stop`, `length`, ...) as sent.
 - `usage` (with `stream_options.include_usage`) gives the token counts; llama-server's
   `timings.predicted_ms` the generation time, else the time since the first output.
-- `{"error": ...}` in a `data:` event fails the turn with upstream_error, status 200, like
-  Ollama's error line.
+- `{"error": ...}` in a `data:` event (or an `error:` field, or a bare `{"error": ...}` line,
+  which the SSE decoder hands over as such data) fails the turn with upstream_error, status 200,
+  like Ollama's error line, with the server's message; so does `finish_reason: "error"`.
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ class OpenAITurn(Turn):
         self._prompt_tokens: int | None = None
         self._completion_tokens: int | None = None
         self._generation_ms: float | None = None
+        self._finish_seen = False  # a choice sent its finish_reason
 
     def feed(self, data: bytes, now: float) -> list[Notification]:
         return self._events(self._sse.feed(data), now)
@@ -104,6 +108,12 @@ class OpenAITurn(Turn):
             self.events_seen += 1
             if event[:1] != b"{":
                 if event.strip() == DONE:
+                    if not self._finish_seen:
+                        self.failure = SERVER.stream_interrupted(
+                            "the server sent `data: [DONE]` before any finish_reason (it cut the "
+                            "reply short)"
+                        )
+                        break
                     self._complete_calls(out, now)
                     if self.failure is None:
                         self.finished = True
@@ -150,6 +160,12 @@ class OpenAITurn(Turn):
                 if output:
                     self.chunks_seen += 1
             if choice.finish_reason:
+                self._finish_seen = True
+                if choice.finish_reason == "error":
+                    self.failure = SERVER.upstream_error(
+                        200, 'the server ended the reply with finish_reason "error"'
+                    )
+                    return
                 self.done_reason = _FINISH_REASONS.get(choice.finish_reason, choice.finish_reason)
                 self._complete_calls(out, now)
 

@@ -5,8 +5,11 @@ translates a `ChatRequest` to `/chat/completions`:
 
 - messages: assistant `tool_calls` get `type:"function"` and `arguments` as a JSON string;
   a `tool` message's `tool_call_id` (and `tool_name` as `name`) are kept; `images` (base64,
-  Ollama's form) become content parts with `data:` URLs; `thinking` is dropped (no standard field
-  takes it back);
+  Ollama's form) become content parts with `data:` URLs; an assistant message's `thinking` goes
+  back as `reasoning_content` when the message has `tool_calls` (DeepSeek's and Moonshot's
+  thinking modes refuse a tool-call turn without it, llama-server's templates read it, other
+  servers ignore the key) and is dropped otherwise (no standard field takes it, and DeepSeek's
+  reasoner refused it on plain turns);
 - `options`: `temperature`, `top_p`, `seed`, `stop`, `frequency_penalty`, `presence_penalty`
   pass through, `num_predict` (when > 0) becomes `max_tokens`; other Ollama options have no
   OpenAI equivalent and are left out (strict servers reject unknown fields);
@@ -49,6 +52,7 @@ class OutMessage(Struct, omit_defaults=True):
     tool_calls: list[OutToolCall] | UnsetType = UNSET
     tool_call_id: str | UnsetType = UNSET
     name: str | UnsetType = UNSET
+    reasoning_content: str | UnsetType = UNSET
 
 
 class StreamOptions(Struct):
@@ -140,6 +144,9 @@ def _message(message: Message) -> OutMessage:
         # An assistant's tool calls go back with content "" (not null, as OpenAI returns them):
         # llama-cpp-python's server refuses null with a 500; llama-server, Ollama and OpenAI
         # all accept a string.
+        if message.thinking is not UNSET and message.thinking:
+            # Interleaved thinking: the reasoning that led to the calls stays in the history.
+            out.reasoning_content = message.thinking
     if message.tool_call_id is not UNSET:
         out.tool_call_id = message.tool_call_id
     if message.role == "tool" and message.tool_name is not UNSET:

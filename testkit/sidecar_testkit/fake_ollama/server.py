@@ -29,7 +29,7 @@ from typing import Any, Final, Self
 import h11
 import trio
 
-from sidecar_testkit.fake_ollama import openai_render, openai_wire
+from sidecar_testkit.fake_ollama import openai_render, openai_wire, whole
 from sidecar_testkit.fake_ollama.connection import Connection, response_head
 from sidecar_testkit.fake_ollama.openai_request import ollama_request, request_problem
 from sidecar_testkit.fake_ollama.record import (
@@ -294,7 +294,8 @@ class ScriptedOllama:
                 body = tags_body(self._model_names(), modified_ns=self._started_ns)
                 return _fixed(200, _JSON, body, head=head)
         if record.method == "POST" and record.path == API_CHAT:
-            return self._player(self._script(record, record.json))
+            # One JSON object instead of a stream for `stream: false` or no messages (whole.py).
+            return self._player(whole.shape(self._script(record, record.json), record.json))
         return _fixed(404, _TEXT, b"404 page not found")
 
     def _route_v1(self, record: RequestRecord, head: bool) -> Responder:
