@@ -129,13 +129,24 @@ async def test_separators_and_multibyte_text_survive_intact(fake_ollama: Scripte
 
 
 async def test_chats_run_concurrently_each_with_its_own_id(fake_ollama: ScriptedOllama) -> None:
-    fake_ollama.pace = 0.01
+    # Chat A is held mid-stream by the scripted Ollama; chat B must start, stream and finish
+    # while A is still open. Chats run one after another would never answer B (the guard fails).
+    fake_ollama.pause_after = 2
     with trio.fail_after(GUARD_S):
         async with sidecar_for(fake_ollama) as sidecar:
             a = await sidecar.request("chat", chat_params("echo", "one two three four five"))
+            await fake_ollama.wait_paused()
+            await sidecar.wait_for(lambda l: sidecar.text(a) != "")  # A is streaming
+            fake_ollama.pause_after = 1_000  # A stays held; B passes
             b = await sidecar.request("chat", chat_params("echo", "six seven eight nine ten"))
-            await sidecar.response(a)
             await sidecar.response(b)
+            a_before_b_ended = sidecar.text(a)
+            a_answered_early = [r for r in sidecar.responses() if r["id"] == a]
+            fake_ollama.release()
+            await sidecar.response(a)
+    assert a_answered_early == []
+    assert a_before_b_ended and "one two three four five".startswith(a_before_b_ended)
+    assert a_before_b_ended != "one two three four five"
     assert sidecar.text(a) == "one two three four five"
     assert sidecar.text(b) == "six seven eight nine ten"
 
