@@ -290,7 +290,7 @@ async def test_a_host_that_stops_reading_bounds_memory_and_can_still_cancel() ->
     async with open_rig(streaming(body), lockstep=True, output_buffer_bytes=64 * 1024) as rig:
         chat = await rig.request("chat", CHAT)
         await rig.notification("chat:token")
-        await trio.sleep(0.2)  # let the chat fill the queue while nobody reads
+        await trio.testing.wait_all_tasks_blocked()  # the chat filled the queue: it waits
         sent_while_stuck = body.sent
         cancel = await rig.request("cancel_chat", {"chat_id": chat})
         with trio.fail_after(10):

@@ -78,12 +78,14 @@ async def test_cancel_mid_stream_keeps_the_partial_text_and_disconnects_from_oll
 async def test_eof_with_a_chat_in_flight_completes_it_then_exits_0(fake_ollama: ScriptedOllama) -> None:
     fake_ollama.pause_after = 3
     with trio.fail_after(GUARD_S):
-        async with sidecar_for(fake_ollama) as sidecar:
+        async with sidecar_for(fake_ollama, "--log-level", "INFO") as sidecar:
             chat = await sidecar.request("chat", chat_params("text"))
             await fake_ollama.wait_paused()
             await sidecar.close_stdin()
-            await trio.sleep(0.2)
-            assert sidecar.process.returncode is None  # still draining
+            # The sidecar has seen the EOF and says it drains (server.py logs it): wait for that.
+            while b"stdin closed; waiting for 1 requests" not in sidecar.stderr:
+                await trio.sleep(0.01)
+            assert sidecar.process.poll() is None  # still draining
             fake_ollama.release()
             code = await sidecar.wait_exit()
     assert code == 0
