@@ -1,6 +1,7 @@
 """The report of scripts/mutate: killed / survived per module from mutmut's results in mutants/,
 then every survivor's diff (the line a test should notice, or that docs/testing.md calls
-equivalent). Usage: mutate_report.py MODULE..."""
+equivalent). Usage: mutate_report.py MODULE...; with --survivors first, only the names of the
+survivors, one per line (for scripts/mutate --survivors)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,20 @@ def status(code: int | None) -> str:
     return KILLED.get(code) or NAMES.get(code, "suspicious")  # type: ignore[arg-type]
 
 
+def survivor_names(module: str) -> list[str]:
+    path = Path(module if module.endswith(".py") else module.replace(".", "/") + ".py")
+    meta = Path("mutants") / (str(path) + ".meta")
+    if not meta.exists():
+        return []
+    codes = json.loads(meta.read_text())["exit_code_by_key"]
+    return [name for name, code in codes.items() if status(code) == "survived"]
+
+
 def main(modules: list[str]) -> None:
+    if modules and modules[0] == "--survivors":
+        for module in modules[1:]:
+            print("\n".join(survivor_names(module)))
+        return
     survivors: list[str] = []
     print("| module | mutants | killed | timeout | survived | no tests | not checked |")
     print("|---|---|---|---|---|---|---|")

@@ -194,3 +194,41 @@ async def test_a_second_tool_result_for_the_same_call_is_invalid_params() -> Non
     assert "not waiting for a client tool result for call 'k1'" in lost["message"]
     assert late["error"]["code"] == -32602
     assert response["result"]["messages"][1]["content"] == {"r1": "-3 C", "r2": "+30 C"}[won]
+
+
+# --- §4 envelope: ids and params -------------------------------------------------------------------
+
+
+async def test_ids_1_and_string_1_differ_and_an_answered_id_can_be_used_again() -> None:
+    held = ScriptStream([trio.Event()])
+    async with open_rig(streaming(held, ndjson("again"))) as rig:
+        await rig.request("chat", CHAT, id=1)
+        other = await rig.response(await rig.request("status", id="1"))
+        await rig.response(await rig.request("cancel_chat", {"chat_id": 1}, id="stop"))
+        await rig.response(1)
+        again = await rig.response(await rig.request("chat", CHAT, id=1))
+    assert other["result"]["chats"] == [1]
+    assert again["result"]["messages"][0]["content"] == "again"
+
+
+async def test_cancel_chat_without_params_cancels_all_and_a_null_chat_id_is_invalid() -> None:
+    held = ScriptStream([trio.Event()])
+    async with open_rig(streaming(held)) as rig:
+        chat = await rig.request("chat", CHAT)
+        null = await rig.response(await rig.request("cancel_chat", {"chat_id": None}))
+        bare = await rig.response(await rig.request("cancel_chat"))
+    assert null["error"]["code"] == -32602
+    assert bare["result"] == {"cancelled": [chat]}
+
+
+async def test_empty_deltas_are_not_sent() -> None:
+    body = [
+        b'{"message":{"role":"assistant","content":""},"done":false}\n',
+        b'{"message":{"role":"assistant","content":"a","thinking":""},"done":false}\n',
+        b'{"message":{"role":"assistant","content":""},"done":true,"done_reason":"stop"}\n',
+    ]
+    async with open_rig(streaming(body)) as rig:
+        chat = await rig.request("chat", CHAT)
+        await rig.response(chat)
+    notes = [l for l in rig.lines if l.get("method", "").startswith("chat:")]
+    assert [(n["method"], n["params"]["content"]) for n in notes] == [("chat:token", "a")]
