@@ -49,6 +49,16 @@ async def test_a_client_tool_with_an_empty_name_is_refused() -> None:
     )
 
 
+async def test_a_client_tool_whose_function_is_not_an_object_is_refused() -> None:
+    async with open_rig(streaming()) as rig:
+        answer = await rig.response(
+            await rig.request("chat", {**CHAT, "tools": [{"type": "function", "function": "weather"}]})
+        )
+    assert answer["error"]["message"] == (
+        "Invalid params: a client tool needs function.name - at `$.tools[0]`"
+    )
+
+
 async def test_a_tool_result_for_a_built_in_call_is_refused() -> None:
     calls = tool_calls(("r1", "list_directory", {}))
     held = ScriptStream([*ndjson("x", done=False), trio.Event()])

@@ -165,6 +165,8 @@ EXACT = [
      "JSON nested too deeply (more than about 1,000 levels)"),
     (b'{"a":[[1]],"id":"s","d":' + DEEP + b"}", "s", -32600,
      "JSON nested too deeply (more than about 1,000 levels)"),
+    (b'{"b":{"c":[0],"id":5},"id":7,"d":' + DEEP + b"}", 7, -32600,  # a nested "id" is not it
+     "JSON nested too deeply (more than about 1,000 levels)"),
 ]
 
 
