@@ -174,3 +174,22 @@ async def test_a_request_cut_off_by_shutdown_says_why() -> None:
         "code": -32603, "message": "Request interrupted: the sidecar is exiting (shutdown)",
         "data": {"kind": "internal_error"},
     }
+
+
+def test_the_ready_line_describes_this_process() -> None:
+    import os
+
+    import msgspec
+
+    from sidecar.app import ready_line
+    from sidecar.config import Config
+
+    line = ready_line(Config(base_url="http://h:1", provider="openai"))
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    assert msgspec.json.decode(line) == {
+        "jsonrpc": "2.0", "method": "sidecar:ready",
+        "params": {
+            "name": "ollama-sidecar", "version": "0.1.0", "protocol": 1,
+            "ollama_url": "http://h:1", "pid": os.getpid(), "provider": "openai",
+        },
+    }
