@@ -107,6 +107,14 @@ export async function until<T>(probe: () => T | undefined | false, what = "the s
   }
 }
 
+/** Resolves after the page has painted twice: whatever was queued to render by now is shown.
+ * The event to wait on before asserting that something did *not* appear (no time window). */
+export async function painted(page: Page): Promise<void> {
+  await page.evaluate(
+    () => new Promise<void>((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => resolve()))),
+  );
+}
+
 /** Installed before any page script: records long tasks in `window.__longTasks`. */
 function watchLongTasks() {
   const w = window as unknown as { __longTasks: Array<{ start: number; duration: number }> };
