@@ -1,7 +1,7 @@
 """The report of scripts/mutate: killed / survived per module from mutmut's results in mutants/,
 then every survivor's diff (the line a test should notice, or that docs/testing.md calls
 equivalent). Usage: mutate_report.py MODULE...; with --survivors first, only the names of the
-survivors, one per line (for scripts/mutate --survivors)."""
+survivors, one per line (for scripts/mutate --survivors); with --table, only the counts."""
 
 from __future__ import annotations
 
@@ -34,6 +34,9 @@ def main(modules: list[str]) -> None:
         for module in modules[1:]:
             print("\n".join(survivor_names(module)))
         return
+    table_only = bool(modules) and modules[0] == "--table"
+    if table_only:
+        modules = modules[1:]
     survivors: list[str] = []
     print("| module | mutants | killed | timeout | survived | no tests | not checked |")
     print("|---|---|---|---|---|---|---|")
@@ -48,6 +51,8 @@ def main(modules: list[str]) -> None:
         print(f"| {path} | {len(codes)} | {counts['killed']} | {counts['timeout']} | "
               f"{counts['survived']} | {counts['no tests']} | {counts['not checked']} |")
         survivors += [name for name, code in codes.items() if status(code) in ("survived", "no tests")]
+    if table_only:
+        return
     print()
     for name in survivors:
         shown = subprocess.run([".venv/bin/mutmut", "show", name], capture_output=True, text=True)
