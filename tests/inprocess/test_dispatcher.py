@@ -193,3 +193,11 @@ def test_the_ready_line_describes_this_process() -> None:
             "ollama_url": "http://h:1", "pid": os.getpid(), "provider": "openai",
         },
     }
+
+
+async def test_an_unterminated_last_line_is_served_at_eof() -> None:
+    async with open_rig(streaming()) as rig:
+        await rig.send_raw(b'{"id":"last","method":"cancel_chat"}')  # no \n
+        await rig.stdin.aclose()
+        answer = await rig.response("last")
+    assert answer["result"] == {"cancelled": []}
