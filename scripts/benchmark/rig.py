@@ -62,7 +62,15 @@ def rss_kib(pid: int) -> int | None:
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of `pid` so far (None once it is gone)."""
+    """User + system CPU time of `pid` so far (None once it is gone): the scheduler's own
+    count in nanoseconds (/proc/PID/task/*/schedstat) where there is one, else clock ticks."""
+    try:
+        return sum(
+            int((task / "schedstat").read_bytes().split()[0])
+            for task in Path(f"/proc/{pid}/task").iterdir()
+        ) / 1e9
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             fields = f.read().rpartition(b")")[2].split()
