@@ -233,7 +233,18 @@ class StatusResult(Struct):
     provider: Literal["ollama", "openai"] = "ollama"
 
 
+class ChatEnvelope(Struct):
+    """A whole `chat` request in one pass (`rpc.decode_chat_line`, for big lines): the
+    envelope's fields as `Envelope` has them, the params already typed."""
+
+    jsonrpc: Any = UNSET
+    id: Any = UNSET
+    method: Any = UNSET
+    params: ChatParams | UnsetType = UNSET
+
+
 envelope_decoder: Final = msgspec.json.Decoder(Envelope)
+chat_envelope_decoder: Final = msgspec.json.Decoder(ChatEnvelope)
 any_decoder: Final = msgspec.json.Decoder()
 
 

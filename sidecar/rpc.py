@@ -8,6 +8,11 @@ A line nested deeper than msgspec decodes (about 1,000 levels: it stops at Pytho
 limit) cannot be decoded at all. Its brackets, outside strings, are counted: when they do not
 balance the line is not JSON (-32700, id null); when they do, it is an invalid request (-32600),
 answered with its `id` when a top-level `id` can be read from the line's first 64 KiB.
+
+A big line (a long conversation sent whole: megabytes) costs its decoding on the loop, so it is
+read once, not twice: `decode_chat_line` decodes it straight into a chat request and its params,
+and only when that fails does `decode_request` (then `decode_params`) say what is wrong. UTF-8 is
+checked with `bytes.isascii` first, which is a fraction of the decode a non-ASCII line needs.
 """
 
 from __future__ import annotations
@@ -112,10 +117,11 @@ def decode_request(line: bytes | OversizedLine, max_line_bytes: int) -> Request 
         )
     if not line.strip():
         return None
-    try:
-        line.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadRequest(errors.parse_error(f"invalid UTF-8 at byte {exc.start}")) from None
+    if not line.isascii():
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadRequest(errors.parse_error(f"invalid UTF-8 at byte {exc.start}")) from None
     try:
         envelope = envelope_decoder.decode(line)
     except msgspec.ValidationError:
@@ -158,6 +164,30 @@ def decode_request(line: bytes | OversizedLine, max_line_bytes: int) -> Request 
         )
     params = None if envelope.params is msgspec.UNSET else envelope.params
     return Request(id=request_id, method=envelope.method, params=params)
+
+
+def decode_chat_line(line: bytes, decoder: msgspec.json.Decoder) -> tuple[Request, Any] | None:
+    """A line decoded in one pass as a valid `chat` request (`decoder` decodes the whole
+    envelope, params typed): the request and its params; `None` when it is anything else, and
+    then `decode_request` and `decode_params` give the answer they always give."""
+    if not line.isascii():
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    try:
+        envelope = decoder.decode(line)
+    except Exception:  # invalid, or too deep: the two-step path says which
+        return None
+    request_id = None if envelope.id is msgspec.UNSET else envelope.id
+    if (
+        (envelope.id is not msgspec.UNSET and type(request_id) not in (int, str))
+        or envelope.jsonrpc not in (msgspec.UNSET, "2.0")
+        or envelope.method != "chat"
+        or envelope.params is msgspec.UNSET
+    ):
+        return None
+    return Request(id=request_id, method="chat", params=None), envelope.params
 
 
 def decode_params(request: Request, decoder: msgspec.json.Decoder) -> Any:

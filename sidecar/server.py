@@ -29,15 +29,24 @@ from .config import Config
 from .framing import OversizedLine, encode_lines
 from .methods import METHODS, Method
 from .outbox import Outbox
-from .protocol import ChatParams, Notification, RequestId
+from .protocol import ChatParams, Notification, RequestId, chat_envelope_decoder
 from .providers import Provider
-from .rpc import BadRequest, Request, decode_params, decode_request, encode_error, encode_result
+from .rpc import (
+    BadRequest,
+    Request,
+    decode_chat_line,
+    decode_params,
+    decode_request,
+    encode_error,
+    encode_result,
+)
 from .singleflight import SharedCalls
 from .tools import Workspace
 
 logger = logging.getLogger(__name__)
 
 SOFT_STOP: Final = "eof"  # the only stop reason that lets in-flight requests finish
+ONE_PASS_BYTES: Final = 64 * 1024  # lines at least this long try `rpc.decode_chat_line` first
 
 
 class Handle:
@@ -107,15 +116,23 @@ class Server:
             self.outbox.put(encode_error(None, errors.internal_error(exc)))
 
     def _dispatch(self, line: bytes | OversizedLine) -> None:
+        # A big line is most likely a long chat: decoded in one pass when it is a valid one.
+        chat = None
+        if not isinstance(line, OversizedLine) and len(line) >= ONE_PASS_BYTES:
+            chat = decode_chat_line(line, chat_envelope_decoder)
+        if chat is not None:
+            request, params = chat
+        else:
+            try:
+                request = decode_request(line, self.config.max_line_bytes)
+            except BadRequest as bad:
+                self.outbox.put(encode_error(bad.id, bad.error))
+                return
+            if request is None:
+                return
+            params = None
         try:
-            request = decode_request(line, self.config.max_line_bytes)
-        except BadRequest as bad:
-            self.outbox.put(encode_error(bad.id, bad.error))
-            return
-        if request is None:
-            return
-        try:
-            handle, method, params = self._admit(request)
+            handle, method, params = self._admit(request, params)
             handle.counted = self.admission.enter(request.method)
         except errors.RpcError as exc:
             if not request.is_notification:
@@ -131,7 +148,7 @@ class Server:
             self.accepting = False  # nothing read after `shutdown` is served
         self._nursery.start_soon(self._serve, handle, method, params)
 
-    def _admit(self, request: Request) -> tuple[Handle, Method, Any]:
+    def _admit(self, request: Request, params: Any = None) -> tuple[Handle, Method, Any]:
         method = METHODS.get(request.method)
         if method is None:
             raise errors.RpcError(
@@ -140,7 +157,8 @@ class Server:
             )
         if request.id is not None and request.id in self.handles:
             raise errors.invalid_request(f"id {request.id!r} is already in flight")
-        params = decode_params(request, method.decoder)
+        if params is None:
+            params = decode_params(request, method.decoder)
         if not isinstance(params, ChatParams):
             return Handle(request), method, params
         model = params.model if params.model is not msgspec.UNSET else self.config.model

@@ -279,10 +279,13 @@ async def open_rig(name: str) -> AsyncIterator[Rig]:
             nursery.cancel_scope.cancel()
 
 
-async def start_sidecar(rig: Rig, url: str, *reader_args: str) -> float:
-    """Reader, then sidecar; returns once `sidecar:ready` was read (the ready time)."""
+async def start_sidecar(
+    rig: Rig, url: str, *reader_args: str, sidecar_args: Sequence[str] = ()
+) -> float:
+    """Reader, then sidecar (`sidecar_args` added to its command line); returns once
+    `sidecar:ready` was read (the ready time)."""
     await rig.start_reader(*reader_args)
-    await rig.spawn(sidecar_command(url))
+    await rig.spawn([*sidecar_command(url), *sidecar_args])
     await rig.wait_for(lambda: "ready" in rig.marks, "sidecar:ready line", 30.0)
     return rig.marks["ready"]
 

@@ -26,7 +26,7 @@ MEASUREMENTS = (
     "first upstream byte -> first chat:token read",
     "cancel_chat -> chat response",
     "cancel_chat -> upstream disconnect",
-    "import trio, httpx, msgspec",
+    "import trio, msgspec",
     "spawn -> sidecar:ready read",
     "spawn -> first status answer read",
     "RSS idle",
