@@ -9,10 +9,12 @@ limit) cannot be decoded at all. Its brackets, outside strings, are counted: whe
 balance the line is not JSON (-32700, id null); when they do, it is an invalid request (-32600),
 answered with its `id` when a top-level `id` can be read from the line's first 64 KiB.
 
-A big line (a long conversation sent whole: megabytes) costs its decoding on the loop, so it is
-read once, not twice: `decode_chat_line` decodes it straight into a chat request and its params,
-and only when that fails does `decode_request` (then `decode_params`) say what is wrong. UTF-8 is
-checked with `bytes.isascii` first, which is a fraction of the decode a non-ASCII line needs.
+A big line (a long conversation sent whole: megabytes) would hold the loop for the whole of its
+decoding, so a big `chat` line is read in pieces: `decode_chat_head` reads the envelope and the
+params with each message left raw (a quick scan), `decode_messages` decodes the messages a batch
+at a time (the dispatcher lets the loop run in between), `chat_params` puts them together. When
+any piece fails, `decode_request` (then `decode_params`) reads the line as always and says what
+is wrong. UTF-8 is checked with `bytes.isascii` first, a fraction of a validating decode.
 """
 
 from __future__ import annotations
@@ -26,12 +28,16 @@ import msgspec
 from . import errors
 from .framing import OversizedLine, encode_line
 from .protocol import (
+    ChatParams,
     ErrorObject,
     ErrorResponse,
+    Message,
     RequestId,
     Response,
     any_decoder,
+    chat_envelope_decoder,
     envelope_decoder,
+    message_decoder,
 )
 
 
@@ -166,17 +172,16 @@ def decode_request(line: bytes | OversizedLine, max_line_bytes: int) -> Request 
     return Request(id=request_id, method=envelope.method, params=params)
 
 
-def decode_chat_line(line: bytes, decoder: msgspec.json.Decoder) -> tuple[Request, Any] | None:
-    """A line decoded in one pass as a valid `chat` request (`decoder` decodes the whole
-    envelope, params typed): the request and its params; `None` when it is anything else, and
-    then `decode_request` and `decode_params` give the answer they always give."""
+def decode_chat_head(line: bytes) -> tuple[Request, Any] | None:
+    """A line as a valid `chat` request with its messages left raw: the request and the params
+    head (`protocol.ChatParamsHead`); `None` when it is anything else."""
     if not line.isascii():
         try:
             line.decode("utf-8")
         except UnicodeDecodeError:
             return None
     try:
-        envelope = decoder.decode(line)
+        envelope = chat_envelope_decoder.decode(line)
     except Exception:  # invalid, or too deep: the two-step path says which
         return None
     request_id = None if envelope.id is msgspec.UNSET else envelope.id
@@ -185,9 +190,26 @@ def decode_chat_line(line: bytes, decoder: msgspec.json.Decoder) -> tuple[Reques
         or envelope.jsonrpc not in (msgspec.UNSET, "2.0")
         or envelope.method != "chat"
         or envelope.params is msgspec.UNSET
+        or not envelope.params.messages  # ChatParams wants at least one
     ):
         return None
     return Request(id=request_id, method="chat", params=None), envelope.params
+
+
+def decode_messages(raw: list[msgspec.Raw]) -> list[Message] | None:
+    """Raw messages decoded; `None` when one is not a valid message."""
+    try:
+        return [message_decoder.decode(item) for item in raw]
+    except Exception:
+        return None
+
+
+def chat_params(head: Any, messages: list[Message]) -> ChatParams:
+    """The params `decode_params` would make of the line: the head's fields (already checked
+    by its decoder) and the decoded messages."""
+    values = {name: getattr(head, name) for name in head.__struct_fields__}
+    values["messages"] = messages
+    return ChatParams(**values)
 
 
 def decode_params(request: Request, decoder: msgspec.json.Decoder) -> Any:

@@ -29,12 +29,14 @@ from .config import Config
 from .framing import OversizedLine, encode_lines
 from .methods import METHODS, Method
 from .outbox import Outbox
-from .protocol import ChatParams, Notification, RequestId, chat_envelope_decoder
+from .protocol import ChatParams, Notification, RequestId
 from .providers import Provider
 from .rpc import (
     BadRequest,
     Request,
-    decode_chat_line,
+    chat_params,
+    decode_chat_head,
+    decode_messages,
     decode_params,
     decode_request,
     encode_error,
@@ -46,7 +48,8 @@ from .tools import Workspace
 logger = logging.getLogger(__name__)
 
 SOFT_STOP: Final = "eof"  # the only stop reason that lets in-flight requests finish
-ONE_PASS_BYTES: Final = 64 * 1024  # lines at least this long try `rpc.decode_chat_line` first
+BIG_LINE_BYTES: Final = 256 * 1024  # lines this long are read in pieces (`dispatch_big`)
+MESSAGES_PER_PIECE: Final = 100  # messages decoded between two checkpoints
 
 
 class Handle:
@@ -115,22 +118,48 @@ class Server:
             logger.exception("dispatching a line failed")
             self.outbox.put(encode_error(None, errors.internal_error(exc)))
 
-    def _dispatch(self, line: bytes | OversizedLine) -> None:
-        # A big line is most likely a long chat: decoded in one pass when it is a valid one.
-        chat = None
-        if not isinstance(line, OversizedLine) and len(line) >= ONE_PASS_BYTES:
-            chat = decode_chat_line(line, chat_envelope_decoder)
-        if chat is not None:
-            request, params = chat
-        else:
-            try:
-                request = decode_request(line, self.config.max_line_bytes)
-            except BadRequest as bad:
-                self.outbox.put(encode_error(bad.id, bad.error))
-                return
-            if request is None:
-                return
+    async def dispatch_big(self, line: bytes) -> None:
+        """`dispatch` for a big line, letting the loop run while it is decoded: a valid chat is
+        read in pieces (rpc.decode_chat_head), anything else by `dispatch`. Nothing else is
+        dispatched meanwhile (the reader waits for this), so the order of lines holds."""
+        params: Any = None
+        try:
+            head = decode_chat_head(line) if self.accepting else None
+            if head is not None:
+                request, raw = head
+                messages: list[Any] = []
+                for start in range(0, len(raw.messages), MESSAGES_PER_PIECE):
+                    await trio.lowlevel.checkpoint()
+                    piece = decode_messages(raw.messages[start : start + MESSAGES_PER_PIECE])
+                    if piece is None:
+                        break
+                    messages += piece
+                else:
+                    params = chat_params(raw, messages)
+        except Exception:  # a bug here: the line is read as always
+            logger.exception("reading a big line in pieces failed")
             params = None
+        if params is None:
+            self.dispatch(line)  # not a valid chat: read as always, with its exact error
+        elif self.accepting:
+            try:
+                self._start(request, params)
+            except Exception as exc:
+                logger.exception("dispatching a line failed")
+                self.outbox.put(encode_error(None, errors.internal_error(exc)))
+
+    def _dispatch(self, line: bytes | OversizedLine) -> None:
+        try:
+            request = decode_request(line, self.config.max_line_bytes)
+        except BadRequest as bad:
+            self.outbox.put(encode_error(bad.id, bad.error))
+            return
+        if request is None:
+            return
+        self._start(request)
+
+    def _start(self, request: Request, params: Any = None) -> None:
+        """Admits a decoded request and starts its task, or answers why not."""
         try:
             handle, method, params = self._admit(request, params)
             handle.counted = self.admission.enter(request.method)

@@ -163,14 +163,25 @@ def _big(envelope: bytes) -> bytes:
     _big(b'{"id":1,"method":"chat","params":{"messages":%s}'),
     _big(b'{"id":1,"method":"chat"}'),
     _big(b'{"id":1,"method":"chat","params":{"messages":%s,"model":"\xc3\xa9"}}'),
+    _big(b'{"id":1,"method":"chat","params":{"messages":[],"model":"m"},"pad":%s}'),
+    _big(b'{"id":1,"method":"chat","params":{"messages":%s,"model":""}}'),
+    _big(b'{"id":1,"method":"chat","params":{"messages":%s,"tools":[1]}}'),
+    _big(b'{"id":1,"method":"chat","params":{"messages":%s,"options":{"a":[1,{"b":2}]},'
+         b'"keep_alive":"5m","tool_choice":{"type":"function","function":{"name":"f"}}}}'),
+    _big(b'{"id":1,"method":"chat","params":{"messages":%s}}').replace(b'"user"', b'"user","content":7', 1),
 ])
-def test_a_big_line_in_one_pass_is_what_two_passes_make_of_it(line: bytes) -> None:
-    """`decode_chat_line` either gives exactly the request and params of the two-step path,
-    or declines, and then the two-step path answers as it always did."""
-    from sidecar.protocol import chat_envelope_decoder
-    from sidecar.rpc import decode_chat_line, decode_params
+def test_a_big_line_in_pieces_is_what_two_passes_make_of_it(line: bytes) -> None:
+    """`decode_chat_head` + `decode_messages` + `chat_params` either give exactly the request
+    and params of the two-step path, or decline, and then the two-step path answers as it
+    always did."""
+    from sidecar.rpc import chat_params, decode_chat_head, decode_messages
 
-    one = decode_chat_line(line, chat_envelope_decoder)
+    head = decode_chat_head(line)
+    one: Any = None
+    if head is not None:
+        messages = decode_messages(head[1].messages)
+        if messages is not None:
+            one = (head[0].id, head[0].method, chat_params(head[1], messages))
     try:
         request = decode_request(line, 1 << 24)
         assert request is not None
@@ -178,6 +189,6 @@ def test_a_big_line_in_one_pass_is_what_two_passes_make_of_it(line: bytes) -> No
     except (BadRequest, RpcError, KeyError) as exc:
         two = exc
     if one is not None:
-        assert (one[0].id, one[0].method, one[1]) == two
+        assert one == two
     else:
         assert isinstance(two, Exception) or two[1] != "chat", "a valid chat line declined"
