@@ -131,7 +131,7 @@ class HttpProvider:
         `status_error`), stream_interrupted (dropped before the head, or the head later than the
         idle timeout). Cancellation: leaving the block for any reason closes the connection.
         """
-        payload = encode_request(
+        head = encode_request(
             "POST",
             self._base_path + path,
             self._host_header,
@@ -141,8 +141,9 @@ class HttpProvider:
                 "Accept": accept,
                 "Connection": "close",  # one connection per chat: closing it is the cancel
             },
-            body,
+            body_length=len(body),
         )
+        payload = (head + body,) if len(body) < 64 * 1024 else (head, body)
         async with self._connection() as stream:
             with trio.move_on_after(self._idle_timeout_s) as waiting:
                 head, early = await _exchange(stream, payload, self.errors)
@@ -264,12 +265,14 @@ class HttpProvider:
 
 
 async def _exchange(
-    stream: trio.abc.Stream, payload: bytes, errors: ServerErrors
+    stream: trio.abc.Stream, payload: bytes | tuple[bytes, ...], errors: ServerErrors
 ) -> tuple[ResponseHead, bytes]:
-    """Sends the request and reads the response head; returns it and any body bytes after it."""
+    """Sends the request (one buffer, or its parts in order) and reads the response head;
+    returns it and any body bytes after it."""
     name = errors.short
     try:
-        await stream.send_all(payload)
+        for part in (payload,) if isinstance(payload, bytes) else payload:
+            await stream.send_all(part)
         parser = HeadParser()
         while True:
             data = await stream.receive_some(READ_SIZE)

@@ -27,9 +27,11 @@ class ProtocolError(Exception):
 
 
 def encode_request(
-    method: str, target: str, host: str, headers: dict[str, str], body: bytes = b""
+    method: str, target: str, host: str, headers: dict[str, str], body: bytes = b"",
+    *, body_length: int | None = None,
 ) -> bytes:
-    """The whole request, head and body, as one buffer.
+    """The whole request, head and body, as one buffer; with `body_length`, the head alone, for
+    a body of that many bytes sent after it (a big body is then not copied).
 
     Raises ValueError when a header would break the head (CR, LF or NUL in it): one could add
     headers of its own. The message does not quote the value (it may be a key).
@@ -39,8 +41,9 @@ def encode_request(
     for line in lines:
         if any(char in line for char in "\r\n\0"):
             raise ValueError(f"a line break in the request head ({line.partition(':')[0]!r})")
-    if body or method in ("POST", "PUT"):
-        lines.append(f"Content-Length: {len(body)}")
+    length = len(body) if body_length is None else body_length
+    if length or method in ("POST", "PUT"):
+        lines.append(f"Content-Length: {length}")
     head = "\r\n".join(lines) + "\r\n\r\n"
     return head.encode("latin-1") + body
 
