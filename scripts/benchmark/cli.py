@@ -297,6 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
                         + ", ".join(name for name, _ in plan(FULL)))
     parser.add_argument("--profile", type=Path, metavar="PATH",
                         help="instead: py-spy the sidecar during the throughput run into PATH")
+    parser.add_argument("--paced", action="store_true",
+                        help="with --profile: a reply at 50 tokens/s, a read per token")
     parser.add_argument("--frozen", nargs="?", const="", metavar="PATH",
                         help="instead: start-up of the one-folder binary (scripts/build-sidecar, "
                         "or PATH) against python -m sidecar; --runs rounds (default 10)")
@@ -309,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile is not None:
         from .profile import profile
 
+        if args.paced:
+            return profile(args.profile, scale.paced_tokens if not args.quick else 200, PACED_RATE)
         return profile(args.profile, scale.throughput_tokens)
     if args.frozen is not None:
         from .frozen import frozen_startup
