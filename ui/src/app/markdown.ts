@@ -19,7 +19,7 @@ export interface RenderOptions {
 }
 
 /** Counters for tests: how often highlight.js actually ran (cache misses). */
-export const markdownStats = { highlights: 0, renders: 0 };
+export const markdownStats = { highlights: 0, renders: 0, chars: 0 };
 
 const purify = createDOMPurify(window);
 
@@ -148,6 +148,7 @@ const marked = new Marked({
 /** Renders markdown to sanitized HTML. */
 export function renderMarkdown(src: string, options: RenderOptions = { final: true }): string {
   markdownStats.renders += 1;
+  markdownStats.chars += src.length;
   currentFinal = options.final;
   let html: string;
   try {
@@ -164,6 +165,7 @@ export function renderMarkdown(src: string, options: RenderOptions = { final: tr
 /** Renders one line of inline markdown (a paragraph's content) to sanitized HTML. */
 export function renderInline(src: string): string {
   markdownStats.renders += 1;
+  markdownStats.chars += src.length;
   let html: string;
   try {
     html = marked.parseInline(src, { async: false }) as string;

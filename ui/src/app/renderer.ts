@@ -132,6 +132,8 @@ export class BlockSplitter {
   private fence: { char: string; length: number; top: boolean } | null = null;
   private prevBlank = false;
   private blockIsHtml = false;
+  /** The block being read is a list: a list item after a blank line continues it (a loose list). */
+  private blockIsList = false;
   private atBlockStart = true;
   private cut = 0;
 
@@ -145,7 +147,9 @@ export class BlockSplitter {
     }
     // The incomplete last line: its first character is enough to know a new block starts.
     if (!this.fence && this.prevBlank && this.scanned < text.length) {
-      if (!/[ \t\r]/.test(text[this.scanned])) this.cut = Math.max(this.cut, this.scanned);
+      const c = text[this.scanned];
+      const mayContinueList = this.blockIsList && /[-*+\d]/.test(c);
+      if (!/[ \t\r]/.test(c) && !mayContinueList) this.cut = Math.max(this.cut, this.scanned);
     }
     return this.cut;
   }
@@ -163,6 +167,7 @@ export class BlockSplitter {
           this.cut = Math.max(this.cut, next); // the block after a closed fence starts fresh
           this.atBlockStart = true;
           this.blockIsHtml = false;
+          this.blockIsList = false;
         }
         this.fence = null;
       }
@@ -171,20 +176,31 @@ export class BlockSplitter {
     }
     if (line.trim() === "") {
       this.prevBlank = true;
-      this.atBlockStart = true;
       this.blockIsHtml = false;
       return;
     }
     const fence = openingFence(line);
     const top = fence !== null && !/^[ \t]/.test(line);
-    if (this.prevBlank && !/^[ \t]/.test(line)) this.cut = Math.max(this.cut, start);
-    else if (top && !this.blockIsHtml) this.cut = Math.max(this.cut, start);
-    if (this.atBlockStart) this.blockIsHtml = line.startsWith("<");
+    const listItem = LIST_ITEM.test(line);
+    let starts = this.atBlockStart;
+    if (this.prevBlank && !/^[ \t]/.test(line) && !(this.blockIsList && listItem)) {
+      this.cut = Math.max(this.cut, start);
+      starts = true;
+    } else if (top && !this.blockIsHtml) {
+      this.cut = Math.max(this.cut, start);
+      starts = true;
+    }
+    if (starts) {
+      this.blockIsHtml = line.startsWith("<");
+      this.blockIsList = listItem;
+    }
     this.atBlockStart = false;
     this.prevBlank = false;
-    if (fence) this.fence = { ...fence, top };
+    if (fence && !this.blockIsHtml) this.fence = { ...fence, top }; // an HTML block has no fences
   }
 }
+
+const LIST_ITEM = /^ {0,3}(?:[-*+]|\d{1,9}[.)])(?:[ \t]|$)/;
 
 /** Paragraph text that is cut into rendered segments once its live end is this long. */
 const SEGMENT_CHARS = 512;
@@ -290,7 +306,8 @@ export class StreamingMarkdown implements Flushable {
     const mode = this.mode;
     if (mode?.kind === "para") {
       const end = done.indexOf("\n");
-      if (end > 0) {
+      // Only when the paragraph ended at a blank line (a second line could make it anything).
+      if (end > 0 && /^\n[ \t]*(?:\n|$)/.test(done.slice(end))) {
         this.finishParagraph(mode, done.slice(0, end));
         this.element.insertBefore(mode.p, this.tail);
         this.element.insertBefore(document.createTextNode("\n"), this.tail);
