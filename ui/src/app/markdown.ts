@@ -239,11 +239,20 @@ export function decorateCode(root: ParentNode): void {
   }
 }
 
+/** Names a task list's checkboxes after their item (a checkbox needs a name). */
+function labelTaskBoxes(root: ParentNode): void {
+  for (const box of Array.from(root.querySelectorAll<HTMLInputElement>('li > input[type="checkbox"]'))) {
+    const text = (box.parentElement?.textContent ?? "").trim().replace(/\s+/g, " ");
+    box.setAttribute("aria-label", text.slice(0, 120) || "Task");
+  }
+}
+
 /** Parses sanitized HTML into a fragment (template content is inert: nothing loads or runs). */
 export function toFragment(html: string): DocumentFragment {
   const template = document.createElement("template");
   template.innerHTML = html;
   decorateCode(template.content);
+  labelTaskBoxes(template.content);
   return template.content;
 }
 
