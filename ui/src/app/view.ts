@@ -70,7 +70,7 @@ export function buildFrame(root: HTMLElement): Frame {
   const themeSelect = h(
     "select",
     { id: "theme-select", name: "theme", "aria-label": "Theme" },
-    new Option("System theme", "system"),
+    new Option("System", "system"),
     new Option("Light", "light"),
     new Option("Dark", "dark"),
   );
