@@ -415,7 +415,9 @@ export class AssistantReply {
 
   /** The reply's visible text (for the announcement when it ends). */
   get plainText(): string {
-    return (this.body.textContent ?? "").trim();
+    const copy = this.body.cloneNode(true) as HTMLElement;
+    copy.querySelectorAll(".copy-code").forEach((b) => b.remove());
+    return (copy.textContent ?? "").trim();
   }
 
   showWaiting(onTick?: () => void): void {
