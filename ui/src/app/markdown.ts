@@ -94,12 +94,15 @@ export function fenceClosed(raw: string): boolean {
 const highlightCache = new Map<string, string>();
 const HIGHLIGHT_CACHE_MAX = 64;
 const AUTO_DETECT_MAX_CHARS = 20_000;
+/** Longer code is shown plain: highlighting 80 KB of code blocks the page for half a second. */
+const HIGHLIGHT_MAX_CHARS = 32_000;
 
 function highlight(code: string, language: string): string | null {
   const key = `${language}\u0000${code}`;
   const hit = highlightCache.get(key);
   if (hit !== undefined) return hit;
   let html: string | null = null;
+  if (code.length > HIGHLIGHT_MAX_CHARS) return null;
   try {
     if (language && hljs.getLanguage(language)) {
       html = hljs.highlight(code, { language, ignoreIllegals: true }).value;

@@ -202,6 +202,11 @@ export class BlockSplitter {
 
 const LIST_ITEM = /^ {0,3}(?:[-*+]|\d{1,9}[.)])(?:[ \t]|$)/;
 
+/** Characters of a streaming paragraph per layout block (a rare, very long paragraph). */
+const PARA_BLOCK_CHARS = 16_384;
+/** Characters of an open code block per layout block while it streams. */
+const CODE_CHUNK_CHARS = 2048;
+
 /** Paragraph text that is cut into rendered segments once its live end is this long. */
 const SEGMENT_CHARS = 512;
 /** A paragraph may start with these (not a list, heading, quote, fence, table, HTML or reference). */
@@ -209,8 +214,17 @@ const PARAGRAPH_START = /^[\p{L}"'(\u2018\u201c]|^\d(?!\d{0,8}[.)])/u;
 
 type Tail =
   | { kind: "full" }
-  | { kind: "code"; text: Text; bodyStart: number }
-  | { kind: "para"; p: HTMLElement; stable: number; live: Node[]; checkedAt: number };
+  | { kind: "code"; code: HTMLElement; text: Text; bodyStart: number; shown: number; sealed: number }
+  | {
+      kind: "para";
+      p: HTMLElement;
+      /** Where sealed segments and the live end go: the paragraph, or its last layout block. */
+      block: HTMLElement;
+      blockChars: number;
+      stable: number;
+      live: Node[];
+      checkedAt: number;
+    };
 
 /**
  * One streaming markdown text (an assistant reply, or one round of it between tool calls).
@@ -327,9 +341,23 @@ export class StreamingMarkdown implements Flushable {
     if (mode.kind === "code") {
       // The open fence's code: what marked would show (one or two trailing newlines wait).
       const code = rest.slice(mode.bodyStart).replace(/\n$/, "").replace(/\n$/, "");
-      const shown = mode.text.data;
-      if (code.startsWith(shown)) mode.text.appendData(code.slice(shown.length));
-      else mode.text.data = code;
+      if (code.length > mode.shown) mode.text.appendData(code.slice(mode.shown));
+      mode.shown = code.length;
+      // Lines go in blocks of about CODE_CHUNK_CHARS: the browser lays out only the last block
+      // again, not the whole code (the final render replaces the blocks with one highlighted text).
+      if (mode.shown - mode.sealed > CODE_CHUNK_CHARS) {
+        const data = mode.text.data;
+        const nl = data.lastIndexOf("\n");
+        if (nl > 0) {
+          mode.text.data = data.slice(0, nl + 1);
+          mode.sealed += nl + 1;
+          const chunk = document.createElement("span");
+          chunk.className = "code-chunk";
+          mode.text = document.createTextNode(data.slice(nl + 1));
+          chunk.append(mode.text);
+          mode.code.append(chunk);
+        }
+      }
       return;
     }
     if (mode.kind === "para") {
@@ -352,16 +380,19 @@ export class StreamingMarkdown implements Flushable {
         this.tail.replaceChildren(toFragment(renderMarkdown(first, { final: false })));
         const codeEl = this.tail.querySelector("code");
         if (codeEl) {
+          const chunk = document.createElement("span");
+          chunk.className = "code-chunk";
           const text = document.createTextNode("");
-          codeEl.replaceChildren(text);
-          return { kind: "code", text, bodyStart: nl + 1 };
+          chunk.append(text);
+          codeEl.replaceChildren(chunk);
+          return { kind: "code", code: codeEl as HTMLElement, text, bodyStart: nl + 1, shown: 0, sealed: 0 };
         }
       }
     }
     if (nl < 0 && PARAGRAPH_START.test(rest)) {
       const p = document.createElement("p");
       this.tail.replaceChildren(p);
-      return { kind: "para", p, stable: 0, live: [], checkedAt: 0 };
+      return { kind: "para", p, block: p, blockChars: 0, stable: 0, live: [], checkedAt: 0 };
     }
     return { kind: "full" };
   }
@@ -375,7 +406,17 @@ export class StreamingMarkdown implements Flushable {
       if (cut > 0) {
         for (const node of mode.live) node.parentNode?.removeChild(node);
         mode.live = [];
-        mode.p.append(toFragment(renderInline(live.slice(0, cut))));
+        if (mode.blockChars >= PARA_BLOCK_CHARS || mode.block === mode.p) {
+          // A very long paragraph streams in layout blocks, so a frame lays out only the last one
+          // (one line may end early at a block's end until the reply ends and they are unwrapped).
+          const block = document.createElement("span");
+          block.className = "para-chunk";
+          mode.p.append(block);
+          mode.block = block;
+          mode.blockChars = 0;
+        }
+        mode.block.append(toFragment(renderInline(live.slice(0, cut))));
+        mode.blockChars += cut;
         mode.stable += cut;
         mode.checkedAt = 0;
         live = live.slice(cut);
@@ -384,14 +425,15 @@ export class StreamingMarkdown implements Flushable {
     for (const node of mode.live) node.parentNode?.removeChild(node);
     const fragment = toFragment(renderInline(live));
     mode.live = Array.from(fragment.childNodes);
-    mode.p.append(fragment);
+    mode.block.append(fragment);
   }
 
   /** The paragraph's last render, as marked renders the whole line; text nodes merged. */
   private finishParagraph(mode: Extract<Tail, { kind: "para" }>, line: string): void {
     for (const node of mode.live) node.parentNode?.removeChild(node);
     mode.live = [];
-    mode.p.append(toFragment(renderInline(line.slice(mode.stable))));
+    mode.block.append(toFragment(renderInline(line.slice(mode.stable))));
+    for (const block of Array.from(mode.p.querySelectorAll(":scope > .para-chunk"))) block.replaceWith(...Array.from(block.childNodes));
     mode.p.normalize();
   }
 }
