@@ -103,9 +103,11 @@ async function run(kind: Kind, tokens: number, rate: number): Promise<Result> {
   await new Promise((r) => setTimeout(r, 200));
   observer.disconnect();
   batcher.flushAll = original;
-  (window as unknown as { __tasks: unknown }).__tasks = tasks.map((t) => [Math.round(t.start - t0), Math.round(t.duration), Math.round(f0 - t0)]);
-  const longTasks = tasks.filter((t) => t.start < f0).map((t) => t.duration);
-  const finalTasks = tasks.filter((t) => t.start >= f0).map((t) => t.duration);
+  // The result is handled inside the task that started before f0: a task that ends after f0 is the
+  // final render's, not a frame of the stream.
+  const final = (t: { start: number; duration: number }) => t.start + t.duration >= f0;
+  const longTasks = tasks.filter((t) => !final(t)).map((t) => t.duration);
+  const finalTasks = tasks.filter(final).map((t) => t.duration);
   return { tokens, seconds, longTasks, finalTasks, frames, layouts, finishMs };
 }
 

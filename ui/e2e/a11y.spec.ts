@@ -89,6 +89,7 @@ async function conversation(chat: Chat) {
 for (const scheme of ["light", "dark"] as const) {
   test(`screenshots: ${scheme}, desktop and phone width`, async ({ chat, page }) => {
     await openIn(chat, scheme);
+    if (scheme === "light") await chat.screenshot("idle"); // the README's "idle"
     await conversation(chat);
     await page.setViewportSize(DESKTOP);
     await page.screenshot({ path: join(SCREENSHOTS, `${scheme}-desktop.png`) });
