@@ -61,7 +61,7 @@ export function buildFrame(root: HTMLElement): Frame {
   const badge = h("span", {
     class: "badge",
     "data-scripted": "true",
-    title: "Replies come from the scripted Ollama of ollama-sidecar, not from a real model",
+    title: "Replies come from the scripted Ollama of ollama-sidecar, not from a real model: the model name picks a scripted scenario",
     hidden: true,
     text: "scripted model",
   });
