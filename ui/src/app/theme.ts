@@ -1,10 +1,9 @@
 // Light and dark: the page follows the system (`prefers-color-scheme`) unless the user picked one
 // in the Theme control; that choice is remembered across reloads (localStorage). The resolved theme
-// is `<html data-theme="light|dark">` plus `color-scheme`, which style.css keys its colours on, and
-// one highlight.js theme per mode (GitHub light / GitHub dark, both AA on their code background).
+// is `<html data-theme="light|dark">` plus `color-scheme`, which style.css keys its colours on,
+// the code highlighting's too (GitHub's light and dark palettes as --hl-* variables, AA on their
+// code background). Plain CSS, so any bundler an embedding shell uses takes it as it is.
 
-import hljsDark from "highlight.js/styles/github-dark.css?inline";
-import hljsLight from "highlight.js/styles/github.css?inline";
 import { Settings } from "./store";
 
 export type ThemeChoice = "system" | "light" | "dark";
@@ -21,16 +20,12 @@ export class ThemeController {
   private readonly settings: Settings;
   private readonly query = darkQuery();
   private choiceValue: ThemeChoice;
-  private readonly style: HTMLStyleElement;
   private readonly listeners: Array<(theme: ResolvedTheme) => void> = [];
 
   constructor(settings: Settings) {
     this.settings = settings;
     const saved = settings.get(KEY) as ThemeChoice | null;
     this.choiceValue = saved && CHOICES.includes(saved) ? saved : "system";
-    this.style = document.createElement("style");
-    this.style.dataset.hljsTheme = "";
-    document.head.append(this.style);
     this.query?.addEventListener("change", () => this.apply());
     this.apply();
   }
@@ -61,9 +56,6 @@ export class ThemeController {
     root.dataset.theme = theme;
     root.style.colorScheme = theme;
     document.querySelector('meta[name="color-scheme"]')?.setAttribute("content", theme);
-    const css = theme === "dark" ? hljsDark : hljsLight;
-    if (this.style.textContent !== css) this.style.textContent = css;
-    this.style.dataset.hljsTheme = theme;
     for (const listener of this.listeners) listener(theme);
   }
 }
