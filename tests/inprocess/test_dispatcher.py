@@ -12,6 +12,7 @@ import trio
 from sidecar.methods import METHODS
 from sidecar.server import Server
 
+from ..support import GUARD_S
 from .rig import CHAT, ScriptStream, ndjson, open_rig, streaming
 from .test_promises import tool_calls
 
@@ -22,18 +23,19 @@ async def test_a_bug_while_reading_a_line_is_an_internal_error_with_a_null_id_an
     admit = Server._admit
     calls = 0
 
-    def broken_once(self: Server, request):  # type: ignore[no-untyped-def]
+    def broken_once(self: Server, request, *args, **kwargs):  # type: ignore[no-untyped-def]
         nonlocal calls
         calls += 1
         if calls == 1:
             raise RuntimeError("boom")
-        return admit(self, request)
+        return admit(self, request, *args, **kwargs)
 
     monkeypatch.setattr(Server, "_admit", broken_once)
-    async with open_rig(streaming()) as rig:
-        await rig.request("status", id=1)
-        error = await rig.read_line()
-        cancel = await rig.response(await rig.request("cancel_chat", {}))
+    with trio.fail_after(GUARD_S):
+        async with open_rig(streaming()) as rig:
+            await rig.request("status", id=1)
+            error = await rig.read_line()
+            cancel = await rig.response(await rig.request("cancel_chat", {}))
     assert error == {
         "jsonrpc": "2.0", "id": None,
         "error": {"code": -32603, "message": "Internal error: RuntimeError: boom", "data": {
