@@ -683,6 +683,7 @@ def test_streaming_scenarios_end_as_documented() -> None:
         "drop": ("drop", "done=False"), "truncated": ("eof", "done=False"),
         "hang": ("hang", "done=False"), "slow-first-token": done,
         "malformed": ("eof", "not json"), "tools": done, "tools-forever": done,
+        "vision": done, "plain": done,
     }
     assert sorted(set(scripts) - set(endings)) == sorted(ERROR_SCENARIOS)
 
