@@ -30,14 +30,15 @@ import logging
 import ssl
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import ClassVar, Final
 
 import httpx
 import trio
 
 from ..config import Config
-from ..errors import RpcError
+from ..errors import RpcError, not_supported
+from ..protocol_models import RunningModelsResult, ShowModelResult
 from .http1 import BodyDecoder, HeadParser, ProtocolError, ResponseHead, encode_request
 from .server_errors import ServerErrors
 
@@ -185,6 +186,35 @@ class HttpProvider:
     def status_error(self, status: int, body: bytes, *, model: str | None) -> RpcError:
         raise NotImplementedError
 
+    # --- the model lifecycle: Ollama's own API (ollama/client.py); others cannot ------------
+
+    def _unsupported(self, method: str) -> RpcError:
+        return not_supported(self.provider, method)
+
+    async def show_model(self, model: str) -> ShowModelResult:
+        raise self._unsupported("show_model")
+
+    async def running_models(self) -> RunningModelsResult:
+        raise self._unsupported("running_models")
+
+    def pull_stream(
+        self, model: str, insecure: bool | None
+    ) -> AbstractAsyncContextManager[ChatBody]:
+        raise self._unsupported("pull_model")
+
+    async def delete_model(self, model: str) -> None:
+        raise self._unsupported("delete_model")
+
+    async def load_model(self, model: str, keep_alive: int | float | str | None) -> None:
+        raise self._unsupported("load_model")
+
+    async def unload_model(self, model: str) -> None:
+        raise self._unsupported("unload_model")
+
+    async def context_length(self, model: str) -> int | None:
+        """The context window the server runs `model` with, None when it cannot say."""
+        return None
+
     @property
     def _http(self) -> httpx.AsyncClient:
         # Made on first use: chats never need it, and it costs an SSL context at creation.
@@ -274,6 +304,22 @@ class HttpProvider:
         if response.status_code >= 400:
             raise self.status_error(response.status_code, response.content, model=None)
         return response
+
+    async def _request(
+        self, method: str, path: str, body: bytes | None, timeout_s: float
+    ) -> tuple[int, bytes]:
+        """One short request (the seam of every non-streamed call): `(status, body)`.
+
+        Raises `RpcError`: ollama_unreachable (no connection, or no answer within
+        `timeout_s`), stream_interrupted (the connection dropped). Cancellation: safe.
+        """
+        headers = {"Content-Type": "application/json"} if body is not None else None
+        request = self._http.build_request(method, path, content=body, headers=headers)
+        with trio.move_on_after(timeout_s) as waited:
+            response = await self._send(request)
+        if waited.cancelled_caught:
+            raise self.unreachable(f"no answer to {path} within {timeout_s:g} s")
+        return response.status_code, response.content
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
         try:

@@ -18,6 +18,7 @@ import msgspec
 from ..errors import RpcError
 from ..protocol import (
     ChatResult,
+    Logprob,
     Message,
     Notification,
     RequestId,
@@ -113,6 +114,7 @@ class Turn:
         self.content = TextBuffer()
         self.thinking = TextBuffer()
         self.tool_calls: list[ToolCall] = []
+        self.logprobs: list[Logprob] = []  # every entry, in arrival order (logprobs asked)
         self.finished = False
         self.failure: RpcError | None = None
         self.done_reason = "stop"
@@ -130,16 +132,29 @@ class Turn:
     def counts(self, now: float) -> TurnCounts:
         raise NotImplementedError
 
-    def _text(self, out: list[Notification], method: str, text: str, now: float) -> None:
-        """A `chat:thinking` or `chat:token` delta, kept and queued."""
+    def _text(
+        self,
+        out: list[Notification],
+        method: str,
+        text: str,
+        now: float,
+        logprobs: list[Logprob] | None = None,
+    ) -> None:
+        """A `chat:thinking` or `chat:token` delta (with the logprobs of its tokens, when
+        asked for), kept and queued."""
         (self.thinking if method == "chat:thinking" else self.content).append(text)
         self._mark_output(now)
         # Deltas that arrived in the same network read go out as one notification.
         if out and out[-1].method == method:
             last = out[-1].params
             last.content += text
+            if logprobs:
+                last.logprobs = [*(last.logprobs or ()), *logprobs]
         else:
-            out.append(notification(method, TokenParams(chat_id=self.chat_id, content=text)))
+            params = TokenParams(chat_id=self.chat_id, content=text)
+            if logprobs:
+                params.logprobs = list(logprobs)
+            out.append(notification(method, params))
 
     def _call(self, out: list[Notification], call: ToolCall, now: float) -> None:
         """A whole tool call, kept and queued; one without an id gets one."""
@@ -171,6 +186,8 @@ class Turn:
             message.thinking = self.thinking.value()
         if self.tool_calls:
             message.tool_calls = list(self.tool_calls)
+        if self.logprobs:
+            message.logprobs = list(self.logprobs)
         return message
 
     def messages(self) -> list[Message]:

@@ -5,7 +5,7 @@ Why it is built this way: the lifecycle endpoints share one piece of state (a pu
 up in `/api/tags`, a deleted one answers 404 everywhere, a loaded one is listed by `/api/ps`), so
 it lives in one `ModelState` that the server consults and updates; everything here is pure (no
 I/O, no trio) and the server only plays what it returns. Shapes follow
-../shared/reference/ollama-models-api.md (fixtures `h-*`): gin's `c.JSON` bodies without a newline,
+Ollama's own source (`server/routes.go`, `server/images.go`): gin's `c.JSON` bodies without a newline,
 pull progress as NDJSON `{"status","digest"?,"total"?,"completed"?}` with 0 left out, and a pull
 that fails after `pulling manifest` reports its error as a 200 NDJSON `{"error"}` line.
 
