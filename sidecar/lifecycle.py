@@ -12,6 +12,7 @@ A pull that fails after it started carries its last progress in `error.data.prog
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -77,10 +78,17 @@ async def pull_model(server: Server, handle: Handle, params: PullModelParams) ->
     try:
         async with server.client.pull_stream(params.model, insecure) as body:
             while not state.ended:
-                data = await body.read()
+                # A change held back by the throttle goes out when it is due, even while
+                # Ollama sends nothing (a read that is cancelled loses nothing).
+                due = state.due_at
+                with trio.move_on_at(due if due is not None else math.inf) as waiting:
+                    data = await body.read()
                 await server.outbox.wait_writable()
                 now = trio.current_time()
-                notes = state.feed(data, now) if data else state.eof(now)
+                if waiting.cancelled_caught:
+                    notes = state.flush(now)
+                else:
+                    notes = state.feed(data, now) if data else state.eof(now)
                 if notes:
                     emit(notes)
         if state.failure is not None:

@@ -8,7 +8,11 @@ so it never decreases (Ollama rolls bytes back when it retries a chunk) and neve
 `total`. Lines are split on `\\n` only.
 
 Notifications are throttled: one whenever `status` changes (a new layer, `verifying sha256
-digest`, `success`), otherwise at most one per `MIN_INTERVAL_S`. An `{"error"}` line under 200
+digest`, `success`), otherwise at most one per `MIN_INTERVAL_S`; a change held back is sent
+once the interval has passed (`due_at`, `flush`: the I/O loop waits for the next read only
+until then) and before the pull ends, so the last notification always shows the last state.
+Ollama sends no line when a blob finishes, and a small blob may get none with `completed`: at
+`verifying sha256 digest` (every blob is on disk) each layer counts as complete. An `{"error"}` line under 200
 ends the pull: `pull model manifest: file does not exist` is `model_not_found` (Ollama sends no
 404 for a model the registry does not know); any other text is `upstream_error`.
 """
@@ -51,6 +55,7 @@ class PullState:
         self.failure: RpcError | None = None
         self._layers: dict[str, tuple[int, int]] = {}  # digest -> (total, highest completed)
         self._last_sent_at: float | None = None
+        self._sent: PullProgressParams | None = None
         self._lines = LineSplitter(UPSTREAM_MAX_LINE_BYTES)
 
     @property
@@ -75,12 +80,28 @@ class PullState:
             digest=self.digest if self.digest else msgspec.UNSET,
         )
 
+    @property
+    def due_at(self) -> float | None:
+        """When a held-back change is to be sent (None: nothing held back)."""
+        if self._last_sent_at is None or self._sent == self.progress():
+            return None
+        return self._last_sent_at + MIN_INTERVAL_S
+
+    def flush(self, now: float) -> list[Notification]:
+        """The held-back change, if any, as one notification."""
+        out: list[Notification] = []
+        if self._sent is not None and self._sent != self.progress():
+            self._send(now, out)
+        return out
+
     def feed(self, data: bytes, now: float) -> list[Notification]:
         out: list[Notification] = []
         for line in self._lines.feed(data):
             if self.ended:
                 break
             self._line(line, now, out)
+        if self.ended:
+            out += self.flush(now)
         return out
 
     def eof(self, now: float) -> list[Notification]:
@@ -90,7 +111,12 @@ class PullState:
                 self._line(line, now, out)
         if not self.ended:
             self.failure = OLLAMA.stream_interrupted("Ollama ended the pull before `success`")
-        return out
+        return out + self.flush(now)
+
+    def _send(self, now: float, out: list[Notification]) -> None:
+        self._sent = self.progress()
+        self._last_sent_at = now
+        out.append(notification("model:pull_progress", self._sent))
 
     def _line(self, line: bytes | OversizedLine, now: float, out: list[Notification]) -> None:
         if isinstance(line, OversizedLine):
@@ -118,8 +144,9 @@ class PullState:
             self._layers[item.digest] = (max(total, item.total), max(done, item.completed))
         elif changed:
             self.digest = None  # `verifying sha256 digest` and later are about no one layer
+            if self._layers and not item.status.startswith("pulling"):
+                self._layers = {d: (total, total) for d, (total, _) in self._layers.items()}
         if item.status == "success":
             self.finished = True
         if changed or self._last_sent_at is None or now - self._last_sent_at >= MIN_INTERVAL_S:
-            out.append(notification("model:pull_progress", self.progress()))
-            self._last_sent_at = now
+            self._send(now, out)

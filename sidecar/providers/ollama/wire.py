@@ -48,7 +48,7 @@ class LoadRequest(Struct, omit_defaults=True):
 
     model: str
     messages: list[Message]
-    stream: bool = False
+    stream: bool  # false: one JSON answer (Ollama sends one anyway), said for clarity
     keep_alive: int | float | str | UnsetType = UNSET
 
 
@@ -81,7 +81,7 @@ def model_body(model: str, insecure: bool | None = None) -> bytes:
 
 def load_body(model: str, keep_alive: int | float | str | None) -> bytes:
     return _encoder.encode(
-        LoadRequest(model, [], keep_alive=UNSET if keep_alive is None else keep_alive)
+        LoadRequest(model, [], False, keep_alive=UNSET if keep_alive is None else keep_alive)
     )
 
 
