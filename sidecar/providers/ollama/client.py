@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import msgspec
-
 from typing import Any
+
+import msgspec
 
 from ...errors import RpcError
 from ...protocol import ModelInfo, RequestId
@@ -62,12 +62,12 @@ class OllamaClient(HttpProvider):
 
     async def list_models(self) -> list[ModelInfo]:
         """`/api/tags` as `ModelInfo`s. Raises `RpcError` like `chat_stream`."""
-        response = await self._get("/api/tags", REQUEST_TIMEOUT_S)
+        reply = await self._request("GET", "/api/tags")
         try:
-            tags = tags_decoder.decode(response.content)
+            tags = tags_decoder.decode(reply.body)
         except msgspec.DecodeError as exc:
             raise OLLAMA.upstream_error(
-                response.status_code, f"unexpected /api/tags body ({exc})"
+                reply.status, f"unexpected /api/tags body ({exc})"
             ) from None
         return [
             ModelInfo(
@@ -88,11 +88,9 @@ class OllamaClient(HttpProvider):
         self, method: str, path: str, body: bytes | None, *, model: str | None,
         timeout_s: float = REQUEST_TIMEOUT_S,
     ) -> bytes:
-        """One short request; an error status raises `RpcError` (`status_error`)."""
-        status, content = await self._request(method, path, body, timeout_s)
-        if status >= 400:
-            raise self.status_error(status, content, model=model)
-        return content
+        """One short request through the shared seam (`HttpProvider._request`); an error
+        status raises `RpcError` (`status_error`, naming `model`)."""
+        return (await self._request(method, path, body, timeout_s, model=model)).body
 
     def _decode(self, decoder: msgspec.json.Decoder[Any], content: bytes, path: str) -> Any:
         try:
@@ -175,12 +173,12 @@ class OllamaClient(HttpProvider):
 
     async def probe(self) -> str | None:
         """Ollama's version string; raises `RpcError` when it does not answer in time."""
-        response = await self._get("/api/version", PROBE_TIMEOUT_S)
+        reply = await self._request("GET", "/api/version", timeout_s=PROBE_TIMEOUT_S)
         try:
-            return version_decoder.decode(response.content).version
+            return version_decoder.decode(reply.body).version
         except msgspec.DecodeError:
             raise OLLAMA.upstream_error(
-                response.status_code, "the server at this address does not look like Ollama"
+                reply.status, "the server at this address does not look like Ollama"
             ) from None
 
     def status_error(self, status: int, body: bytes, *, model: str | None) -> RpcError:
