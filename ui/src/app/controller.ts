@@ -9,6 +9,7 @@
 import { ClosedError, RpcError, SidecarClient, type ChatEvent, type ChatHandle } from "../client";
 import type { ChatParams, ChatResult, Message, ModelInfo, Usage } from "../protocol";
 import type { Transport } from "../transport";
+import { ModelPanel } from "./models";
 import { FrameBatcher } from "./renderer";
 import { ScrollPin } from "./scroll";
 import { ConversationStore, Settings, type Entry } from "./store";
@@ -78,6 +79,8 @@ export class ChatApp {
   readonly scroll: ScrollPin;
   readonly store: ConversationStore;
   readonly settings: Settings;
+  /** The model lifecycle: capabilities, loading, Get a model, Delete, images (models.ts). */
+  readonly models: ModelPanel;
   private readonly options: AppOptions;
   private client: SidecarClient | null = null;
   private clientReady: Promise<SidecarClient> | null = null;
@@ -97,6 +100,10 @@ export class ChatApp {
     this.batcher.onFlush(() => this.scroll.follow());
     this.store = new ConversationStore(options.storage);
     this.settings = new Settings(options.storage);
+    this.models = new ModelPanel(this.frame, {
+      client: () => this.connect(),
+      reloadModels: (select) => this.reloadModels(select),
+    });
     if (options.config) this.setConfig(options.config);
     this.restoreSettings();
     this.bindControls();
@@ -155,7 +162,7 @@ export class ChatApp {
     const entries = this.store.load();
     for (const entry of entries) {
       if (entry.kind === "user") {
-        this.appendToThread(userMessage(entry.message.content));
+        this.appendToThread(userMessage(entry.message.content, entry.message.images));
       } else {
         this.appendToThread(AssistantReply.fromHistory(this.batcher, entry.messages, entry.meta).turn);
       }
@@ -211,6 +218,7 @@ export class ChatApp {
       const models = await client.listModels();
       this.modelsError = null;
       this.setModelOptions(models, this.requestedModel ?? this.settings.get("model"));
+      this.models.setModels(models, client);
       this.hideBanner();
       if (this.frame.statusDot.dataset.status === "warning") this.setStatus("ready", this.readyText);
       if (models.length === 0) {
@@ -225,6 +233,20 @@ export class ChatApp {
       const hint = err instanceof RpcError && err.hint ? ` ${err.hint}` : "";
       this.setStatus("warning", "Ollama unreachable");
       this.showBanner(`Could not list models: ${describe(err)}.${hint}`);
+    }
+  }
+
+  /** list_models again (after a pull or a delete); `select` picks that model (and warms it). */
+  private async reloadModels(select?: string): Promise<void> {
+    const client = await this.connect();
+    await this.loadModels(client);
+    if (!select) return;
+    const picker = this.frame.modelSelect;
+    const names = Array.from(picker.options).map((o) => o.value);
+    const name = names.find((n) => n === select || n === `${select}:latest`);
+    if (name && picker.value !== name) {
+      picker.value = name;
+      picker.dispatchEvent(new Event("change"));
     }
   }
 
@@ -296,9 +318,10 @@ export class ChatApp {
     f.input.value = "";
     autoGrow(f.input);
     this.retireAlert();
-    this.store.addUser(text);
+    const images = this.models.takeImages();
+    this.store.addUser(text, images);
     this.store.save();
-    this.appendToThread(userMessage(text));
+    this.appendToThread(userMessage(text, images));
     this.updateEmpty();
     this.scroll.jumpToLatest();
     this.startTurn();
@@ -327,7 +350,7 @@ export class ChatApp {
     messages.push(...this.store.wireMessages());
     const params: ChatParams = { messages };
     if (f.modelSelect.value) params.model = f.modelSelect.value;
-    if (f.toolsToggle.checked) params.tools = true;
+    if (f.toolsToggle.checked && this.models.toolsAllowed()) params.tools = true;
     return params;
   }
 
