@@ -105,3 +105,12 @@ test("a vision model takes images: thumbnails in the composer and the conversati
   const sent = chat.chatsSince(mark)[0].params.messages.at(-1);
   expect(sent).toEqual({ role: "user", content: "What is in this picture?", images: [PNG.toString("base64")] });
 });
+
+test("a model that is slow to load shows Loading… until it is in memory", async ({ chat }) => {
+  await chat.open();
+  const state = chat.page.getByRole("status", { name: "Model state" });
+  await chat.model.selectOption("slow-first-token:latest");
+  await expect(state).toHaveText("Loading…");
+  await expect(state).toHaveAttribute("data-state", "loading");
+  await expect(state).toHaveText("Loaded", { timeout: 15_000 });
+});
