@@ -61,3 +61,39 @@ def test_the_bar_shows_percent_bytes_and_speed() -> None:
     )
     assert render({"status": "pulling manifest", "total": 0, "completed": 0}, 0.0) == "pulling manifest"
     assert human_bytes(999) == "999 B"
+
+
+async def test_demo_on_a_terminal_asks_then_draws_the_bar_in_place(fake_ollama: ScriptedOllama) -> None:
+    # A pseudo-terminal for stdin, stdout and stderr: the demo asks, we answer "y".
+    import pty
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "OLLAMA_HOST": fake_ollama.url, "TERM": "dumb"}
+    env.pop("OLLAMA_MODEL", None)
+    process = await trio.lowlevel.open_process(
+        [str(REPO_ROOT / "scripts" / "demo"), "Hi", "--model", "asked-model"],
+        stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True,
+    )
+    os.close(slave)
+    output = b""
+    try:
+        with trio.fail_after(DEMO_GUARD_S):
+            while b"[Y/n]" not in output:
+                output += await trio.to_thread.run_sync(os.read, master, 65536)
+            os.write(master, b"y\n")
+            while b"tokens/s" not in output:
+                try:
+                    output += await trio.to_thread.run_sync(os.read, master, 65536)
+                except OSError:  # EIO: the terminal's last writer exited
+                    break
+            await process.wait()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        os.close(master)
+    text = output.decode(errors="replace")
+    assert process.returncode == 0, text
+    assert "Pull asked-model now? [Y/n]" in text
+    assert "\r\x1b[2K" in text and "100%  6.5 MB / 6.5 MB" in text  # redrawn in place
+    assert "Hi" in text

@@ -247,3 +247,16 @@ async def test_a_401_keeps_the_signin_url_and_says_to_sign_in(fake_ollama: Scrip
     assert (answer["error"]["code"], data["kind"], data["status"]) == (-32002, "upstream_error", 401)
     assert data["signin_url"] == SIGNIN_URL
     assert "ollama signin" in data["hint"] and "API key" not in data["hint"]
+
+
+@pytest.mark.variants("ollama")
+async def test_cancel_request_is_served_past_max_requests(fake_ollama: ScriptedOllama) -> None:
+    with trio.fail_after(GUARD_S):
+        async with sidecar_for(fake_ollama, "--max-requests", "1") as sidecar:
+            pull = await sidecar.request("pull_model", {"model": "pull-stalls"})
+            await sidecar.wait_for(lambda l: l.method == "model:pull_progress")
+            refused = await sidecar.call("show_model", {"model": "text"})
+            cancel = await sidecar.call("cancel_request", {"id": pull})
+    assert error_of(refused) == (-32005, "overloaded")
+    assert cancel["result"] == {"cancelled": [pull]}
+    assert (await sidecar.response(pull))["result"]["status"] == "cancelled"
