@@ -260,3 +260,16 @@ async def test_cancel_request_is_served_past_max_requests(fake_ollama: ScriptedO
     assert error_of(refused) == (-32005, "overloaded")
     assert cancel["result"] == {"cancelled": [pull]}
     assert (await sidecar.response(pull))["result"]["status"] == "cancelled"
+
+
+@pytest.mark.variants("ollama")
+async def test_logprobs_of_a_reply_sent_back_are_not_sent_upstream(fake_ollama: ScriptedOllama) -> None:
+    with trio.fail_after(GUARD_S):
+        async with sidecar_for(fake_ollama) as sidecar:
+            first = await sidecar.call("chat", chat_params("text", logprobs=True))
+            history = [{"role": "user", "content": "hi"}, *first["result"]["messages"],
+                       {"role": "user", "content": "again"}]
+            await sidecar.call("chat", {"model": "text", "messages": history})
+    assert "logprobs" in first["result"]["messages"][0]
+    sent = fake_ollama.chat_records[1].json["messages"]
+    assert [sorted(m) for m in sent] == [["content", "role"]] * 3

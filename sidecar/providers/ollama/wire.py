@@ -60,7 +60,7 @@ def chat_body(request: ChatRequest) -> bytes:
     return _encoder.encode(
         OllamaChatRequest(
             model=request.model,
-            messages=request.messages,
+            messages=_upstream(request.messages),
             stream=True,
             options=request.options,
             think=request.think,
@@ -73,6 +73,13 @@ def chat_body(request: ChatRequest) -> bytes:
             shift=request.shift,
         )
     )
+
+
+def _upstream(messages: list[Message]) -> list[Message]:
+    """The messages as Ollama takes them: a reply's `logprobs` (ours to give) stay here."""
+    if all(m.logprobs is UNSET for m in messages):
+        return messages
+    return [msgspec.structs.replace(m, logprobs=UNSET) for m in messages]
 
 
 def model_body(model: str, insecure: bool | None = None) -> bytes:
