@@ -4,6 +4,10 @@
 // downloads with a progress bar and Cancel, Delete asks first, and a vision model takes images.
 import { expect, test, until } from "./fixtures";
 
+// A shell of this file's own (its options differ from the other files'): these tests pull and
+// delete models, and the scripted Ollama keeps that state for as long as it runs.
+test.use({ shellOptions: { pace: 0.025 } });
+
 // 1x1 transparent PNG.
 const PNG = Buffer.from(
   "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=",

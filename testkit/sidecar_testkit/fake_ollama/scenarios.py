@@ -65,7 +65,7 @@ class Script:
     v1_ids: dict[str, str] = field(default_factory=dict)
     v1_events: dict[str, list[bytes]] = field(default_factory=dict)
     stream_type: str = "application/x-ndjson"  # the Content-Type of `lines`
-    on_done: Callable[[], None] | None = None  # called once the whole body has been sent
+    on_done: Callable[[], None] | None = None  # called just before the last line is sent
 
     def __post_init__(self) -> None:
         if self.ending not in ENDINGS:

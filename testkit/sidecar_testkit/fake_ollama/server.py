@@ -439,6 +439,8 @@ class ScriptedOllama:
             await self._pause_point(record, index)
             if index:
                 await self._pace(script)
+            if index == len(script.lines) - 1 and script.on_done is not None:
+                script.on_done()  # before the last line, as Ollama writes its manifest first
             await self._send_line(conn, pending, line, script.split_bytes)
             pending = []
             record.lines_sent += 1
@@ -446,8 +448,6 @@ class ScriptedOllama:
         if script.ending in {"done", "eof"}:
             record._mark_finished()
             await conn.send([*pending, h11.EndOfMessage()])
-            if script.on_done is not None:
-                script.on_done()
             return True
         if pending:
             await conn.send(pending)

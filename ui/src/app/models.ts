@@ -242,10 +242,22 @@ export class ModelPanel {
     const started = performance.now();
     let last: PullProgress | null = null;
     let shownAt = 0;
+    let later: ReturnType<typeof setTimeout> | null = null;
     const show = (p: PullProgress, force = false): void => {
       last = p;
       const now = performance.now();
-      if (!force && now - shownAt < PULL_TICK_MS) return;
+      if (!force && now - shownAt < PULL_TICK_MS) {
+        // Held back, not dropped: the latest progress is shown when its tick comes.
+        later ??= setTimeout(() => {
+          later = null;
+          if (last) show(last, true);
+        }, PULL_TICK_MS - (now - shownAt));
+        return;
+      }
+      if (later !== null) {
+        clearTimeout(later);
+        later = null;
+      }
       shownAt = now;
       const seconds = (now - started) / 1000;
       const speed = seconds > 0.2 ? p.completed / seconds : 0;
@@ -279,6 +291,7 @@ export class ModelPanel {
     } catch (err) {
       this.pullStatus.textContent = `Could not download ${model}: ${errorText(err)}`;
     } finally {
+      if (later !== null) clearTimeout(later);
       this.pull = null;
       this.download.disabled = false;
       this.nameInput.disabled = false;
