@@ -54,6 +54,8 @@ test("Get a model downloads with a progress bar, and the new model appears in th
   await expect(panel.getByRole("status")).toHaveText("Downloaded fresh-model.");
   await expect(panel.locator(".pull-progress")).toHaveText("100% · 6.5 MB / 6.5 MB");
   await expect(chat.model).toHaveValue("fresh-model:latest");
+  await expect(chat.page.getByRole("status", { name: "Model state" })).toHaveText("Loaded");
+  await chat.screenshot("get-a-model");
   const progress = shell.received(mark).filter((m) => m.method === "model:pull_progress");
   expect(progress.length).toBeGreaterThan(3);
 });
