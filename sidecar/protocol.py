@@ -196,15 +196,15 @@ class TokenParams(Struct, omit_defaults=True):
     logprobs: list[Logprob] | UnsetType = UNSET  # those of the tokens merged here, in order
 
 
-class PullProgressParams(Struct, omit_defaults=True):
+class PullProgressParams(Struct, omit_defaults=True, kw_only=True):
     """`model:pull_progress`: bytes summed over every layer seen so far."""
 
     request_id: RequestId | None
     model: str
     status: str
+    digest: str | UnsetType = UNSET  # the layer being pulled, when there is one
     total: int
     completed: int
-    digest: str | UnsetType = UNSET
 
 
 class ToolCallParams(Struct):

@@ -328,9 +328,9 @@ export interface PullProgressParams {
   request_id: number | string | null;
   model: string;
   status: string;
+  digest?: string;
   total: number;
   completed: number;
-  digest?: string;
 }
 
 export interface ReadyParams {
