@@ -190,6 +190,7 @@ export class ChatApp {
       client = new SidecarClient(transport);
       this.client = client;
       const ready = await client.ready;
+      this.models.setMethods(ready.methods);
       this.readyText = `Connected · sidecar ${ready.version}`;
       this.setStatus("ready", this.readyText);
       this.frame.statusDot.title = `Ollama at ${ready.ollama_url}`;

@@ -84,6 +84,8 @@ export class ModelPanel {
   private readonly fileInput: HTMLInputElement;
   private readonly attachments: HTMLElement;
   private images: string[] = [];
+  /** The methods the sidecar serves with its provider (`sidecar:ready.methods`); null: all. */
+  private methods: Set<string> | null = null;
   private pull: PullHandle | null = null;
   private loadSeq = 0;
 
@@ -134,6 +136,21 @@ export class ModelPanel {
 
   // --- the picker -----------------------------------------------------------------------------
 
+  /** From `sidecar:ready`: what the server cannot do is hidden (an OpenAI-compatible server has
+   * no pull, delete or load). */
+  setMethods(methods: string[] | undefined): void {
+    this.methods = methods ? new Set(methods) : null;
+    const can = (m: string) => this.can(m);
+    this.getButton.hidden = !can("pull_model");
+    if (!can("pull_model")) this.togglePanel(false);
+    this.deleteButton.hidden = !can("delete_model");
+    this.state.hidden = !can("load_model");
+  }
+
+  private can(method: string): boolean {
+    return this.methods === null || this.methods.has(method);
+  }
+
   /** After list_models filled the picker: labels with capabilities, then the loaded state. */
   setModels(models: ModelInfo[], client: SidecarClient): void {
     for (const m of models) this.capabilities.set(m.name, m.capabilities ?? []);
@@ -143,6 +160,7 @@ export class ModelPanel {
   }
 
   private async refreshRunning(client: SidecarClient): Promise<void> {
+    if (!this.can("running_models")) return;
     try {
       const running = await client.runningModels();
       this.loaded.clear();
@@ -210,7 +228,7 @@ export class ModelPanel {
 
   /** load_model for the picked model, with a visible "Loading…" until it is in memory. */
   private async warm(name: string): Promise<void> {
-    if (!name) return;
+    if (!name || !this.can("load_model")) return;
     const seq = ++this.loadSeq;
     this.setState("loading", name);
     try {
