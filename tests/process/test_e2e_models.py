@@ -273,3 +273,26 @@ async def test_logprobs_of_a_reply_sent_back_are_not_sent_upstream(fake_ollama: 
     assert "logprobs" in first["result"]["messages"][0]
     sent = fake_ollama.chat_records[1].json["messages"]
     assert [sorted(m) for m in sent] == [["content", "role"]] * 3
+
+
+@pytest.mark.variants("ollama")
+async def test_thinking_deltas_carry_their_own_logprobs(fake_ollama: ScriptedOllama) -> None:
+    with trio.fail_after(GUARD_S):
+        async with sidecar_for(fake_ollama) as sidecar:
+            answer = await sidecar.call("chat", chat_params("thinking", think=True, logprobs=True))
+    thoughts = sidecar.notifications("chat:thinking")
+    assert thoughts and all(
+        "".join(lp["token"] for lp in t["logprobs"]) == t["content"] for t in thoughts
+    )
+    [message] = answer["result"]["messages"]
+    tokens = "".join(lp["token"] for lp in message["logprobs"])
+    assert tokens == message["thinking"] + message["content"]  # every entry, in arrival order
+
+
+@pytest.mark.variants("ollama")
+async def test_pull_passes_insecure_through(fake_ollama: ScriptedOllama) -> None:
+    with trio.fail_after(GUARD_S):
+        async with sidecar_for(fake_ollama) as sidecar:
+            answer = await sidecar.call("pull_model", {"model": "text", "insecure": True})
+    assert answer["result"] == {"model": "text", "status": "success"}
+    assert fake_ollama.records[0].json == {"model": "text", "insecure": True}
