@@ -2,7 +2,8 @@
 cancel of any request (`cancel_request`).
 
 Each is one call of the provider (providers/base.py) except `pull_model`, which streams like a
-chat: `pull` reads Ollama's NDJSON body into a `PullState` (providers/ollama/pull.py) and emits
+chat: `pull` reads the body into the provider's pull state (Ollama's: `PullState` in
+providers/ollama/pull.py, made by `Provider.new_pull` as a chat's turn is) and emits
 its `model:pull_progress` notifications as they come, after `wait_writable` says the host has
 room. A cancelled pull answers `{"model", "status": "cancelled", "total", "completed"}` through
 the request's `on_cancel` (the dispatcher, server.py, calls it when the request's scope was
@@ -31,7 +32,6 @@ from .protocol_models import (
     RunningModelsResult,
     ShowModelResult,
 )
-from .providers.ollama.pull import PullState
 
 if TYPE_CHECKING:
     from .protocol import NoParams
@@ -69,7 +69,7 @@ async def pull_model(server: Server, handle: Handle, params: PullModelParams) ->
     registry does not know the name), upstream_error / stream_interrupted (with the last
     progress in `data.progress` once a layer was reached), ollama_unreachable.
     Cancellation: closes the upstream connection; `handle.on_cancel` gives the answer."""
-    state = PullState(handle.id, params.model)
+    state = server.client.new_pull(handle.id, params.model)
     handle.on_cancel = lambda: PullModelResult(
         model=params.model, status="cancelled", total=state.total, completed=state.completed
     )

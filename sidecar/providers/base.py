@@ -21,6 +21,7 @@ from ..protocol import Message, ModelInfo, RequestId, ToolChoice
 from ..protocol_models import RunningModelsResult, ShowModelResult
 
 if TYPE_CHECKING:
+    from .ollama.pull import PullState
     from .turn import Turn
 
 
@@ -79,6 +80,10 @@ class Provider(Protocol):
         self, model: str, insecure: bool | None
     ) -> AbstractAsyncContextManager[ChatStream]:
         """`POST /api/pull`'s NDJSON body; leaving it closes the connection (the cancel)."""
+        ...
+
+    def new_pull(self, request_id: RequestId | None, model: str) -> PullState:
+        """The state that reads this server's pull stream (bytes in, progress out)."""
         ...
 
     async def delete_model(self, model: str) -> None: ...

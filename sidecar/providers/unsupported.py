@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING
 from ..errors import RpcError, not_supported
 
 if TYPE_CHECKING:
+    from ..protocol import RequestId
     from ..protocol_models import RunningModelsResult, ShowModelResult
     from .base import ChatStream
+    from .ollama.pull import PullState
 
 
 class NoModelLifecycle:
@@ -34,6 +36,9 @@ class NoModelLifecycle:
     def pull_stream(
         self, model: str, insecure: bool | None
     ) -> AbstractAsyncContextManager[ChatStream]:
+        raise self._unsupported("pull_model")
+
+    def new_pull(self, request_id: RequestId | None, model: str) -> PullState:
         raise self._unsupported("pull_model")
 
     async def delete_model(self, model: str) -> None:

@@ -24,6 +24,7 @@ from ...protocol_models import RunningModel, RunningModelsResult, ShowModelResul
 from ..base import ChatRequest
 from ..http import PROBE_TIMEOUT_S, REQUEST_TIMEOUT_S, ChatBody, HttpProvider
 from .errors import OLLAMA, status_error
+from .pull import PullState
 from .turn import OllamaTurn
 from .wire import (
     chat_body,
@@ -147,6 +148,9 @@ class OllamaClient(HttpProvider):
         body = model_body(model, insecure)
         async with self._stream("/api/pull", "application/x-ndjson", body, model) as pulled:
             yield pulled
+
+    def new_pull(self, request_id: RequestId | None, model: str) -> PullState:
+        return PullState(request_id, model)
 
     async def delete_model(self, model: str) -> None:
         await self._call("DELETE", "/api/delete", model_body(model), model=model)
