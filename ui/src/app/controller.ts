@@ -10,9 +10,13 @@ import { ClosedError, RpcError, SidecarClient, type ChatEvent, type ChatHandle }
 import type { ChatParams, ChatResult, Message, ModelInfo, Usage } from "../protocol";
 import type { Transport } from "../transport";
 import { ModelPanel } from "./models";
+import { SettingsPanel, applySettings, cleanSettings } from "./chat-settings";
+import { disclosure, type Disclosure } from "./popovers";
+import { handleCopyButtons } from "./markdown";
 import { FrameBatcher } from "./renderer";
 import { ScrollPin } from "./scroll";
 import { ConversationStore, Settings, type Entry } from "./store";
+import { ThemeController, type ThemeChoice } from "./theme";
 import {
   AssistantReply,
   autoGrow,
@@ -49,6 +53,9 @@ interface Turn {
   settled: Promise<void>;
 }
 
+/** The scripted Ollama's friendly scenario: the picker's default when the replies are scripted. */
+export const SCRIPTED_DEFAULT_MODEL = "demo:latest";
+
 /** How long a new Send waits for a stopped chat's response before sending without it. */
 const STOPPED_RESULT_WAIT_MS = 3000;
 
@@ -80,8 +87,16 @@ export class ChatApp {
   readonly store: ConversationStore;
   readonly settings: Settings;
   /** The model lifecycle: capabilities, loading, Get a model, Delete, images (models.ts). */
-  readonly models: ModelPanel;
+  readonly modelPanel: ModelPanel;
+  readonly theme: ThemeController;
+  readonly chatSettings: SettingsPanel;
+  readonly settingsPopover: Disclosure;
+  readonly menu: Disclosure;
   private readonly options: AppOptions;
+  private scripted = false;
+  private models: ModelInfo[] = [];
+  /** The picker's value was chosen by the window, not by the user (the scripted default may replace it). */
+  private autoModel = true;
   private client: SidecarClient | null = null;
   private clientReady: Promise<SidecarClient> | null = null;
   private active: Turn | null = null;
@@ -97,10 +112,24 @@ export class ChatApp {
     this.frame = buildFrame(root);
     this.batcher = new FrameBatcher();
     this.scroll = new ScrollPin(this.frame.scroller, this.frame.jump);
-    this.batcher.onFlush(() => this.scroll.follow());
+    this.batcher.onFlush(() => this.scroll.followLater());
     this.store = new ConversationStore(options.storage);
     this.settings = new Settings(options.storage);
-    this.models = new ModelPanel(this.frame, {
+    this.theme = new ThemeController(this.settings);
+    this.chatSettings = new SettingsPanel();
+    this.frame.settingsPopover.append(this.chatSettings.element);
+    handleCopyButtons(this.frame.thread);
+    const f = this.frame;
+    const small = () => getComputedStyle(f.menuButton).display !== "none";
+    this.menu = disclosure(f.menuButton, f.controls, { useHidden: false });
+    this.settingsPopover = disclosure(f.settingsButton, f.settingsPopover, {
+      focusFirst: true,
+      returnTo: () => (small() ? f.menuButton : f.settingsButton),
+      onToggle: (open) => {
+        if (open && small()) this.menu.hide(false);
+      },
+    });
+    this.modelPanel = new ModelPanel(this.frame, {
       client: () => this.connect(),
       reloadModels: (select) => this.reloadModels(select),
     });
@@ -109,14 +138,15 @@ export class ChatApp {
     this.bindControls();
     this.restoreConversation();
     this.connect();
+    f.input.focus();
   }
 
   // --- set-up -----------------------------------------------------------------------------------
 
   private restoreSettings(): void {
     const f = this.frame;
-    f.systemPrompt.value = this.settings.get("system") ?? "";
     f.toolsToggle.checked = this.settings.get("tools") === "true";
+    f.themeSelect.value = this.theme.choice;
     // The picker stays empty until list_models answers (or fails: then the saved choice).
   }
 
@@ -146,11 +176,15 @@ export class ChatApp {
     f.modelSelect.addEventListener("change", () => {
       this.settings.set("model", f.modelSelect.value || null);
       this.requestedModel = null;
+      this.autoModel = false;
+      this.updateThinking();
     });
-    f.systemPrompt.addEventListener("input", () => {
-      autoGrow(f.systemPrompt, 160);
-      this.settings.set("system", f.systemPrompt.value || null);
+    f.themeSelect.addEventListener("change", () => this.theme.set(f.themeSelect.value as ThemeChoice));
+    this.chatSettings.onChange((settings) => {
+      this.store.settings = settings;
+      this.store.save();
     });
+    this.chatSettings.system.addEventListener("input", () => autoGrow(this.chatSettings.system, 200));
     f.toolsToggle.addEventListener("change", () => {
       this.settings.set("tools", f.toolsToggle.checked ? "true" : null);
     });
@@ -160,6 +194,14 @@ export class ChatApp {
 
   private restoreConversation(): void {
     const entries = this.store.load();
+    const legacySystem = this.settings.get("system"); // the header's system prompt, before settings
+    if (legacySystem !== null) {
+      const current = cleanSettings(this.store.settings);
+      if (current.system === undefined) this.store.settings = { ...current, system: legacySystem };
+      this.settings.set("system", null);
+      this.store.save();
+    }
+    this.chatSettings.show(cleanSettings(this.store.settings));
     for (const entry of entries) {
       if (entry.kind === "user") {
         this.appendToThread(userMessage(entry.message.content, entry.message.images));
@@ -174,7 +216,16 @@ export class ChatApp {
 
   /** Applies the dev shell's /config.json: the "scripted model" badge. */
   setConfig(config: AppConfig): void {
-    this.frame.badge.hidden = !config.scripted;
+    this.scripted = !!config.scripted;
+    this.frame.badge.hidden = !this.scripted;
+    this.frame.scriptedNote.hidden = !this.scripted;
+    const select = this.frame.modelSelect;
+    if (this.scripted && this.autoModel && select.value && select.value !== SCRIPTED_DEFAULT_MODEL) {
+      if ([...select.options].some((o) => o.value === SCRIPTED_DEFAULT_MODEL)) {
+        select.value = SCRIPTED_DEFAULT_MODEL;
+        this.updateThinking();
+      }
+    }
   }
 
   // --- the connection ---------------------------------------------------------------------------
@@ -190,7 +241,7 @@ export class ChatApp {
       client = new SidecarClient(transport);
       this.client = client;
       const ready = await client.ready;
-      this.models.setMethods(ready.methods);
+      this.modelPanel.setMethods(ready.methods);
       this.readyText = `Connected · sidecar ${ready.version}`;
       this.setStatus("ready", this.readyText);
       this.frame.statusDot.title = `Ollama at ${ready.ollama_url}`;
@@ -218,8 +269,9 @@ export class ChatApp {
     try {
       const models = await client.listModels();
       this.modelsError = null;
+      this.models = models;
       this.setModelOptions(models, this.requestedModel ?? this.settings.get("model"));
-      this.models.setModels(models, client);
+      this.modelPanel.setModels(models, client);
       this.hideBanner();
       if (this.frame.statusDot.dataset.status === "warning") this.setStatus("ready", this.readyText);
       if (models.length === 0) {
@@ -268,6 +320,8 @@ export class ChatApp {
       select.add(option);
     }
     let choice: string | null = names[0] ?? null;
+    if (this.scripted && names.includes(SCRIPTED_DEFAULT_MODEL)) choice = SCRIPTED_DEFAULT_MODEL;
+    this.autoModel = !want;
     if (want) {
       if (!names.includes(want)) {
         const option = new Option(want, want);
@@ -277,6 +331,18 @@ export class ChatApp {
       choice = want;
     }
     if (choice !== null) select.value = choice;
+    this.updateThinking();
+  }
+
+  /**
+   * Thinking on/off shows for models that think: those whose `capabilities` name "thinking", and
+   * every model when the sidecar does not say (then `think` is only sent once the user sets it).
+   */
+  private updateThinking(): void {
+    const name = this.frame.modelSelect.value;
+    const info = this.models.find((m) => m.name === name) as (ModelInfo & { capabilities?: string[] }) | undefined;
+    const caps = info?.capabilities;
+    this.chatSettings.setThinkingShown(!caps || caps.length === 0 || caps.includes("thinking"));
   }
 
   private setStatus(state: "connecting" | "ready" | "warning" | "closed", text: string): void {
@@ -304,6 +370,12 @@ export class ChatApp {
     f.newChat.disabled = streaming;
   }
 
+  /** Says a finished reply once, in the polite live region (the streaming reply is aria-busy). */
+  private announce(reply: AssistantReply, suffix = ""): void {
+    const text = reply.plainText;
+    this.frame.announcer.textContent = text || suffix ? `Assistant: ${text}${suffix}` : "";
+  }
+
   private updateEmpty(): void {
     this.frame.empty.hidden = this.frame.thread.querySelector(".turn") !== null;
   }
@@ -319,7 +391,7 @@ export class ChatApp {
     f.input.value = "";
     autoGrow(f.input);
     this.retireAlert();
-    const images = this.models.takeImages();
+    const images = this.modelPanel.takeImages();
     this.store.addUser(text, images);
     this.store.save();
     this.appendToThread(userMessage(text, images));
@@ -345,14 +417,10 @@ export class ChatApp {
 
   private buildParams(): ChatParams {
     const f = this.frame;
-    const messages: Message[] = [];
-    const system = f.systemPrompt.value.trim();
-    if (system) messages.push({ role: "system", content: f.systemPrompt.value });
-    messages.push(...this.store.wireMessages());
-    const params: ChatParams = { messages };
+    const params: ChatParams = { messages: this.store.wireMessages() };
     if (f.modelSelect.value) params.model = f.modelSelect.value;
-    if (f.toolsToggle.checked && this.models.toolsAllowed()) params.tools = true;
-    return params;
+    if (f.toolsToggle.checked && this.modelPanel.toolsAllowed()) params.tools = true;
+    return applySettings(params, this.chatSettings.settings, this.chatSettings.thinkingShown);
   }
 
   private async run(turn: Turn, previous: Turn | null): Promise<void> {
@@ -400,8 +468,12 @@ export class ChatApp {
         card.askApproval(async (approved) => {
           const client = turn.client;
           const handle = turn.handle;
-          if (!client || !handle) throw new Error("the chat is over");
-          await client.approve(handle.id, event.call_id, approved);
+          try {
+            if (!client || !handle) throw new Error("the chat is over");
+            await client.approve(handle.id, event.call_id, approved);
+          } finally {
+            this.frame.input.focus(); // back to the message box once answered
+          }
         });
         this.scroll.follow();
         break;
@@ -437,6 +509,7 @@ export class ChatApp {
     reply.markDoneReason(result.done_reason);
     const stats = formatStats(result.usage);
     if (stats) reply.setStats(stats);
+    this.announce(reply);
     this.store.addReply(result.messages, {
       doneReason: result.done_reason !== "stop" ? result.done_reason : undefined,
       stats: stats ?? undefined,
@@ -457,6 +530,7 @@ export class ChatApp {
       : [{ role: "assistant", content: shown }];
     const stats = formatStats(usage);
     if (stats) reply.setStats(stats);
+    this.announce(reply, " (stopped)");
     this.store.addReply(kept, {
       stopped: true,
       doneReason: "cancelled",
@@ -536,6 +610,8 @@ export class ChatApp {
     this.alert = null;
     this.lastTurn = null;
     this.store.clear();
+    this.chatSettings.show({}); // settings belong to a conversation: a new one starts from defaults
+    this.frame.announcer.textContent = "";
     this.frame.thread.querySelectorAll(".turn, .alert").forEach((el) => el.remove());
     this.updateEmpty();
     this.scroll.jumpToLatest();

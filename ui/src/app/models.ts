@@ -91,7 +91,7 @@ export class ModelPanel {
 
   constructor(private readonly frame: Frame, private readonly hooks: ModelHooks) {
     const select = frame.modelSelect;
-    this.caps = h("span", { class: "model-caps", "aria-label": "Model capabilities" });
+    this.caps = h("span", { class: "model-caps", role: "group", "aria-label": "Model capabilities" });
     this.state = h("span", { class: "model-state", role: "status", "aria-label": "Model state", "aria-live": "polite" });
     this.getButton = h("button", { type: "button", class: "ghost", "aria-expanded": "false", text: "Get a model" });
     this.deleteButton = h("button", { type: "button", class: "ghost danger", title: "Delete the selected model from Ollama", text: "Delete" });
@@ -114,7 +114,7 @@ export class ModelPanel {
 
     this.attach = h("button", { type: "button", class: "ghost attach", hidden: true, title: "Add images for the model to see", text: "Attach images" });
     this.fileInput = h("input", { type: "file", accept: "image/*", multiple: true, hidden: true, "aria-label": "Image files" });
-    this.attachments = h("div", { class: "attachments", "aria-label": "Attached images", hidden: true });
+    this.attachments = h("div", { class: "attachments", role: "group", "aria-label": "Attached images", hidden: true });
     frame.form.prepend(this.attachments);
     frame.form.querySelector(".composer-actions")?.prepend(this.attach, this.fileInput);
 
