@@ -92,7 +92,7 @@ export class ModelPanel {
   constructor(private readonly frame: Frame, private readonly hooks: ModelHooks) {
     const select = frame.modelSelect;
     this.caps = h("span", { class: "model-caps", role: "group", "aria-label": "Model capabilities" });
-    this.state = h("span", { class: "model-state", role: "status", "aria-label": "Model state", "aria-live": "polite" });
+    this.state = h("span", { class: "model-state", role: "status", "aria-label": "Model state" });
     this.getButton = h("button", { type: "button", class: "ghost", "aria-expanded": "false", text: "Get a model" });
     this.deleteButton = h("button", { type: "button", class: "ghost danger", title: "Delete the selected model from Ollama", text: "Delete" });
     select.after(this.caps, this.state, this.deleteButton, this.getButton);
@@ -103,8 +103,8 @@ export class ModelPanel {
     this.download = h("button", { type: "submit", class: "primary", text: "Download" });
     this.cancel = h("button", { type: "button", hidden: true, text: "Cancel" });
     this.bar = h("progress", { max: "100", value: "0", "aria-label": "Download progress", hidden: true });
-    this.barText = h("span", { class: "pull-progress", "aria-live": "off" });
-    this.pullStatus = h("div", { class: "pull-status", role: "status", "aria-live": "polite" });
+    this.barText = h("span", { class: "pull-progress" });
+    this.pullStatus = h("div", { class: "pull-status", role: "status" });
     const form = h("form", { class: "get-model-form", autocomplete: "off" }, this.nameInput, this.download, this.cancel);
     this.panel = h("section", { class: "get-model", "aria-label": "Get a model", hidden: true }, form, h("div", { class: "pull-row" }, this.bar, this.barText), this.pullStatus);
     frame.root.querySelector("header")?.after(this.panel);
