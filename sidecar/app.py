@@ -34,6 +34,7 @@ from . import __version__
 from .config import Config
 from .framing import LineSplitter, encode_line
 from .outbox import Outbox
+from .methods import methods_for
 from .protocol import PROTOCOL_VERSION, ReadyParams, notification
 from .server import BIG_LINE_BYTES, Server
 from .stdio import READ_SIZE
@@ -65,6 +66,7 @@ def ready_line(config: Config) -> bytes:
                 ollama_url=config.base_url,
                 pid=os.getpid(),
                 provider=config.provider,
+                methods=methods_for(config.provider),
             ),
         )
     )
