@@ -24,7 +24,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Final
 
@@ -34,6 +33,7 @@ from . import __version__
 from .config import Config
 from .framing import LineSplitter, encode_line
 from .outbox import Outbox
+from .procs import process_alive
 from .protocol import PROTOCOL_VERSION, ReadyParams, notification
 from .server import Server
 from .stdio import READ_SIZE
@@ -180,37 +180,3 @@ async def _watch_orphaned_while_draining(orphaned: Callable[[], bool], server: S
             server.stop("stdin closed and the parent process is gone")
             return
         await trio.sleep(ORPHAN_POLL_S)
-
-
-def process_alive(pid: int) -> bool:
-    """True while `pid` exists and is not a zombie waiting to be reaped."""
-    if sys.platform == "win32":
-        return _windows_process_alive(pid)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # it exists, owned by someone else
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            # The state letter follows the parenthesised command name, which may hold spaces.
-            return f.read().rpartition(b")")[2].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
-
-
-def _windows_process_alive(pid: int) -> bool:
-    # Not os.kill(pid, 0): on Windows any signal but the two CTRL events is TerminateProcess.
-    import ctypes
-
-    synchronize, query_limited_information = 0x00100000, 0x1000
-    access_denied, wait_timeout = 5, 0x102
-    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
-    handle = kernel32.OpenProcess(synchronize | query_limited_information, False, pid)
-    if not handle:
-        return ctypes.get_last_error() == access_denied  # type: ignore[attr-defined]
-    try:
-        return kernel32.WaitForSingleObject(handle, 0) == wait_timeout
-    finally:
-        kernel32.CloseHandle(handle)

@@ -22,6 +22,8 @@ UPSTREAM_ERROR: Final = -32002
 STREAM_INTERRUPTED: Final = -32003
 BUSY: Final = -32004
 OVERLOADED: Final = -32005
+THREAD_BUSY: Final = -32006
+THREAD_NOT_FOUND: Final = -32007
 
 KIND_BY_CODE: Final[dict[int, str]] = {
     PARSE_ERROR: "parse_error",
@@ -35,6 +37,8 @@ KIND_BY_CODE: Final[dict[int, str]] = {
     STREAM_INTERRUPTED: "stream_interrupted",
     BUSY: "busy",
     OVERLOADED: "overloaded",
+    THREAD_BUSY: "thread_busy",
+    THREAD_NOT_FOUND: "thread_not_found",
 }
 
 
@@ -86,4 +90,21 @@ def internal_error(exc: BaseException) -> RpcError:
         INTERNAL_ERROR,
         f"Internal error: {type(exc).__name__}: {exc}",
         hint="This is a bug in ollama-sidecar; its stderr log has the details.",
+    )
+
+
+def thread_not_found(thread_id: str) -> RpcError:
+    return RpcError(
+        THREAD_NOT_FOUND,
+        f"Thread not found: {thread_id!r}",
+        hint="list_threads names the threads there are; it may have been deleted.",
+    )
+
+
+def thread_busy(thread_id: str, elsewhere: bool) -> RpcError:
+    where = "in another sidecar on the same data folder" if elsewhere else "in this sidecar"
+    return RpcError(
+        THREAD_BUSY,
+        f"Thread busy: a reply is in flight on thread {thread_id!r} ({where})",
+        hint="Wait for that reply to end, or stop it with cancel_chat where it runs.",
     )
