@@ -40,6 +40,7 @@ from .stdio import READ_SIZE
 
 if TYPE_CHECKING:
     from .providers import Provider
+    from .store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ async def serve(
     stdout: trio.abc.SendStream,
     *,
     client: Provider | None = None,
+    store: Store | None = None,
     handle_signals: bool = False,
     wait_stdout_gone: Callable[[], Awaitable[object]] | None = None,
     orphaned: Callable[[], bool] | None = None,
@@ -99,7 +101,7 @@ async def serve(
 
                 client = make_client(config)
             async with trio.open_nursery() as requests:
-                server = Server(config, client, outbox, requests)
+                server = Server(config, client, outbox, requests, store)
                 if handle_signals:
                     # In the root nursery: a second SIGTERM during the drain and the final flush
                     # is absorbed too, instead of killing the process before its last answers.

@@ -83,7 +83,8 @@ ToolChoice = Literal["auto", "none", "required"] | ToolChoiceFunction
 
 
 class ChatParams(Struct, omit_defaults=True):
-    messages: Annotated[list[Message], Meta(min_length=1)]
+    # At least one, unless `thread_id` is given (a regenerate sends none).
+    messages: list[Message] = []
     model: Annotated[str, Meta(min_length=1)] | UnsetType = UNSET
     options: dict[str, Any] | UnsetType = UNSET
     think: bool | Literal["low", "medium", "high", "max"] | UnsetType = UNSET
@@ -93,6 +94,11 @@ class ChatParams(Struct, omit_defaults=True):
     tools: bool | list[str | dict[str, Any]] | UnsetType = UNSET
     approval: Literal["ask", "auto"] | UnsetType = UNSET
     tool_choice: ToolChoice | UnsetType = UNSET
+    # A stored thread (thread_protocol.py): `messages` are then only the new ones, sent after
+    # the stored path; `after` a message id (null: the root) to continue from instead of the
+    # newest message.
+    thread_id: Annotated[str, Meta(min_length=1)] | UnsetType = UNSET
+    after: str | None | UnsetType = UNSET
 
 
 class ApproveToolParams(Struct):
@@ -191,10 +197,14 @@ class Usage(Struct):
     first_token_ms: int | None = None
 
 
-class ChatResult(Struct):
+class ChatResult(Struct, omit_defaults=True):
     done_reason: str
     messages: list[Message]
     usage: Usage
+    # A chat on a thread: the thread, and the ids of the messages it stored, in order (the
+    # new messages first, then the replies and tool results).
+    thread_id: str | UnsetType = UNSET
+    message_ids: list[str] | UnsetType = UNSET
 
 
 class ModelInfo(Struct):

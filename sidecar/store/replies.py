@@ -211,3 +211,11 @@ def leased_elsewhere(conn: sqlite3.Connection, thread_id: str, me: Owner) -> boo
         "SELECT owner_pid, owner_start FROM leases WHERE thread_id = ?", (thread_id,)
     ).fetchone()
     return lease is not None and tuple(lease) != me and owner_alive(*lease)
+
+
+def set_usage(conn: sqlite3.Connection, message_id: str, usage: Usage) -> None:
+    conn.execute("UPDATE messages SET usage = ? WHERE id = ?", (rows.json_or_none(usage), message_id))
+
+
+def touch(conn: sqlite3.Connection, thread_id: str) -> None:
+    conn.execute("UPDATE threads SET updated_at = ? WHERE id = ?", (rows.now(), thread_id))
