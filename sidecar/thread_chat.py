@@ -80,22 +80,27 @@ class ThreadChat:
         except BaseException:
             await self._release()
             raise
+        outcome: ChatResult | Exception
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._flush_loop)
-                result = await self.session.run()
+                try:
+                    outcome = await self.session.run()
+                except Exception as exc:  # raised below, not here: the nursery would group it
+                    outcome = exc
                 nursery.cancel_scope.cancel()
-        except trio.Cancelled:
+        except BaseException:  # cancelled, for whatever reason (maybe in a group)
             await self._end("interrupted")
             raise
-        except errors.RpcError as exc:
-            await self._end("failed", StoredError(exc.kind, exc.message))
-            raise
-        except BaseException:
-            await self._end("failed", StoredError("internal_error", "the chat failed"))
-            raise
-        await self._end("complete", usage=result.usage)
-        return self.decorate(result)
+        if isinstance(outcome, errors.RpcError):
+            redact = self.session.context.client.redact  # as the answer is (server.py)
+            await self._end("failed", StoredError(outcome.kind, redact(outcome.message)))
+            raise outcome
+        if isinstance(outcome, Exception):
+            await self._end("failed", StoredError("internal_error", f"{type(outcome).__name__}: {outcome}"))
+            raise outcome
+        await self._end("complete", usage=outcome.usage)
+        return self.decorate(outcome)
 
     def decorate(self, result: ChatResult) -> ChatResult:
         result.thread_id = self.thread_id

@@ -23,4 +23,6 @@ export const ERROR_CODES = {
   stream_interrupted: -32003,
   busy: -32004,
   overloaded: -32005,
+  thread_busy: -32006,
+  thread_not_found: -32007,
 } as const;
