@@ -44,7 +44,8 @@ def _opt(value: object) -> str | None:
 async def create_thread(server: Server, handle: Handle, params: CreateThreadParams) -> ThreadResult:
     store = server.require_store()
     info = await store.run(
-        threads.create_thread, _opt(params.title), _opt(params.model), _opt(params.system)
+        threads.create_thread, _opt(params.title), _opt(params.model), _opt(params.system),
+        params.messages,
     )
     return ThreadResult(info)
 

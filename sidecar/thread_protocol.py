@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from .protocol import RequestId, ToolCall, Usage
+from .protocol import Message, RequestId, ToolCall, Usage
 
 ThreadId = Annotated[str, Meta(min_length=1)]
 MessageStatus = Literal["complete", "interrupted", "failed", "streaming"]
@@ -80,6 +80,9 @@ class CreateThreadParams(Struct, omit_defaults=True):
     title: str | UnsetType = UNSET
     model: Annotated[str, Meta(min_length=1)] | UnsetType = UNSET
     system: str | UnsetType = UNSET
+    # An extension: messages stored as the thread's first path, with no model asked (importing
+    # a conversation kept elsewhere).
+    messages: list[Message] = []
 
 
 class ThreadResult(Struct):

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Sequence
 from typing import Final
 
 from .. import errors
+from ..protocol import Message
 from ..thread_protocol import StoredMessage, ThreadInfo, ThreadSummary
 from . import rows
 
@@ -21,10 +23,16 @@ TITLE_CHARS: Final = 60
 
 
 def create_thread(
-    conn: sqlite3.Connection, title: str | None, model: str | None, system: str | None
+    conn: sqlite3.Connection,
+    title: str | None,
+    model: str | None,
+    system: str | None,
+    messages: Sequence[Message] = (),
 ) -> ThreadInfo:
+    """A new thread; `messages`, if any, stored as its first path (none is a reply in flight)."""
     stamp = rows.now()
-    info = ThreadInfo(rows.new_id("thr"), title or "", model, system, stamp, stamp)
+    first_user = next((m.content for m in messages if m.role == "user" and m.content.strip()), "")
+    info = ThreadInfo(rows.new_id("thr"), title or title_from(first_user), model, system, stamp, stamp)
     conn.execute("BEGIN IMMEDIATE")
     try:
         seq = conn.execute("SELECT coalesce(max(seq), 0) + 1 FROM threads").fetchone()[0]
@@ -33,6 +41,16 @@ def create_thread(
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (info.id, seq, info.title, 1 if title else 0, model, system, stamp, stamp),
         )
+        parent: str | None = None
+        for message in messages:
+            message_id = rows.new_id("msg")
+            conn.execute(
+                "INSERT INTO messages (id, thread_id, parent_id, role, content, thinking,"
+                " tool_calls, images, tool_name, tool_call_id, status, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'complete', ?)",
+                (message_id, info.id, parent, *rows.message_values(message), rows.now()),
+            )
+            parent = message_id
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

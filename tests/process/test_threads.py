@@ -229,3 +229,19 @@ async def test_the_default_folder_is_the_user_data_folder(
         ) as sidecar:
             tid = (await result(sidecar, "create_thread", {"title": "kept"}))["thread"]["id"]
     assert query(home / "ollama-sidecar", "SELECT id, title FROM threads") == [(tid, "kept")]
+
+
+async def test_create_thread_can_import_a_conversation(fake_ollama: ScriptedOllama, data_dir: Path) -> None:
+    imported = [
+        {"role": "user", "content": "an old question"},
+        {"role": "assistant", "content": "an old answer"},
+    ]
+    with trio.fail_after(GUARD_S):
+        async with stored_sidecar(fake_ollama, data_dir) as sidecar:
+            thread = (await result(sidecar, "create_thread", {"model": "echo", "messages": imported}))["thread"]
+            await result(sidecar, "chat", {"thread_id": thread["id"], "messages": user("new")})
+            got = await result(sidecar, "get_thread", {"thread_id": thread["id"]})
+    assert thread["title"] == "an old question"
+    assert [m["content"] for m in got["messages"]] == ["an old question", "an old answer", "new", "new"]
+    assert fake_ollama.chat_records[0].json["messages"] == [*imported, *user("new")]
+    assert fake_ollama.chat_records == fake_ollama.chat_records[:1]  # the import asked no model

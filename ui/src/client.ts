@@ -252,6 +252,25 @@ export class SidecarClient {
     };
   }
 
+  /**
+   * get_thread, following the reply in flight: when the answer names one (`streaming`), the
+   * chat is attached (see `attach`) while the answer's line is handled, before any later line,
+   * so `streaming.content` plus the events that follow is the reply, byte for byte.
+   */
+  resume(
+    threadId: string,
+    onEvent: (event: ChatEvent) => void,
+    leaf?: string,
+  ): Promise<{ thread: GetThreadResult; chat: ChatHandle | null }> {
+    let chat: ChatHandle | null = null;
+    const params = leaf === undefined ? { thread_id: threadId } : { thread_id: threadId, leaf };
+    const answer = this.send(this.nextId++, "get_thread", params, (result) => {
+      const streaming = (result as GetThreadResult).streaming;
+      if (streaming && streaming.chat_id !== null) chat = this.attach(streaming.chat_id, onEvent);
+    });
+    return answer.then((thread) => ({ thread: thread as GetThreadResult, chat }));
+  }
+
   /** cancel_chat for one chat, or every running chat without an id; resolves with the cancelled ids. */
   async cancel(chatId?: RequestId): Promise<RequestId[]> {
     const params = chatId === undefined ? {} : { chat_id: chatId };
@@ -296,8 +315,18 @@ export class SidecarClient {
     this.transport.close();
   }
 
-  private send(id: number, method: string, params: unknown): Promise<unknown> {
-    return new Promise((resolve, reject) => {
+  private send(id: number, method: string, params: unknown, onAnswer?: (result: unknown) => void): Promise<unknown> {
+    return new Promise((resolveAnswer, reject) => {
+      const resolve = (result: unknown) => {
+        if (onAnswer) {
+          try {
+            onAnswer(result); // synchronously, as the line is handled
+          } catch (err) {
+            console.error("sidecar client: an answer hook threw", err);
+          }
+        }
+        resolveAnswer(result);
+      };
       if (this.closedReason !== null) {
         this.chats.get(id)?.end();
         this.chats.delete(id);

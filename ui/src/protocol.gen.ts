@@ -126,6 +126,7 @@ export interface CreateThreadParams {
   title?: string;
   model?: string;
   system?: string;
+  messages?: Message[];
 }
 
 /** Starts a stored conversation (a thread); chat with its thread_id to talk in it. Without an id it is a notification: it runs and is never answered. */
