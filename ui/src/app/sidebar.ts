@@ -87,7 +87,6 @@ export class Sidebar {
   private startRename(item: HTMLElement, threadId: string, title: string): void {
     const input = h("input", { type: "text", class: "thread-rename", "aria-label": "Conversation title" });
     input.value = title;
-    const saved = item.cloneNode(false) as HTMLElement;
     const children = [...item.childNodes];
     item.replaceChildren(input);
     let done = false;
@@ -96,7 +95,6 @@ export class Sidebar {
       done = true;
       const value = input.value.trim();
       item.replaceChildren(...children);
-      void saved;
       if (save && value && value !== title) this.handlers.rename(threadId, value);
     };
     input.addEventListener("keydown", (e) => {

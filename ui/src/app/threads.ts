@@ -329,9 +329,11 @@ export class ThreadsMode {
     else button("Regenerate", () => this.regenerate(index));
     const last = row.messages.at(-1)!;
     if (row.kind === "reply" && index === this.rows.length - 1 && last.status === "interrupted") {
+      // Cut off (Stop, or its sidecar was gone): go on from the partial text, or answer again.
       button("Continue", () => {
         if (!this.host.busy()) this.host.startThreadTurn({ kind: "send", text: "Continue" }, "Continue");
       });
+      button("Retry", () => this.regenerate(index));
     }
     if (head.versions.length > 1) {
       const at = head.versions.indexOf(head.id);
