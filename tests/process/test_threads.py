@@ -205,10 +205,14 @@ async def test_export_as_json_and_markdown(fake_ollama: ScriptedOllama, data_dir
 
 
 async def test_without_a_store_chats_work_and_threads_are_refused(
-    fake_ollama: ScriptedOllama, data_home: Path
+    fake_ollama: ScriptedOllama, tmp_path: Path
 ) -> None:
+    data_home = tmp_path / "xdg"
     with trio.fail_after(GUARD_S):
-        async with checked_sidecar("--ollama-url", fake_ollama.url, "--no-store", "--model", "echo") as sidecar:
+        async with checked_sidecar(
+            "--ollama-url", fake_ollama.url, "--no-store", "--model", "echo",
+            env={"XDG_DATA_HOME": str(data_home)},
+        ) as sidecar:
             plain = await result(sidecar, "chat", {"messages": user("plain")})
             refused = await error(sidecar, "create_thread", {})
             on_thread = await error(sidecar, "chat", {"thread_id": "thr_x", "messages": user("x")})
