@@ -249,3 +249,26 @@ async def test_create_thread_can_import_a_conversation(fake_ollama: ScriptedOlla
     assert [m["content"] for m in got["messages"]] == ["an old question", "an old answer", "new", "new"]
     assert fake_ollama.chat_records[0].json["messages"] == [*imported, *user("new")]
     assert fake_ollama.chat_records == fake_ollama.chat_records[:1]  # the import asked no model
+
+
+async def test_tool_rounds_are_stored_in_the_thread(
+    fake_ollama: ScriptedOllama, data_dir: Path, root: Path
+) -> None:
+    (root / "notes.txt").write_text("hello")
+    ask = msgspec.json.encode(
+        {"calls": [{"name": "list_directory", "arguments": {"path": "."}}], "text": "Let me look."}
+    ).decode()
+    with trio.fail_after(GUARD_S):
+        async with stored_sidecar(fake_ollama, data_dir, "--root", str(root)) as sidecar:
+            tid = (await result(sidecar, "create_thread", {"model": "tools"}))["thread"]["id"]
+            done = await result(sidecar, "chat", {"thread_id": tid, "messages": user(ask), "tools": ["list_directory"]})
+            got = await result(sidecar, "get_thread", {"thread_id": tid})
+    stored = got["messages"]
+    assert [m["role"] for m in stored] == ["user", "assistant", "tool", "assistant"]
+    assert [m["id"] for m in stored] == done["message_ids"]
+    assert stored[1]["content"] == "Let me look." and stored[1]["tool_calls"] == done["messages"][0]["tool_calls"]
+    assert stored[2]["tool_call_id"] == stored[1]["tool_calls"][0]["id"]
+    assert stored[2]["content"] == done["messages"][1]["content"]
+    assert stored[3]["content"] == done["messages"][2]["content"]
+    assert stored[3]["usage"] == done["usage"] and "usage" not in stored[1]
+    assert {m["status"] for m in stored} == {"complete"}

@@ -208,8 +208,11 @@ export class ThreadsMode {
       this.path = thread.messages;
       if (groups.length !== leafRows || groups.some((g, i) => g.kind !== this.rows[i].kind)) {
         if (!this.host.busy()) {
+          // (A chat refused before it stored anything: its alert stays under the redrawn path.)
+          const alerts = [...this.host.frame.thread.querySelectorAll<HTMLElement>(".alert")];
           this.host.clearView();
           this.draw(thread.messages);
+          this.host.frame.thread.append(...alerts);
         }
       } else {
         groups.forEach((g, i) => (this.rows[i].messages = g.messages));
