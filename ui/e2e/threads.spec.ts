@@ -162,3 +162,27 @@ test("the conversation the window kept in localStorage is imported once", async 
   await expect(sidebar(chat).getByText("an imported question")).toHaveCount(1);
   expect(await page.evaluate(() => localStorage.getItem("ollama-sidecar-ui:conversation"))).toBeNull();
 });
+
+test("after the sidecar was killed mid-reply, a reload shows the partial reply Stopped, with Continue and Retry", async ({ chat, page, shell }) => {
+  await chat.open();
+  await chat.pickModel("long:latest");
+  await chat.say("Count until killed");
+  await expect(chat.lastAssistant).toContainText("tok20 ");
+  const started = shell.lines.map((line) => /sidecar pid (\d+) started/.exec(line)).filter(Boolean).at(-1)!;
+  const pid = Number(started[1]);
+  // The flush of the reply reaches the file within a second; wait for more text first.
+  await expect(chat.lastAssistant).toContainText("tok150 ");
+  process.kill(pid, "SIGKILL");
+  await until(() => shell.lines.some((line) => line.includes(`sidecar exited (SIGKILL)`)), "the sidecar's exit");
+  await page.reload();
+  const reply = page.locator(".turn-assistant").last();
+  await expect(reply).toContainText("tok20 ");
+  await expect(reply).not.toHaveAttribute("data-streaming", "true");
+  await expect(reply.getByText("Stopped", { exact: true })).toBeVisible();
+  await expect(reply.getByRole("button", { name: "Continue", exact: true })).toBeVisible();
+  await chat.pickModel("echo:latest");
+  await reply.getByRole("button", { name: "Retry", exact: true }).click();
+  await chat.settled();
+  await expect(chat.lastAssistant).toContainText("Count until killed");
+  await expect(page.locator(".turn-assistant").last().getByText("2/2")).toBeVisible();
+});
