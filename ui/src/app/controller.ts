@@ -9,9 +9,13 @@
 import { ClosedError, RpcError, SidecarClient, type ChatEvent, type ChatHandle } from "../client";
 import type { ChatParams, ChatResult, Message, ModelInfo, StreamingReply, Usage } from "../protocol";
 import type { Transport } from "../transport";
+import { SettingsPanel, applySettings, cleanSettings } from "./chat-settings";
+import { disclosure, type Disclosure } from "./popovers";
+import { handleCopyButtons } from "./markdown";
 import { FrameBatcher } from "./renderer";
 import { ScrollPin } from "./scroll";
 import { ConversationStore, Settings, type Entry } from "./store";
+import { ThemeController, type ThemeChoice } from "./theme";
 import { ThreadsMode, type ThreadHost, type TurnSpec } from "./threads";
 import {
   AssistantReply,
@@ -53,6 +57,9 @@ interface Turn {
   early?: { text: string; element: HTMLElement };
 }
 
+/** The scripted Ollama's friendly scenario: the picker's default when the replies are scripted. */
+export const SCRIPTED_DEFAULT_MODEL = "demo:latest";
+
 /** How long a new Send waits for a stopped chat's response before sending without it. */
 const STOPPED_RESULT_WAIT_MS = 3000;
 
@@ -83,7 +90,15 @@ export class ChatApp implements ThreadHost {
   readonly scroll: ScrollPin;
   readonly store: ConversationStore;
   readonly settings: Settings;
+  readonly theme: ThemeController;
+  readonly chatSettings: SettingsPanel;
+  readonly settingsPopover: Disclosure;
+  readonly menu: Disclosure;
   private readonly options: AppOptions;
+  private scripted = false;
+  private models: ModelInfo[] = [];
+  /** The picker's value was chosen by the window, not by the user (the scripted default may replace it). */
+  private autoModel = true;
   private client: SidecarClient | null = null;
   private clientReady: Promise<SidecarClient> | null = null;
   private active: Turn | null = null;
@@ -103,22 +118,37 @@ export class ChatApp implements ThreadHost {
     this.frame = buildFrame(root);
     this.batcher = new FrameBatcher();
     this.scroll = new ScrollPin(this.frame.scroller, this.frame.jump);
-    this.batcher.onFlush(() => this.scroll.follow());
+    this.batcher.onFlush(() => this.scroll.followLater());
     this.store = new ConversationStore(options.storage);
     this.settings = new Settings(options.storage);
+    this.theme = new ThemeController(this.settings);
+    this.chatSettings = new SettingsPanel();
+    this.frame.settingsPopover.append(this.chatSettings.element);
+    handleCopyButtons(this.frame.thread);
+    const f = this.frame;
+    const small = () => getComputedStyle(f.menuButton).display !== "none";
+    this.menu = disclosure(f.menuButton, f.controls, { useHidden: false });
+    this.settingsPopover = disclosure(f.settingsButton, f.settingsPopover, {
+      focusFirst: true,
+      returnTo: () => (small() ? f.menuButton : f.settingsButton),
+      onToggle: (open) => {
+        if (open && small()) this.menu.hide(false);
+      },
+    });
     if (options.config) this.setConfig(options.config);
     this.restoreSettings();
     this.bindControls();
     this.restoreConversation();
     this.connect();
+    f.input.focus();
   }
 
   // --- set-up -----------------------------------------------------------------------------------
 
   private restoreSettings(): void {
     const f = this.frame;
-    f.systemPrompt.value = this.settings.get("system") ?? "";
     f.toolsToggle.checked = this.settings.get("tools") === "true";
+    f.themeSelect.value = this.theme.choice;
     // The picker stays empty until list_models answers (or fails: then the saved choice).
   }
 
@@ -148,11 +178,21 @@ export class ChatApp implements ThreadHost {
     f.modelSelect.addEventListener("change", () => {
       this.settings.set("model", f.modelSelect.value || null);
       this.requestedModel = null;
+      this.autoModel = false;
+      this.updateThinking();
     });
-    f.systemPrompt.addEventListener("input", () => {
-      autoGrow(f.systemPrompt, 160);
-      this.settings.set("system", f.systemPrompt.value || null);
+    f.themeSelect.addEventListener("change", () => this.theme.set(f.themeSelect.value as ThemeChoice));
+    this.chatSettings.onChange((settings) => {
+      if (this.threads) {
+        // A thread's settings are kept per thread in this browser (its system prompt is the
+        // thread's own, set when the thread is created).
+        if (this.threads.threadId) this.settings.set(`thread-settings:${this.threads.threadId}`, JSON.stringify(settings));
+        return;
+      }
+      this.store.settings = settings;
+      this.store.save();
     });
+    this.chatSettings.system.addEventListener("input", () => autoGrow(this.chatSettings.system, 200));
     f.toolsToggle.addEventListener("change", () => {
       this.settings.set("tools", f.toolsToggle.checked ? "true" : null);
     });
@@ -162,6 +202,14 @@ export class ChatApp implements ThreadHost {
 
   private restoreConversation(): void {
     const entries = this.store.load();
+    const legacySystem = this.settings.get("system"); // the header's system prompt, before settings
+    if (legacySystem !== null) {
+      const current = cleanSettings(this.store.settings);
+      if (current.system === undefined) this.store.settings = { ...current, system: legacySystem };
+      this.settings.set("system", null);
+      this.store.save();
+    }
+    this.chatSettings.show(cleanSettings(this.store.settings));
     for (const entry of entries) {
       if (entry.kind === "user") {
         this.appendToThread(userMessage(entry.message.content));
@@ -176,7 +224,16 @@ export class ChatApp implements ThreadHost {
 
   /** Applies the dev shell's /config.json: the "scripted model" badge. */
   setConfig(config: AppConfig): void {
-    this.frame.badge.hidden = !config.scripted;
+    this.scripted = !!config.scripted;
+    this.frame.badge.hidden = !this.scripted;
+    this.frame.scriptedNote.hidden = !this.scripted;
+    const select = this.frame.modelSelect;
+    if (this.scripted && this.autoModel && select.value && select.value !== SCRIPTED_DEFAULT_MODEL) {
+      if ([...select.options].some((o) => o.value === SCRIPTED_DEFAULT_MODEL)) {
+        select.value = SCRIPTED_DEFAULT_MODEL;
+        this.updateThinking();
+      }
+    }
   }
 
   // --- the connection ---------------------------------------------------------------------------
@@ -282,6 +339,30 @@ export class ChatApp implements ThreadHost {
     return formatStats(usage);
   }
 
+  chatSystem(): string | undefined {
+    return this.chatSettings.settings.system;
+  }
+
+  showThreadSettings(threadId: string | null, system: string | null): void {
+    if (threadId === null) {
+      this.chatSettings.show({});
+      return;
+    }
+    const key = `thread-settings:${threadId}`;
+    let saved: unknown = {};
+    try {
+      saved = JSON.parse(this.settings.get(key) ?? "{}");
+    } catch {
+      saved = {};
+    }
+    // A thread just created keeps what the popover holds; an opened one shows what was kept.
+    const base = this.settings.get(key) === null ? this.chatSettings.settings : cleanSettings(saved);
+    const shown = { ...base, system: system ?? undefined };
+    if (shown.system === undefined) delete shown.system;
+    this.chatSettings.show(shown);
+    this.settings.set(key, JSON.stringify(shown));
+  }
+
   focusInput(): void {
     this.frame.input.focus();
   }
@@ -298,6 +379,7 @@ export class ChatApp implements ThreadHost {
     try {
       const models = await client.listModels();
       this.modelsError = null;
+      this.models = models;
       this.setModelOptions(models, this.requestedModel ?? this.settings.get("model"));
       this.hideBanner();
       if (this.frame.statusDot.dataset.status === "warning") this.setStatus("ready", this.readyText);
@@ -333,6 +415,8 @@ export class ChatApp implements ThreadHost {
       select.add(option);
     }
     let choice: string | null = names[0] ?? null;
+    if (this.scripted && names.includes(SCRIPTED_DEFAULT_MODEL)) choice = SCRIPTED_DEFAULT_MODEL;
+    this.autoModel = !want;
     if (want) {
       if (!names.includes(want)) {
         const option = new Option(want, want);
@@ -342,6 +426,18 @@ export class ChatApp implements ThreadHost {
       choice = want;
     }
     if (choice !== null) select.value = choice;
+    this.updateThinking();
+  }
+
+  /**
+   * Thinking on/off shows for models that think: those whose `capabilities` name "thinking", and
+   * every model when the sidecar does not say (then `think` is only sent once the user sets it).
+   */
+  private updateThinking(): void {
+    const name = this.frame.modelSelect.value;
+    const info = this.models.find((m) => m.name === name) as (ModelInfo & { capabilities?: string[] }) | undefined;
+    const caps = info?.capabilities;
+    this.chatSettings.setThinkingShown(!caps || caps.length === 0 || caps.includes("thinking"));
   }
 
   private setStatus(state: "connecting" | "ready" | "warning" | "closed", text: string): void {
@@ -367,6 +463,12 @@ export class ChatApp implements ThreadHost {
     f.send.disabled = streaming || f.input.value.trim() === "";
     f.stop.hidden = !streaming;
     f.newChat.disabled = streaming;
+  }
+
+  /** Says a finished reply once, in the polite live region (the streaming reply is aria-busy). */
+  private announce(reply: AssistantReply, suffix = ""): void {
+    const text = reply.plainText;
+    this.frame.announcer.textContent = text || suffix ? `Assistant: ${text}${suffix}` : "";
   }
 
   private updateEmpty(): void {
@@ -432,16 +534,20 @@ export class ChatApp implements ThreadHost {
     return params;
   }
 
+  /** A thread's chat: the model, tools and settings, no messages (the system is the thread's). */
+  private threadBaseParams(): ChatParams {
+    const settings = { ...this.chatSettings.settings, system: undefined };
+    const params = applySettings({ ...this.baseParams(), messages: [] }, settings, this.chatSettings.thinkingShown);
+    delete params.messages;
+    return params;
+  }
+
   private buildParams(): ChatParams {
     const f = this.frame;
-    const messages: Message[] = [];
-    const system = f.systemPrompt.value.trim();
-    if (system) messages.push({ role: "system", content: f.systemPrompt.value });
-    messages.push(...this.store.wireMessages());
-    const params: ChatParams = { messages };
+    const params: ChatParams = { messages: this.store.wireMessages() };
     if (f.modelSelect.value) params.model = f.modelSelect.value;
     if (f.toolsToggle.checked) params.tools = true;
-    return params;
+    return applySettings(params, this.chatSettings.settings, this.chatSettings.thinkingShown);
   }
 
   private async run(turn: Turn, previous: Turn | null): Promise<void> {
@@ -472,7 +578,7 @@ export class ChatApp implements ThreadHost {
         void this.loadModels(client);
       }
       turn.client = client;
-      const params = turn.spec && this.threads ? await this.threads.params(turn.spec, this.baseParams()) : this.buildParams();
+      const params = turn.spec && this.threads ? await this.threads.params(turn.spec, this.threadBaseParams()) : this.buildParams();
       if (turn.stopped) {
         this.finishStopped(turn, null, null);
         return;
@@ -505,8 +611,12 @@ export class ChatApp implements ThreadHost {
         card.askApproval(async (approved) => {
           const client = turn.client;
           const handle = turn.handle;
-          if (!client || !handle) throw new Error("the chat is over");
-          await client.approve(handle.id, event.call_id, approved);
+          try {
+            if (!client || !handle) throw new Error("the chat is over");
+            await client.approve(handle.id, event.call_id, approved);
+          } finally {
+            this.frame.input.focus(); // back to the message box once answered
+          }
         });
         this.scroll.follow();
         break;
@@ -542,6 +652,7 @@ export class ChatApp implements ThreadHost {
     reply.markDoneReason(result.done_reason);
     const stats = formatStats(result.usage);
     if (stats) reply.setStats(stats);
+    this.announce(reply);
     if (turn.spec) {
       this.endTurn(turn);
       return;
@@ -566,6 +677,7 @@ export class ChatApp implements ThreadHost {
       : [{ role: "assistant", content: shown }];
     const stats = formatStats(usage);
     if (stats) reply.setStats(stats);
+    this.announce(reply, " (stopped)");
     if (turn.spec) {
       this.endTurn(turn);
       return;
@@ -660,6 +772,8 @@ export class ChatApp implements ThreadHost {
     this.alert = null;
     this.lastTurn = null;
     this.store.clear();
+    this.chatSettings.show({}); // settings belong to a conversation: a new one starts from defaults
+    this.frame.announcer.textContent = "";
     this.frame.thread.querySelectorAll(".turn, .alert").forEach((el) => el.remove());
     this.updateEmpty();
     this.scroll.jumpToLatest();

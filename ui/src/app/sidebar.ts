@@ -5,7 +5,8 @@
 // Accessible names (a contract the e2e tests use): the landmark "Conversations", the search box
 // "Search conversations", one list item per thread whose first button is its title, then
 // "Rename" and "Delete"; renaming shows a textbox "Conversation title"; Delete asks first with
-// "Confirm delete" and "Cancel".
+// "Confirm delete" and "Cancel". The list is one Tab stop (a roving tabindex): Up and Down move
+// between conversations, Left and Right between a conversation's buttons.
 
 import type { ThreadSummary } from "../protocol";
 import "./threads.css";
@@ -42,6 +43,7 @@ export class Sidebar {
       this.searchTimer = setTimeout(() => handlers.search(this.searchInput.value.trim()), SEARCH_DELAY_MS);
     });
     this.list = h("ul", { class: "thread-list" });
+    this.list.addEventListener("keydown", (e) => this.onKey(e));
     this.empty = h("div", { class: "thread-list-empty", text: "No conversations yet" });
     this.element = h(
       "nav",
@@ -59,6 +61,7 @@ export class Sidebar {
 
   render(threads: ThreadSummary[]): void {
     this.list.replaceChildren(...threads.map((t) => this.item(t)));
+    this.rove(null);
     this.empty.hidden = threads.length > 0;
     this.empty.textContent = this.query ? "No conversation matches" : "No conversations yet";
   }
@@ -69,6 +72,36 @@ export class Sidebar {
       if (item.dataset.threadId === threadId) item.setAttribute("aria-current", "true");
       else item.removeAttribute("aria-current");
     }
+    if (!this.list.contains(document.activeElement)) this.rove(null);
+  }
+
+  /** One button of the list takes Tab: `target`, else the open conversation's, else the first. */
+  private rove(target: HTMLElement | null): void {
+    const buttons = [...this.list.querySelectorAll<HTMLElement>("button, input")];
+    const current =
+      target ??
+      this.list.querySelector<HTMLElement>('li[aria-current="true"] .thread-open') ??
+      this.list.querySelector<HTMLElement>(".thread-open");
+    for (const b of buttons) b.tabIndex = b === current ? 0 : -1;
+  }
+
+  private onKey(e: KeyboardEvent): void {
+    const from = e.target as HTMLElement;
+    const item = from.closest("li");
+    if (!item || from.tagName === "INPUT") return;
+    let to: HTMLElement | null | undefined = null;
+    if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+      const items = [...this.list.querySelectorAll<HTMLElement>("li")];
+      const next = items[items.indexOf(item) + (e.key === "ArrowDown" ? 1 : -1)];
+      to = next?.querySelector<HTMLElement>("button");
+    } else if (e.key === "ArrowRight" || e.key === "ArrowLeft") {
+      const buttons = [...item.querySelectorAll<HTMLElement>("button")];
+      to = buttons[buttons.indexOf(from) + (e.key === "ArrowRight" ? 1 : -1)];
+    }
+    if (!to) return;
+    e.preventDefault();
+    this.rove(to);
+    to.focus();
   }
 
   private item(thread: ThreadSummary): HTMLElement {
@@ -95,6 +128,7 @@ export class Sidebar {
       done = true;
       const value = input.value.trim();
       item.replaceChildren(...children);
+      this.rove(null);
       if (save && value && value !== title) this.handlers.rename(threadId, value);
     };
     input.addEventListener("keydown", (e) => {
@@ -118,16 +152,22 @@ export class Sidebar {
     const confirm = h("button", { type: "button", class: "thread-action danger", text: "Confirm delete" });
     const cancel = h("button", { type: "button", class: "thread-action", text: "Cancel" });
     confirm.addEventListener("click", () => this.handlers.remove(threadId));
-    cancel.addEventListener("click", () => item.replaceChildren(...children));
+    cancel.addEventListener("click", () => {
+      item.replaceChildren(...children);
+      this.rove(null);
+    });
     item.replaceChildren(question, confirm, cancel);
+    this.rove(cancel);
     cancel.focus();
   }
 }
 
-/** Puts the sidebar beside the window (`root` holds the frame built by view.ts). */
+/** Puts the sidebar beside the window (`root` holds the frame built by view.ts). It comes after
+ * the window in the document, so Tab reaches the window's own controls first; CSS draws it on
+ * the left. */
 export function mountSidebar(root: HTMLElement, handlers: SidebarHandlers): Sidebar {
   const sidebar = new Sidebar(handlers);
   root.classList.add("with-sidebar");
-  root.prepend(sidebar.element);
+  root.append(sidebar.element);
   return sidebar;
 }

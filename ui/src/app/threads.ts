@@ -41,6 +41,10 @@ export interface ThreadHost {
   adopt(client: SidecarClient, handle: ChatHandle, streaming: StreamingReply): (event: ChatEvent) => void;
   formatStats(usage: Usage | undefined | null): string | null;
   focusInput(): void;
+  /** The Settings popover's system prompt (a new thread's `system`). */
+  chatSystem(): string | undefined;
+  /** Shows a thread's settings (kept per thread in this browser) with the thread's system. */
+  showThreadSettings(threadId: string | null, system: string | null): void;
 }
 
 interface Row {
@@ -113,7 +117,7 @@ export class ThreadsMode {
     const messages = store.wireMessages();
     if (entries.length && messages.length) {
       const model = settings.get("model") ?? undefined;
-      const system = settings.get("system") ?? undefined;
+      const system = this.host.chatSystem();
       const thread = await this.client.threads.create({ messages, ...(model ? { model } : {}), ...(system ? { system } : {}) });
       settings.set(THREAD_SETTING, thread.id);
       await this.refreshList();
@@ -154,7 +158,7 @@ export class ThreadsMode {
     this.host.clearView();
     this.threadId = threadId;
     this.host.settings.set(THREAD_SETTING, threadId);
-    this.host.frame.systemPrompt.value = thread.thread.system ?? "";
+    this.host.showThreadSettings(threadId, thread.thread.system);
     this.sidebar.setActive(threadId);
     const streamingId = thread.streaming ? thread.messages.find((m) => m.status === "streaming")?.id : undefined;
     const shown = thread.messages.filter((m) => m.id !== streamingId);
@@ -230,7 +234,7 @@ export class ThreadsMode {
   async params(spec: TurnSpec, base: ChatParams): Promise<ChatParams> {
     await this.syncing;
     if (!this.threadId) {
-      const system = this.host.frame.systemPrompt.value.trim() ? this.host.frame.systemPrompt.value : undefined;
+      const system = this.host.chatSystem()?.trim() ? this.host.chatSystem() : undefined;
       const thread = await this.client.threads.create({
         ...(base.model ? { model: base.model } : {}),
         ...(system ? { system } : {}),
@@ -238,6 +242,7 @@ export class ThreadsMode {
       this.threadId = thread.id;
       this.path = [];
       this.host.settings.set(THREAD_SETTING, thread.id);
+      this.host.showThreadSettings(thread.id, thread.system); // keeps the other settings
       this.sidebar.setActive(thread.id);
       void this.refreshList();
     }
@@ -263,6 +268,7 @@ export class ThreadsMode {
     this.host.settings.set(THREAD_SETTING, null);
     this.sidebar.setActive(null);
     this.host.clearView();
+    this.host.showThreadSettings(null, null);
   }
 
   /** Retry after a failed reply: a new version of the last reply. */
