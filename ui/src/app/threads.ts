@@ -56,6 +56,7 @@ interface Row {
 const THREAD_SETTING = "thread";
 const IMPORTED_SETTING = "imported";
 const COPIED_MS = 1200;
+const START_TIMEOUT_MS = 15_000;
 
 /** The path as rows: each user message alone, every run of other messages as one reply. */
 export function groupRows(messages: StoredMessage[]): Array<{ kind: "user" | "reply"; messages: StoredMessage[] }> {
@@ -90,7 +91,11 @@ export class ThreadsMode {
   static async start(host: ThreadHost, client: SidecarClient): Promise<ThreadsMode | null> {
     let threads: ThreadSummary[];
     try {
-      threads = await client.threads.list();
+      // A sidecar that never answers must not keep the window from chatting.
+      const silence = new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error("list_threads got no answer")), START_TIMEOUT_MS),
+      );
+      threads = await Promise.race([client.threads.list(), silence]);
     } catch (err) {
       if (err instanceof RpcError) return null;
       throw err;
