@@ -34,8 +34,9 @@ from .config import Config
 from .framing import LineSplitter, encode_line
 from .outbox import Outbox
 from .procs import process_alive
+from .methods import methods_for
 from .protocol import PROTOCOL_VERSION, ReadyParams, notification
-from .server import Server
+from .server import BIG_LINE_BYTES, Server
 from .stdio import READ_SIZE
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ def ready_line(config: Config) -> bytes:
                 ollama_url=config.base_url,
                 pid=os.getpid(),
                 provider=config.provider,
+                methods=methods_for(config.provider),
             ),
         )
     )
@@ -141,6 +143,9 @@ async def read_requests(stdin: trio.abc.ReceiveStream, server: Server) -> None:
             data = b""
         lines = splitter.feed(data) if data else splitter.flush()
         for count, line in enumerate(lines, 1):
+            if isinstance(line, bytes) and len(line) >= BIG_LINE_BYTES:
+                await server.dispatch_big(line)  # decoded in pieces, the loop running
+                continue
             server.dispatch(line)
             if count % DISPATCH_BATCH_LINES == 0:
                 # A read can hold thousands of short lines: let streams in flight, signals and

@@ -24,6 +24,8 @@ BUSY: Final = -32004
 OVERLOADED: Final = -32005
 THREAD_BUSY: Final = -32006
 THREAD_NOT_FOUND: Final = -32007
+NOT_SUPPORTED: Final = -32008
+CANCELLED: Final = -32010  # a request without a result of its own for a cancel (load_model)
 
 KIND_BY_CODE: Final[dict[int, str]] = {
     PARSE_ERROR: "parse_error",
@@ -39,6 +41,8 @@ KIND_BY_CODE: Final[dict[int, str]] = {
     OVERLOADED: "overloaded",
     THREAD_BUSY: "thread_busy",
     THREAD_NOT_FOUND: "thread_not_found",
+    NOT_SUPPORTED: "not_supported",
+    CANCELLED: "cancelled",
 }
 
 
@@ -61,6 +65,10 @@ class RpcError(Exception):
     @property
     def kind(self) -> str:
         return KIND_BY_CODE[self.code]
+
+    def with_extra(self, **extra: Any) -> RpcError:
+        self.extra.update(extra)
+        return self
 
     def data(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind}
@@ -108,3 +116,17 @@ def thread_busy(thread_id: str, elsewhere: bool) -> RpcError:
         f"Thread busy: a reply is in flight on thread {thread_id!r} ({where})",
         hint="Wait for that reply to end, or stop it with cancel_chat where it runs.",
     )
+def not_supported(provider: str, method: str) -> RpcError:
+    return RpcError(
+        NOT_SUPPORTED,
+        f"Not supported: {method} needs Ollama's own API, and this sidecar speaks to an "
+        f"{provider} server (--provider {provider})",
+        hint=(
+            "Manage models on the server itself, or start the sidecar with --provider ollama "
+            "to use an Ollama server; sidecar:ready and status list the methods available."
+        ),
+    )
+
+
+def cancelled(method: str) -> RpcError:
+    return RpcError(CANCELLED, f"Cancelled: {method} was cancelled before it finished")

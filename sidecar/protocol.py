@@ -49,10 +49,26 @@ class ToolCall(Struct, omit_defaults=True):
     id: str | UnsetType = UNSET
 
 
+class TopLogprob(Struct, omit_defaults=True):
+    token: str
+    logprob: float
+    bytes: list[int] | UnsetType = UNSET
+
+
+class Logprob(Struct, omit_defaults=True):
+    """One generated token's log probability, as Ollama sends it (`logprobs: true`)."""
+
+    token: str
+    logprob: float
+    bytes: list[int] | UnsetType = UNSET
+    top_logprobs: list[TopLogprob] | UnsetType = UNSET
+
+
 class Message(Struct):
     """An Ollama chat message; every field Ollama knows passes through unchanged.
 
     `content` is always written (even `""`, as Ollama does); the other fields only when set.
+    `logprobs` is only written (on a reply of a chat that asked for them), never sent upstream.
     """
 
     role: str
@@ -62,6 +78,7 @@ class Message(Struct):
     tool_calls: list[ToolCall] | UnsetType = UNSET
     tool_name: str | UnsetType = UNSET
     tool_call_id: str | UnsetType = UNSET
+    logprobs: list[Logprob] | UnsetType = UNSET
 
 
 # --- Params of each method --------------------------------------------------------------------
@@ -99,6 +116,11 @@ class ChatParams(Struct, omit_defaults=True):
     # newest message.
     thread_id: Annotated[str, Meta(min_length=1)] | UnsetType = UNSET
     after: str | None | UnsetType = UNSET
+    # Forwarded to Ollama as they are (its own defaults apply when absent).
+    logprobs: bool | UnsetType = UNSET
+    top_logprobs: Annotated[int, Meta(ge=0, le=20)] | UnsetType = UNSET
+    truncate: bool | UnsetType = UNSET
+    shift: bool | UnsetType = UNSET
 
 
 class ApproveToolParams(Struct):
@@ -140,12 +162,16 @@ class Response(Struct, kw_only=True):
 
 class ErrorData(Struct, omit_defaults=True):
     """`error.data`: `kind` always; `hint` when the user can act; `status` for upstream_error;
-    `messages` (the partial reply) on every error of a chat that had started."""
+    `messages` (the partial reply) on every error of a chat that had started; `signin_url`
+    when Ollama asks to sign in (401 of a cloud model); `progress` (the last
+    `model:pull_progress`) when a pull fails after it started."""
 
     kind: str
     hint: str | UnsetType = UNSET
     status: int | UnsetType = UNSET
     messages: list[Message] | UnsetType = UNSET
+    signin_url: str | UnsetType = UNSET
+    progress: PullProgressParams | UnsetType = UNSET
 
 
 class ErrorObject(Struct):
@@ -167,11 +193,24 @@ class ReadyParams(Struct):
     ollama_url: str
     pid: int
     provider: Literal["ollama", "openai"] = "ollama"  # additive: which API ollama_url speaks
+    methods: list[str] = []  # additive: the methods this provider supports
 
 
-class TokenParams(Struct):
+class TokenParams(Struct, omit_defaults=True):
     chat_id: RequestId | None  # null for a chat sent as a notification (no id)
     content: str
+    logprobs: list[Logprob] | UnsetType = UNSET  # those of the tokens merged here, in order
+
+
+class PullProgressParams(Struct, omit_defaults=True, kw_only=True):
+    """`model:pull_progress`: bytes summed over every layer seen so far."""
+
+    request_id: RequestId | None
+    model: str
+    status: str
+    digest: str | UnsetType = UNSET  # the layer being pulled, when there is one
+    total: int
+    completed: int
 
 
 class ToolCallParams(Struct):
@@ -195,6 +234,8 @@ class Usage(Struct):
     duration_ms: int
     tokens_per_second: float
     first_token_ms: int | None = None
+    # The context window in effect (options.num_ctx, else what /api/ps reports), null if unknown.
+    context_length: int | None = None
 
 
 class ChatResult(Struct, omit_defaults=True):
@@ -214,6 +255,7 @@ class ModelInfo(Struct):
     family: str
     parameter_size: str
     quantization: str
+    capabilities: list[str] = []  # Ollama's list as sent; [] when the server sends none
 
 
 class EmptyResult(Struct):
@@ -241,9 +283,35 @@ class StatusResult(Struct):
     chats: list[RequestId | None]
     ollama: OllamaStatus
     provider: Literal["ollama", "openai"] = "ollama"
+    methods: list[str] = []  # the methods this provider supports
+
+
+# A big `chat` line read in pieces (`rpc.decode_chat_head`): `ChatParams` with each message left
+# as raw JSON, built from ChatParams's own fields so the two never differ.
+ChatParamsHead: Final = msgspec.defstruct(
+    "ChatParamsHead",
+    [
+        (f.name, list[Raw], [])  # optional since a thread's chat may send none
+        if f.name == "messages"
+        else (f.name, f.type) if f.required else (f.name, f.type, f.default)
+        for f in msgspec.structs.fields(ChatParams)
+    ],
+    omit_defaults=True,
+)
+
+
+class ChatEnvelope(Struct):
+    """The envelope of a big `chat` line, its params as a `ChatParamsHead`."""
+
+    jsonrpc: Any = UNSET
+    id: Any = UNSET
+    method: Any = UNSET
+    params: ChatParamsHead | UnsetType = UNSET  # type: ignore[valid-type]
 
 
 envelope_decoder: Final = msgspec.json.Decoder(Envelope)
+chat_envelope_decoder: Final = msgspec.json.Decoder(ChatEnvelope)
+message_decoder: Final = msgspec.json.Decoder(Message)
 any_decoder: Final = msgspec.json.Decoder()
 
 

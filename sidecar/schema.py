@@ -35,6 +35,7 @@ from .methods import METHODS
 from .protocol import (
     PROTOCOL_VERSION,
     ErrorObject,
+    PullProgressParams,
     ReadyParams,
     RequestId,
     TokenParams,
@@ -55,6 +56,9 @@ NOTIFICATIONS: Final[dict[str, tuple[type[Struct], str]]] = {
         ToolCallParams, "A write_file/exec_shell call waits for approve_tool.",
     ),
     "chat:tool_result": (ToolResultNote, "A tool call has run, or was answered."),
+    "model:pull_progress": (
+        PullProgressParams, "Progress of a pull_model (request_id = its id), bytes over all layers.",
+    ),
 }
 
 

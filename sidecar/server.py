@@ -16,6 +16,7 @@ shutdown) finds its answer already queued ahead of theirs.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -27,11 +28,21 @@ from .admission import Admission
 from .chat import ChatContext, ChatSession, plan_tools
 from .config import Config
 from .framing import OversizedLine, encode_lines
-from .methods import METHODS, Method
+from .methods import METHODS, Method, methods_for
 from .outbox import Outbox
 from .protocol import ChatParams, Notification, RequestId
 from .providers import Provider
-from .rpc import BadRequest, Request, decode_params, decode_request, encode_error, encode_result
+from .rpc import (
+    BadRequest,
+    Request,
+    chat_params,
+    decode_chat_head,
+    decode_messages,
+    decode_params,
+    decode_request,
+    encode_error,
+    encode_result,
+)
 from .singleflight import SharedCalls
 from .store import Store
 from .thread_chat import ThreadChat
@@ -40,13 +51,16 @@ from .tools import Workspace
 logger = logging.getLogger(__name__)
 
 SOFT_STOP: Final = "eof"  # the only stop reason that lets in-flight requests finish
+BIG_LINE_BYTES: Final = 256 * 1024  # lines this long are read in pieces (`dispatch_big`)
+MESSAGES_PER_PIECE: Final = 100  # messages decoded between two checkpoints
 
 
 class Handle:
     """One request in flight."""
 
     __slots__ = (
-        "request", "scope", "done", "session", "thread", "stop_after", "cancelled", "counted"
+        "request", "scope", "done", "session", "thread", "stop_after", "cancelled", "counted",
+        "on_cancel",
     )
 
     def __init__(self, request: Request, session: ChatSession | None = None) -> None:
@@ -58,6 +72,8 @@ class Handle:
         self.stop_after = False
         self.cancelled = False  # answered as cancelled (not merely asked to be)
         self.counted = False  # counted against --max-requests (admission.py)
+        # The answer of a request that was cancelled, when it has one (a pull's "cancelled").
+        self.on_cancel: Callable[[], Any] | None = None
 
     @property
     def id(self) -> RequestId | None:
@@ -96,6 +112,7 @@ class Server:
         self.admission = Admission(config.max_requests)
         # Concurrent status probes share one /api/version, list_models one /api/tags.
         self.shared = SharedCalls(nursery)
+        self.supported = frozenset(methods_for(client.provider))
         self.accepting = True
         self.stop_reason: str | None = None
         self._stopping = trio.Event()
@@ -118,6 +135,36 @@ class Server:
             logger.exception("dispatching a line failed")
             self.outbox.put(encode_error(None, errors.internal_error(exc)))
 
+    async def dispatch_big(self, line: bytes) -> None:
+        """`dispatch` for a big line, letting the loop run while it is decoded: a valid chat is
+        read in pieces (rpc.decode_chat_head), anything else by `dispatch`. Nothing else is
+        dispatched meanwhile (the reader waits for this), so the order of lines holds."""
+        params: Any = None
+        try:
+            head = decode_chat_head(line) if self.accepting else None
+            if head is not None:
+                request, raw = head
+                messages: list[Any] = []
+                for start in range(0, len(raw.messages), MESSAGES_PER_PIECE):
+                    await trio.lowlevel.checkpoint()
+                    piece = decode_messages(raw.messages[start : start + MESSAGES_PER_PIECE])
+                    if piece is None:
+                        break
+                    messages += piece
+                else:
+                    params = chat_params(raw, messages)
+        except Exception:  # a bug here: the line is read as always
+            logger.exception("reading a big line in pieces failed")
+            params = None
+        if params is None:
+            self.dispatch(line)  # not a valid chat: read as always, with its exact error
+        elif self.accepting:
+            try:
+                self._start(request, params)
+            except Exception as exc:
+                logger.exception("dispatching a line failed")
+                self.outbox.put(encode_error(None, errors.internal_error(exc)))
+
     def _dispatch(self, line: bytes | OversizedLine) -> None:
         try:
             request = decode_request(line, self.config.max_line_bytes)
@@ -126,8 +173,12 @@ class Server:
             return
         if request is None:
             return
+        self._start(request)
+
+    def _start(self, request: Request, params: Any = None) -> None:
+        """Admits a decoded request and starts its task, or answers why not."""
         try:
-            handle, method, params = self._admit(request)
+            handle, method, params = self._admit(request, params)
             handle.counted = self.admission.enter(request.method)
         except errors.RpcError as exc:
             if not request.is_notification:
@@ -145,7 +196,7 @@ class Server:
             self.accepting = False  # nothing read after `shutdown` is served
         self._nursery.start_soon(self._serve, handle, method, params)
 
-    def _admit(self, request: Request) -> tuple[Handle, Method, Any]:
+    def _admit(self, request: Request, params: Any = None) -> tuple[Handle, Method, Any]:
         method = METHODS.get(request.method)
         if method is None:
             raise errors.RpcError(
@@ -154,7 +205,10 @@ class Server:
             )
         if request.id is not None and request.id in self.handles:
             raise errors.invalid_request(f"id {request.id!r} is already in flight")
-        params = decode_params(request, method.decoder)
+        if request.method not in self.supported:
+            raise errors.not_supported(self.client.provider, request.method)
+        if params is None:
+            params = decode_params(request, method.decoder)
         if not isinstance(params, ChatParams):
             return Handle(request), method, params
         on_thread = params.thread_id is not msgspec.UNSET
@@ -232,6 +286,10 @@ class Server:
         if handle.session is not None:
             result = handle.session.result("cancelled", cancelled=True)
             return result if handle.thread is None else handle.thread.decorate(result)
+        if handle.on_cancel is not None:
+            return handle.on_cancel()
+        if self.stop_reason is None:  # cancel_request, not the sidecar exiting
+            return errors.cancelled(handle.request.method)
         return errors.RpcError(
             errors.INTERNAL_ERROR,
             f"Request interrupted: the sidecar is exiting ({self.stop_reason})",

@@ -29,7 +29,7 @@ async def throughput(fake: BenchOllama, count: int, stored: bool) -> dict[str, A
         args = ["--data-dir", folder] if stored else ["--no-store"]
         name = "sidecar (store on)" if stored else "sidecar (--no-store)"
         async with open_rig(name) as rig:
-            await start_sidecar(rig, fake.url, args=args)
+            await start_sidecar(rig, fake.url, sidecar_args=args)
             params = chat_params(TAG)
             if stored:
                 created, _ = await rig.send("create_thread", {})

@@ -31,6 +31,7 @@ test("idle window: names, scripted badge, first model selected, empty input cann
   await page.getByRole("button", { name: "Settings" }).click();
   await expect(page.getByRole("textbox", { name: "System prompt" })).toBeVisible();
   await page.keyboard.press("Escape");
+  await expect(page.getByRole("textbox", { name: "System prompt" })).toBeHidden();
   await expect(chat.send).toBeDisabled();
   await chat.message.press("Enter");
   await expect(chat.users).toHaveCount(0);

@@ -25,4 +25,6 @@ export const ERROR_CODES = {
   overloaded: -32005,
   thread_busy: -32006,
   thread_not_found: -32007,
+  not_supported: -32008,
+  cancelled: -32010,
 } as const;

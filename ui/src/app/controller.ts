@@ -9,6 +9,7 @@
 import { ClosedError, RpcError, SidecarClient, type ChatEvent, type ChatHandle } from "../client";
 import type { ChatParams, ChatResult, Message, ModelInfo, StreamingReply, Usage } from "../protocol";
 import type { Transport } from "../transport";
+import { ModelPanel } from "./models";
 import { SettingsPanel, applySettings, cleanSettings } from "./chat-settings";
 import { disclosure, type Disclosure } from "./popovers";
 import { handleCopyButtons } from "./markdown";
@@ -90,6 +91,8 @@ export class ChatApp implements ThreadHost {
   readonly scroll: ScrollPin;
   readonly store: ConversationStore;
   readonly settings: Settings;
+  /** The model lifecycle: capabilities, loading, Get a model, Delete, images (models.ts). */
+  readonly modelPanel: ModelPanel;
   readonly theme: ThemeController;
   readonly chatSettings: SettingsPanel;
   readonly settingsPopover: Disclosure;
@@ -134,6 +137,10 @@ export class ChatApp implements ThreadHost {
       onToggle: (open) => {
         if (open && small()) this.menu.hide(false);
       },
+    });
+    this.modelPanel = new ModelPanel(this.frame, {
+      client: () => this.connect(),
+      reloadModels: (select) => this.reloadModels(select),
     });
     if (options.config) this.setConfig(options.config);
     this.restoreSettings();
@@ -212,7 +219,7 @@ export class ChatApp implements ThreadHost {
     this.chatSettings.show(cleanSettings(this.store.settings));
     for (const entry of entries) {
       if (entry.kind === "user") {
-        this.appendToThread(userMessage(entry.message.content));
+        this.appendToThread(userMessage(entry.message.content, entry.message.images));
       } else {
         this.appendToThread(AssistantReply.fromHistory(this.batcher, entry.messages, entry.meta).turn);
       }
@@ -251,6 +258,7 @@ export class ChatApp implements ThreadHost {
       client = new SidecarClient(transport, { firstId: Date.now() });
       this.client = client;
       const ready = await client.ready;
+      this.modelPanel.setMethods(ready.methods);
       this.readyText = `Connected · sidecar ${ready.version}`;
       this.setStatus("ready", this.readyText);
       this.frame.statusDot.title = `Ollama at ${ready.ollama_url}`;
@@ -381,6 +389,7 @@ export class ChatApp implements ThreadHost {
       this.modelsError = null;
       this.models = models;
       this.setModelOptions(models, this.requestedModel ?? this.settings.get("model"));
+      this.modelPanel.setModels(models, client);
       this.hideBanner();
       if (this.frame.statusDot.dataset.status === "warning") this.setStatus("ready", this.readyText);
       if (models.length === 0) {
@@ -395,6 +404,20 @@ export class ChatApp implements ThreadHost {
       const hint = err instanceof RpcError && err.hint ? ` ${err.hint}` : "";
       this.setStatus("warning", "Ollama unreachable");
       this.showBanner(`Could not list models: ${describe(err)}.${hint}`);
+    }
+  }
+
+  /** list_models again (after a pull or a delete); `select` picks that model (and warms it). */
+  private async reloadModels(select?: string): Promise<void> {
+    const client = await this.connect();
+    await this.loadModels(client);
+    if (!select) return;
+    const picker = this.frame.modelSelect;
+    const names = Array.from(picker.options).map((o) => o.value);
+    const name = names.find((n) => n === select || n === `${select}:latest`);
+    if (name && picker.value !== name) {
+      picker.value = name;
+      picker.dispatchEvent(new Event("change"));
     }
   }
 
@@ -486,8 +509,9 @@ export class ChatApp implements ThreadHost {
     f.input.value = "";
     autoGrow(f.input);
     this.retireAlert();
+    const images = this.modelPanel.takeImages();
     if (this.threads) {
-      this.startThreadTurn({ kind: "send", text }, text);
+      this.startThreadTurn({ kind: "send", text, images }, text);
       f.input.focus();
       return;
     }
@@ -501,9 +525,9 @@ export class ChatApp implements ThreadHost {
       f.input.focus();
       return;
     }
-    this.store.addUser(text);
+    this.store.addUser(text, images);
     this.store.save();
-    this.appendToThread(userMessage(text));
+    this.appendToThread(userMessage(text, images));
     this.updateEmpty();
     this.scroll.jumpToLatest();
     this.startTurn();
@@ -546,7 +570,7 @@ export class ChatApp implements ThreadHost {
     const f = this.frame;
     const params: ChatParams = { messages: this.store.wireMessages() };
     if (f.modelSelect.value) params.model = f.modelSelect.value;
-    if (f.toolsToggle.checked) params.tools = true;
+    if (f.toolsToggle.checked && this.modelPanel.toolsAllowed()) params.tools = true;
     return applySettings(params, this.chatSettings.settings, this.chatSettings.thinkingShown);
   }
 

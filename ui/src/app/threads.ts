@@ -21,7 +21,7 @@ import type { ConversationStore, Settings } from "./store";
 import { AssistantReply, h, userMessage, type Frame } from "./view";
 
 export type TurnSpec =
-  | { kind: "send"; text: string }
+  | { kind: "send"; text: string; images?: string[] }
   | { kind: "regenerate"; after: string | null }
   | { kind: "edit"; after: string | null; text: string };
 
@@ -254,7 +254,7 @@ export class ThreadsMode {
     const params: ChatParams = { ...base, thread_id: this.threadId };
     delete (params as { messages?: Message[] }).messages;
     if (spec.kind === "send") {
-      params.messages = [{ role: "user", content: spec.text }];
+      params.messages = [{ role: "user", content: spec.text, ...(spec.images?.length ? { images: spec.images } : {}) }];
       const last = this.path.at(-1);
       if (last) params.after = last.id;
     } else if (spec.kind === "regenerate") {
