@@ -315,7 +315,7 @@ export class ChatApp implements ThreadHost {
     if (this.active) return;
     this.retireAlert();
     if (userText !== null) {
-      const element = userMessage(userText);
+      const element = userMessage(userText, spec.kind === "send" ? spec.images ?? [] : []);
       this.appendToThread(element);
       this.threads?.addLiveRow("user", element);
       this.updateEmpty();

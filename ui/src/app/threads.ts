@@ -183,7 +183,7 @@ export class ThreadsMode {
     for (const group of groupRows(messages)) {
       let element: HTMLElement;
       if (group.kind === "user") {
-        element = userMessage(group.messages[0].content);
+        element = userMessage(group.messages[0].content, group.messages[0].images ?? []);
       } else {
         const last = group.messages.at(-1)!;
         const reply = AssistantReply.fromHistory(this.host.batcher, group.messages as Message[], {
@@ -360,6 +360,7 @@ export class ThreadsMode {
       next.disabled = at >= head.versions.length - 1;
     }
     row.element.dataset.messageId = head.id;
+    roveGroup(bar);
     row.element.append(bar);
   }
 
@@ -420,4 +421,19 @@ async function copyText(text: string): Promise<void> {
   } finally {
     area.remove();
   }
+}
+
+/** One Tab stop per action bar: Left and Right move between its buttons. */
+function roveGroup(bar: HTMLElement): void {
+  const buttons = () => [...bar.querySelectorAll<HTMLButtonElement>("button:not(:disabled)")];
+  buttons().forEach((b, i) => (b.tabIndex = i === 0 ? 0 : -1));
+  bar.addEventListener("keydown", (e) => {
+    if (e.key !== "ArrowRight" && e.key !== "ArrowLeft") return;
+    const list = buttons();
+    const to = list[list.indexOf(e.target as HTMLButtonElement) + (e.key === "ArrowRight" ? 1 : -1)];
+    if (!to) return;
+    e.preventDefault();
+    for (const b of list) b.tabIndex = b === to ? 0 : -1;
+    to.focus();
+  });
 }
