@@ -24,7 +24,7 @@ import trio
 
 from . import errors
 from .admission import Admission
-from .chat import ChatContext, ChatSession, plan_tools
+from .chat import ChatContext, ChatSession
 from .config import Config
 from .framing import OversizedLine, encode_lines
 from .methods import METHODS, Method
@@ -33,7 +33,9 @@ from .protocol import ChatParams, Notification, RequestId
 from .providers import Provider
 from .rpc import BadRequest, Request, decode_params, decode_request, encode_error, encode_result
 from .singleflight import SharedCalls
+from .tool_plan import plan_tools
 from .tools import Workspace
+from .tools.mcp.hub import McpHub
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +63,12 @@ class Handle:
 
 class Server:
     def __init__(
-        self, config: Config, client: Provider, outbox: Outbox, nursery: trio.Nursery
+        self,
+        config: Config,
+        client: Provider,
+        outbox: Outbox,
+        nursery: trio.Nursery,
+        mcp: McpHub | None = None,
     ) -> None:
         self.config = config
         self.client = client
@@ -76,6 +83,7 @@ class Server:
             max_tool_rounds=config.max_tool_rounds,
             emit=self._emit,
             wait_writable=outbox.wait_writable,
+            mcp=mcp,
         )
         self._nursery = nursery
         # Keyed by request id; a notification (no id) is keyed by its own Handle.
@@ -155,7 +163,8 @@ class Server:
                 f"Busy: {running} chats are already running (--max-chats {self.config.max_chats})",
                 hint="Wait for a chat to finish, or stop one with cancel_chat.",
             )
-        tools = plan_tools(params, self.chat_context.workspace, self.config.auto_approve)
+        context = self.chat_context
+        tools = plan_tools(params, context.workspace, self.config.auto_approve, context.mcp)
         session = ChatSession(
             request.id, params, model, tools, self.chat_context, trio.current_time()
         )
