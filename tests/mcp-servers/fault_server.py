@@ -2,7 +2,8 @@
 
 `python fault_server.py MODE MARKS`: MODE `serve` answers; `never-init` never answers anything
 (a server that never finishes initializing). MARKS is a folder where the tools leave files the
-tests read: `cancelled` when a call was cancelled (MCP's notifications/cancelled), `pid`.
+tests read: `pid`, `sleeping` once `sleep` runs, `cancelled` when it was cancelled (MCP's
+notifications/cancelled). A file `mode` there, when present, replaces MODE (for restarts).
 
 Tools: `ok(text)` answers text; `sleep(seconds)` answers after that long (a hang);
 `crash()` writes a line to stderr and exits mid-call; `grow()` adds the tool `extra` and sends
@@ -19,6 +20,8 @@ from pathlib import Path
 MODE, MARKS = sys.argv[1], Path(sys.argv[2])
 MARKS.mkdir(parents=True, exist_ok=True)
 (MARKS / "pid").write_text(str(os.getpid()))
+if (MARKS / "mode").exists():  # a test changes what the next start does
+    MODE = (MARKS / "mode").read_text().strip()
 
 if MODE == "never-init":
     sys.stderr.write("starting, slowly\n")
@@ -41,6 +44,7 @@ def ok(text: str) -> str:
 @server.tool()
 async def sleep(seconds: float) -> str:
     """Answers after `seconds`."""
+    (MARKS / "sleeping").write_text("yes")
     try:
         await anyio.sleep(seconds)
     except anyio.get_cancelled_exc_class():
@@ -66,7 +70,7 @@ async def grow(ctx: Context) -> str:
         return "extra"
 
     server.add_tool(extra)
-    await ctx.notify_tools_changed()
+    await ctx.request_context.session.send_tool_list_changed()  # the handshake-era notification
     return "grown"
 
 
