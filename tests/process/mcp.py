@@ -57,6 +57,13 @@ class McpSetup:
             name, {"command": sys.executable, "args": [str(FAULT_PY), mode, str(marks)], **extra}
         )
 
+    def stuck(self, name: str) -> McpSetup:
+        """A server that never answers and ignores its stdin closing, with a grandchild (`sleep`)
+        that ignores everything: only killing the process group ends them."""
+        marks = self.marks(name)
+        script = f'sleep 600 & run() {{ "$@"; }}; run "{sys.executable}" "{FAULT_PY}" never-init "{marks}"'
+        return self._add(name, {"command": "/bin/sh", "args": ["-c", script], "timeout": 600})
+
     def marks(self, name: str) -> Path:
         return self.folder / f"marks-{name}"
 

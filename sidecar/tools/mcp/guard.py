@@ -38,7 +38,7 @@ while IFS= read -r line; do
     -*) groups=$(printf '%s' "$groups" | sed "s/ ${line#-} / /") ;;
   esac
 done
-for g in $groups; do kill -KILL -- "-$g" 2>/dev/null; done
+for g in $groups; do kill -9 "-$g" 2>/dev/null; done
 exit 0
 """
 
