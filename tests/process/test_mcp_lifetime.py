@@ -16,6 +16,7 @@ import trio
 
 from sidecar_testkit.fake_ollama import ScriptedOllama
 
+from ..support import REPO_ROOT
 from .e2e import GUARD_S, sidecar_for
 from .mcp import McpSetup, alive, ready, wait_gone
 from .test_e2e_tools import call, tool_chat
@@ -87,3 +88,9 @@ def test_a_config_that_is_not_json_exits_2(tmp_path: Path) -> None:
         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=GUARD_S,
     )
     assert done.returncode == 2 and str(config) in done.stderr and "not valid JSON" in done.stderr
+
+
+def test_a_sidecar_without_mcp_servers_never_imports_the_sdk() -> None:
+    code = "import sys, sidecar.__main__, sidecar.app, sidecar.server; print('mcp' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT)
+    assert done.stdout.strip() == "False", done.stderr
