@@ -12,9 +12,12 @@ exactly the text that was written: the result's message always equals the concat
 deltas the host received.
 
 `ChatSession` runs the rounds, building each round's `ChatRequest` from the chat's params. When the chat offered tools and a reply calls some, each call is
-run (a built-in in the `Workspace`, after the user's approval for the ones that change things;
-a client tool by waiting for the client's `tool_result`), its `chat:tool_result` is written, and
-the model is asked again with the assistant message and one `tool` message per call appended.
+run (a built-in in the `Workspace` or an MCP tool through the `McpHub`, after the user's approval
+for the ones that ask; a client tool by waiting for the client's `tool_result`), its
+`chat:tool_result` is written, and the model is asked again with the assistant message and one
+`tool` message per call appended. What the chat offers was checked at admission (tool_plan.py);
+MCP tools are resolved when the chat starts, once their servers are ready. An approval's scope
+("chat", "always") spares later calls of that tool the question.
 A `tool_choice` that forces a call ("required" or a named function) applies to the first round
 only, as in OpenAI's Agents SDK: forced again, the model could never give its final answer. A
 client may answer a client tool the moment it reads `chat:tool_call`, before the reply has even
@@ -178,7 +181,10 @@ class ChatSession:
             return
         states = hub.enabled() if plan.mcp_all else [hub.states[n] for n in plan.mcp_servers]
         named = [s for n in plan.mcp_names if (s := hub.server_of(n)) is not None]
-        await hub.use(list({id(s): s for s in [*states, *named]}.values()))
+        if plan.mcp_all:
+            await hub.use(states, wait_restarts=False)  # `true` offers what is ready
+        else:
+            await hub.use(list({id(s): s for s in [*states, *named]}.values()))
         offered = {t.exposed: t for t in hub.ready_tools(states)}
         every = {t.exposed: t for s in named for t in s.tools.values()}
         for name in plan.mcp_names:
