@@ -185,3 +185,20 @@ def test_the_start_up_benchmark_of_the_binary_runs(frozen_binary: Path) -> None:
                  "frozen / python (first status answer read)"):
         row = next(r for r in rows if what in r)
         assert float(row.split("|")[3].replace(",", "")) > 0, row
+
+
+async def test_mcp_servers_work_in_the_frozen_binary(
+    fake_ollama: ScriptedOllama, binary: list[str], tmp_path: Path
+) -> None:
+    """The `mcp` SDK is imported lazily (after sidecar:ready): it must be in the binary too."""
+    from .mcp import McpSetup, ready
+    from .test_e2e_tools import call, tool_chat
+
+    setup = McpSetup(tmp_path).faults("f", autoApprove=["ok"])
+    with trio.fail_after(GUARD_S):
+        async with sidecar_for(fake_ollama, *setup.args(), command=binary) as sidecar:
+            await sidecar.wait_for(ready("f"))
+            chat = await sidecar.request("chat", tool_chat([call("f__ok", text="frozen")], tools=True))
+            await sidecar.response(chat)
+    [result] = sidecar.notifications("chat:tool_result", chat)
+    assert (result["server"], result["content"], result["is_error"]) == ("f", "ok: frozen", False)

@@ -176,7 +176,7 @@ class McpHub:
                 "transport": s.config.transport,
                 "status": s.status,
                 "tools": s.exposed(),
-                "error": s.error,
+                "error": s.error if s.status == "failed" else None,
             }
             for s in self.states.values()
         ]
