@@ -4,7 +4,7 @@ The bundled libssl looks for CA certificates where it was built to look (`/usr/l
 Debian, a framework path for python.org's macOS build). On another machine those paths may not
 exist, and every https connection (an `--ollama-url https://...`) would fail to verify. Then,
 and only when the user set neither `SSL_CERT_FILE` nor `SSL_CERT_DIR`, point OpenSSL at the
-certifi bundle shipped inside the binary: the same bundle httpx uses for `list_models`/`status`.
+certifi bundle shipped inside the binary (its data file only: certifi is a build-time package).
 `ssl` is already imported by trio before the first line is written, so this costs no start-up.
 """
 

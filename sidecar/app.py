@@ -95,7 +95,7 @@ async def serve(
             root.start_soon(outbox.run)
             outbox.put(ready_line(config))
             if client is None:
-                # Announce readiness first, then pay for httpx: the host may start writing while
+                # Announce readiness first, then import the client: the host may start writing while
                 # it loads (requests wait in the pipe), and start-up feels that much faster.
                 await outbox.wait_drained()
                 from .providers import make_client

@@ -1,9 +1,9 @@
 """One upstream call shared by every request that asks the same question at the same time.
 
 Why: `status` probes `/api/version` and `list_models` asks `/api/tags`, and a host may send many
-of them at once. One HTTP request each would make the sidecar queue its own requests behind each
-other (in httpx's connection pool) until their time limits ran out, and report a healthy server
-as unreachable because of that queue. The answer to "is the server up?" or "which models are
+of them at once. One HTTP request each would make the sidecar open a connection per request
+and load the server with identical questions (a pooled client queued them behind each other
+until their time limits ran out, reporting a healthy server as unreachable). The answer to "is the server up?" or "which models are
 installed?" is the same for every request asking at that moment, so the first one starts the
 call and the others wait for its outcome (a "single flight").
 

@@ -9,7 +9,7 @@
     openai/           OpenAI-compatible `/chat/completions`: client, wire types, SSE turn, errors
 
 `make_client` picks the dialect by `--provider`. It imports the client only when called, so
-that starting the sidecar (which announces readiness before it pays for httpx) stays fast.
+that starting the sidecar (which announces readiness before it imports them) stays fast.
 """
 
 from __future__ import annotations

@@ -4,11 +4,13 @@
 `openai.client.OpenAIClient`); a subclass names its `provider`, its `errors` (how its failures
 read, a `server_errors.ServerErrors`) and provides the paths, the body and `status_error`.
 
-The chat stream runs on its own connection through `http1` (a plain trio stream, TLS for
-https), because httpx hands a chunked body back one HTTP chunk at a time and servers send one
-chunk per token: here each network read is decoded whole, so the chat loop handles a read's worth
-of tokens at once (docs/benchmarks.md has the numbers). The short requests (models, version) use
-httpx, where per-chunk cost does not matter.
+Every request runs on a connection of its own through `http1` (a plain trio stream, TLS for
+https with `tls_context`), with `Connection: close`. The chat stream (`_stream`) decodes each
+network read whole, so the chat loop handles a read's worth of tokens at once (a general client
+hands a chunked body back one HTTP chunk at a time, and servers send one chunk per token:
+docs/benchmarks.md has the numbers). The short requests (models, version, and whatever a dialect
+adds: show, ps, delete) go through `_request`, which reads the whole answer. No proxy is
+consulted: a desktop's HTTP(S)_PROXY must not capture a local server.
 
 Timeouts follow the way model servers behave: a short connect timeout (a dead address should
 fail at once), no total read timeout (a reply may stream for minutes), and an idle timeout per
@@ -31,9 +33,8 @@ import ssl
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import ClassVar, Final
+from typing import ClassVar, Final, NamedTuple
 
-import httpx
 import trio
 
 from ..config import Config
@@ -46,6 +47,7 @@ logger = logging.getLogger(__name__)
 REQUEST_TIMEOUT_S: Final = 30.0  # whole short requests (list_models)
 PROBE_TIMEOUT_S: Final = 3.0  # status's reachability check
 ERROR_BODY_LIMIT: Final = 64 * 1024
+ANSWER_LIMIT: Final = 64 * 1024 * 1024  # a short request's answer (a model list, a model's details)
 CLOSE_TIMEOUT_S: Final = 2.0
 READ_SIZE: Final = 256 * 1024
 REDACTED: Final = "[redacted]"
@@ -56,8 +58,8 @@ Connector = Callable[[str, int, bool], Awaitable[trio.abc.Stream]]
 
 @functools.cache
 def tls_context() -> ssl.SSLContext:
-    """The one TLS context of both paths (chat streams, and httpx for the short requests), so
-    both trust the same certificates: the system's store, or SSL_CERT_FILE / SSL_CERT_DIR."""
+    """The one TLS context of every request (chat streams and short requests), so all trust the
+    same certificates: the system's store, or SSL_CERT_FILE / SSL_CERT_DIR."""
     return ssl.create_default_context()
 
 
@@ -137,6 +139,17 @@ class ChatBody:
             pass  # the status already says what went wrong
         return bytes(body[:limit])
 
+    async def read_all(self, limit: int) -> bytes:
+        """The whole body; raises `RpcError` like `read`, and upstream_error past `limit`."""
+        body = bytearray()
+        while data := await self.read():
+            body += data
+            if len(body) > limit:
+                raise self._errors.upstream_error(
+                    200, f"an answer over {limit // (1024 * 1024)} MiB from {self._name}"
+                )
+        return bytes(body)
+
     def _feed(self, data: bytes) -> bytes:
         try:
             return self._decoder.feed(data)
@@ -146,8 +159,16 @@ class ChatBody:
             ) from None
 
 
+class Reply(NamedTuple):
+    """A short request's whole answer."""
+
+    status: int
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+
 class HttpProvider:
-    """The HTTP side shared by both clients: one connection per chat, httpx for the rest.
+    """The HTTP side shared by both clients: one connection per request.
 
     A subclass sets `provider` and `errors` (how messages name it) and provides
     `status_error`, the translation of an HTTP error status and body.
@@ -160,7 +181,6 @@ class HttpProvider:
         self,
         config: Config,
         *,
-        transport: httpx.AsyncBaseTransport | None = None,
         connector: Connector = open_connection,
     ) -> None:
         self.url = config.base_url
@@ -179,33 +199,12 @@ class HttpProvider:
         if config.api_key:
             headers["Authorization"] = f"Bearer {config.api_key}"
         self._headers = headers
-        self._transport = transport
-        self._http_client: httpx.AsyncClient | None = None
 
     def status_error(self, status: int, body: bytes, *, model: str | None) -> RpcError:
         raise NotImplementedError
 
-    @property
-    def _http(self) -> httpx.AsyncClient:
-        # Made on first use: chats never need it, and it costs an SSL context at creation.
-        if self._http_client is None:
-            self._http_client = httpx.AsyncClient(
-                base_url=self.url,
-                headers=self._headers,
-                transport=self._transport,
-                timeout=httpx.Timeout(
-                    connect=self._connect_timeout_s, read=None, write=None, pool=None
-                ),
-                # A desktop's HTTP(S)_PROXY must not capture a local server (Go's client skips
-                # the proxy for loopback; httpx does not), so the environment is not consulted.
-                trust_env=False,
-                verify=tls_context() if self._tls else True,
-            )
-        return self._http_client
-
     async def aclose(self) -> None:
-        if self._http_client is not None:
-            await self._http_client.aclose()
+        """Nothing to close: every request has a connection of its own, closed when it ends."""
 
     @asynccontextmanager
     async def _stream(
@@ -229,8 +228,7 @@ class HttpProvider:
             },
             body,
         )
-        stream = await self._connect()
-        try:
+        async with self._connection() as stream:
             with trio.move_on_after(self._idle_timeout_s) as waiting:
                 head, early = await _exchange(stream, payload, self.errors)
             if waiting.cancelled_caught:
@@ -238,21 +236,78 @@ class HttpProvider:
                     f"{self.errors.short} sent no response within {self._idle_timeout_s:g} s "
                     "(--idle-timeout)"
                 )
-            try:
-                decoder = head.body_decoder("POST")
-            except ProtocolError as exc:
-                raise self.errors.stream_interrupted(
-                    f"broken HTTP framing from {self.errors.short} ({exc})"
-                ) from None
-            chat_body = ChatBody(stream, decoder, early, self._idle_timeout_s, self.errors)
+            logger.debug("POST %s -> %d", path, head.status)
+            chat_body = self._body(stream, head, early, "POST", self._idle_timeout_s)
             if head.status >= 400:
                 content = await chat_body.read_limited(ERROR_BODY_LIMIT)
                 raise self.status_error(head.status, content, model=model)
             yield chat_body
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        timeout_s: float = REQUEST_TIMEOUT_S,
+        *,
+        model: str | None = None,
+        check: bool = True,
+    ) -> Reply:
+        """One short request to the base URL's path + `path`, whole, within `timeout_s`.
+
+        `body`, when given, is sent as JSON. The answer is read to its end (at most
+        ANSWER_LIMIT). With `check`, a status >= 400 raises `self.status_error(status, body,
+        model=model)`; without it the caller reads the status (an error body is then cut at
+        ERROR_BODY_LIMIT in both cases).
+
+        Raises `RpcError`: ollama_unreachable (no connection, or no whole answer within
+        `timeout_s`), stream_interrupted (the connection dropped or the framing is broken),
+        upstream_error (an answer over ANSWER_LIMIT), and the status errors. Cancellation: safe;
+        the connection is closed.
+        """
+        headers = {**self._headers, "Accept": "application/json", "Connection": "close"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        payload = encode_request(
+            method, self._base_path + path, self._host_header, headers, body or b""
+        )
+        with trio.move_on_after(timeout_s) as waited:
+            async with self._connection() as stream:
+                head, early = await _exchange(stream, payload, self.errors)
+                logger.debug("%s %s -> %d", method, path, head.status)
+                reader = self._body(stream, head, early, method, timeout_s)
+                if head.status >= 400:
+                    content = await reader.read_limited(ERROR_BODY_LIMIT)
+                    if check:
+                        raise self.status_error(head.status, content, model=model)
+                else:
+                    content = await reader.read_all(ANSWER_LIMIT)
+                return Reply(head.status, head.headers, content)
+        assert waited.cancelled_caught
+        raise self.unreachable(f"no answer to {path} within {timeout_s:g} s")
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[trio.abc.Stream]:
+        """A new connection to the server, closed on the way out, whatever the way."""
+        stream = await self._connect()
+        try:
+            yield stream
         finally:
-            # Closing must happen even when the chat is being cancelled: it is the cancel.
+            # Closing must happen even when a chat is being cancelled: it is the cancel.
             with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT_S):
                 await stream.aclose()
+
+    def _body(
+        self, stream: trio.abc.Stream, head: ResponseHead, early: bytes, method: str,
+        idle_timeout_s: float,
+    ) -> ChatBody:
+        try:
+            decoder = head.body_decoder(method)
+        except ProtocolError as exc:
+            raise self.errors.stream_interrupted(
+                f"broken HTTP framing from {self.errors.short} ({exc})"
+            ) from None
+        return ChatBody(stream, decoder, early, idle_timeout_s, self.errors)
 
     async def _connect(self) -> trio.abc.Stream:
         with trio.move_on_after(self._connect_timeout_s) as connecting:
@@ -264,26 +319,6 @@ class HttpProvider:
         raise self.unreachable(
             f"no connection within {self._connect_timeout_s:g} s (--connect-timeout)"
         )
-
-    async def _get(self, path: str, timeout_s: float) -> httpx.Response:
-        """GET base URL + `path` within `timeout_s`; an error status raises `RpcError`."""
-        with trio.move_on_after(timeout_s) as waited:
-            response = await self._send(self._http.build_request("GET", path))
-        if waited.cancelled_caught:
-            raise self.unreachable(f"no answer to {path} within {timeout_s:g} s")
-        if response.status_code >= 400:
-            raise self.status_error(response.status_code, response.content, model=None)
-        return response
-
-    async def _send(self, request: httpx.Request) -> httpx.Response:
-        try:
-            return await self._http.send(request)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol) as exc:
-            raise self.unreachable(describe(exc)) from None
-        except httpx.TransportError as exc:
-            raise self.errors.stream_interrupted(
-                f"{self.errors.short} closed the connection before answering ({describe(exc)})"
-            ) from None
 
     def unreachable(self, detail: str) -> RpcError:
         return self.errors.unreachable(self.url, detail)
@@ -334,8 +369,8 @@ async def _exchange(
 
 
 def describe(exc: BaseException) -> str:
-    # httpx's ConnectError can be empty, wrapping empty ones: what went wrong (a certificate
-    # refused) is the first exception down the chain that says something.
+    # An exception can be empty, wrapping empty ones (trio's BrokenResourceError around a refused
+    # certificate): what went wrong is the first exception down the chain that says something.
     cause: BaseException | None = exc
     while cause is not None and not str(cause).strip():
         cause = cause.__cause__ or cause.__context__

@@ -1,4 +1,4 @@
-"""Just enough HTTP/1.1 for one streamed response: request bytes out, response head and body in.
+"""Just enough HTTP/1.1 for one response: request bytes out, response head and body in.
 
 Sans-IO and synchronous, like h11, but built for a different job. Ollama flushes one HTTP chunk
 per token, and a general client (httpx over h11) hands the body back one chunk at a time, with

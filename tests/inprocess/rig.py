@@ -1,7 +1,7 @@
 """An in-process sidecar: `app.serve` over memory streams, the upstream faked in memory.
 
-Chats go over `MemoryOllama` (real HTTP/1.1 bytes over lockstep memory streams), the short
-requests through httpx.MockTransport. `open_rig(..., provider="openai")` runs the OpenAI client
+Every upstream request goes over `MemoryOllama` (real HTTP/1.1 bytes over lockstep memory
+streams), chats and short requests alike; handlers speak httpx's Request and Response types. `open_rig(..., provider="openai")` runs the OpenAI client
 against the same fakes; `sse(...)` builds its bodies.
 """
 
@@ -164,7 +164,7 @@ class Rig:
 
 
 class MemoryOllama:
-    """Serves the chat connections of an in-process sidecar over lockstep memory streams.
+    """Serves the connections of an in-process sidecar over lockstep memory streams.
 
     Each connection reads one raw HTTP/1.1 request, asks `handler` for an httpx.Response, and
     writes it back: a `ScriptStream` body chunked, one HTTP chunk per piece, anything else with a
@@ -245,8 +245,7 @@ async def open_rig(
 ) -> AsyncIterator[Rig]:
     """Runs a sidecar in this trio run; yields once `sidecar:ready` was read.
 
-    `handler` answers every request to the upstream: chats over `MemoryOllama`, the others
-    through httpx.MockTransport. `refuse` makes every connection attempt fail as if the server
+    `handler` answers every request to the upstream (over `MemoryOllama`). `refuse` makes every connection attempt fail as if the server
     were down. `provider="openai"` (with `base_url` the base, default http://ollama.test/v1)
     runs the OpenAI-compatible client.
     """
@@ -263,14 +262,12 @@ async def open_rig(
 
     async def record(request: httpx.Request) -> httpx.Response:
         rig.requests.append(request)
-        if refuse:
-            raise httpx.ConnectError("Connection refused", request=request)
         return await handler(request)
 
     async with trio.open_nursery() as nursery:
         ollama = MemoryOllama(record, nursery, refuse)
         client_type = OpenAIClient if base.provider == "openai" else OllamaClient
-        client = client_type(base, transport=httpx.MockTransport(record), connector=ollama.connect)
+        client = client_type(base, connector=ollama.connect)
 
         async def run() -> None:
             rig.stop_reason = await serve(base, stdin_recv, stdout_send, client=client)

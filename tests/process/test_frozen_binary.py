@@ -125,7 +125,7 @@ async def test_a_reply_streams_while_the_upstream_is_still_sending(
 async def test_status_and_list_models_reach_the_upstream(
     fake_ollama: ScriptedOllama, binary: list[str]
 ) -> None:
-    """httpx (and h11, certifi) are imported on first use: the binary must carry them."""
+    """The provider clients are imported on first use: the binary must carry them."""
     with trio.fail_after(GUARD_S):
         async with sidecar_for(fake_ollama, command=binary) as sidecar:
             status = (await sidecar.call("status"))["result"]

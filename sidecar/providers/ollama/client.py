@@ -16,7 +16,7 @@ import msgspec
 from ...errors import RpcError
 from ...protocol import ModelInfo, RequestId
 from ..base import ChatRequest
-from ..http import PROBE_TIMEOUT_S, REQUEST_TIMEOUT_S, ChatBody, HttpProvider
+from ..http import PROBE_TIMEOUT_S, ChatBody, HttpProvider
 from .errors import OLLAMA, status_error
 from .turn import OllamaTurn
 from .wire import chat_body, tags_decoder, version_decoder
@@ -45,12 +45,12 @@ class OllamaClient(HttpProvider):
 
     async def list_models(self) -> list[ModelInfo]:
         """`/api/tags` as `ModelInfo`s. Raises `RpcError` like `chat_stream`."""
-        response = await self._get("/api/tags", REQUEST_TIMEOUT_S)
+        reply = await self._request("GET", "/api/tags")
         try:
-            tags = tags_decoder.decode(response.content)
+            tags = tags_decoder.decode(reply.body)
         except msgspec.DecodeError as exc:
             raise OLLAMA.upstream_error(
-                response.status_code, f"unexpected /api/tags body ({exc})"
+                reply.status, f"unexpected /api/tags body ({exc})"
             ) from None
         return [
             ModelInfo(
@@ -66,12 +66,12 @@ class OllamaClient(HttpProvider):
 
     async def probe(self) -> str | None:
         """Ollama's version string; raises `RpcError` when it does not answer in time."""
-        response = await self._get("/api/version", PROBE_TIMEOUT_S)
+        reply = await self._request("GET", "/api/version", timeout_s=PROBE_TIMEOUT_S)
         try:
-            return version_decoder.decode(response.content).version
+            return version_decoder.decode(reply.body).version
         except msgspec.DecodeError:
             raise OLLAMA.upstream_error(
-                response.status_code, "the server at this address does not look like Ollama"
+                reply.status, "the server at this address does not look like Ollama"
             ) from None
 
     def status_error(self, status: int, body: bytes, *, model: str | None) -> RpcError:

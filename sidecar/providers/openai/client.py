@@ -19,7 +19,7 @@ import msgspec
 from ...errors import RpcError
 from ...protocol import ModelInfo, RequestId
 from ..base import ChatRequest
-from ..http import PROBE_TIMEOUT_S, REQUEST_TIMEOUT_S, ChatBody, HttpProvider
+from ..http import PROBE_TIMEOUT_S, ChatBody, HttpProvider
 from .errors import OPENAI_COMPATIBLE, status_error
 from .turn import OpenAITurn
 from .wire import chat_body, models_decoder
@@ -47,12 +47,12 @@ class OpenAIClient(HttpProvider):
 
     async def list_models(self) -> list[ModelInfo]:
         """`GET <base>/models`: each `data[].id` as a model; sizes and details are unknown."""
-        response = await self._get("/models", REQUEST_TIMEOUT_S)
+        reply = await self._request("GET", "/models")
         try:
-            models = models_decoder.decode(response.content)
+            models = models_decoder.decode(reply.body)
         except msgspec.DecodeError as exc:
             raise OPENAI_COMPATIBLE.upstream_error(
-                response.status_code, f"unexpected /models body ({exc})"
+                reply.status, f"unexpected /models body ({exc})"
             ) from None
         return [
             ModelInfo(
@@ -68,12 +68,12 @@ class OpenAIClient(HttpProvider):
 
     async def probe(self) -> None:
         """Raises `RpcError` unless `<base>/models` answers within the probe limit."""
-        response = await self._get("/models", PROBE_TIMEOUT_S)
+        reply = await self._request("GET", "/models", timeout_s=PROBE_TIMEOUT_S)
         try:
-            models_decoder.decode(response.content)
+            models_decoder.decode(reply.body)
         except msgspec.DecodeError:
             raise OPENAI_COMPATIBLE.upstream_error(
-                response.status_code, f"{self.url}/models is not an OpenAI-compatible model list"
+                reply.status, f"{self.url}/models is not an OpenAI-compatible model list"
             ) from None
 
     def status_error(self, status: int, body: bytes, *, model: str | None) -> RpcError:
