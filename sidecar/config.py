@@ -10,6 +10,7 @@ log line or error can carry it.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import ipaddress
 import os
 import urllib.parse
@@ -318,6 +319,11 @@ def load_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None
             servers = load_mcp_config(args.mcp_config)
         except McpConfigError as exc:
             parser.error(str(exc))
+        if any(not s.disabled for s in servers) and importlib.util.find_spec("mcp") is None:
+            parser.error(
+                f"--mcp-config {args.mcp_config}: MCP servers need the mcp package "
+                "(pip install 'ollama-sidecar[mcp]')"
+            )
     return Config(
         mcp_config=args.mcp_config,
         mcp_servers=tuple(servers),

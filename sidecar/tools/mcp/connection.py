@@ -1,7 +1,8 @@
 """One connection to one MCP server, through the official `mcp` SDK (stdio or Streamable HTTP).
 
-This is the only module that imports the SDK, and the hub (hub.py) imports it only once a
-configured server starts, after `sidecar:ready`: the SDK brings pydantic and more, and a sidecar
+This is the only module that imports the SDK (the `mcp` extra: without it, each server fails
+with an install hint), and the hub (hub.py) imports it only once a configured server starts,
+after `sidecar:ready`: the SDK brings pydantic and more, and a sidecar
 without MCP servers never pays for it. The SDK negotiates the protocol version; the client offers
 the sidecar's `--root` as its one root (a `file://` URI), so a filesystem server works inside the
 same folder as the built-in tools.
@@ -15,17 +16,22 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import IO, Any
 
-import mcp_types as types
-from mcp.client.session import ClientSession
-from mcp.client.stdio import StdioServerParameters, stdio_client
-
 from ... import __version__
 from . import guard
 from .config import ServerConfig
 
+try:
+    import mcp_types as types
+    from mcp.client.session import ClientSession
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+except ImportError as exc:  # the `mcp` extra is not installed: every server says so
+    SDK_MISSING: ImportError | None = exc
+else:
+    SDK_MISSING = None
+
 logger = logging.getLogger(__name__)
 
-CLIENT_INFO = types.Implementation(name="ollama-sidecar", version=__version__)
+INSTALL_HINT = "the mcp package is not installed: pip install 'ollama-sidecar[mcp]'"
 
 
 @asynccontextmanager
@@ -36,13 +42,15 @@ async def open_session(
     errlog: IO[str] | None,
     on_process: Callable[[Any], None],
     on_list_changed: Callable[[], Awaitable[None]],
-) -> AsyncIterator[ClientSession]:
+) -> AsyncIterator[Any]:
     """Starts (stdio) or dials (http) the server and initializes the session.
 
     `on_process` gets the stdio server's process right after it is spawned (no checkpoint in
     between); `errlog`, the stdio server's stderr, is closed in this process once it is handed
     over. `on_list_changed` runs on `notifications/tools/list_changed`.
     """
+    if SDK_MISSING is not None:
+        raise RuntimeError(INSTALL_HINT) from SDK_MISSING
     guard.install()
 
     async def on_message(message: Any) -> None:
@@ -89,14 +97,14 @@ async def open_session(
                 write,
                 message_handler=on_message,
                 list_roots_callback=list_roots,
-                client_info=CLIENT_INFO,
+                client_info=types.Implementation(name="ollama-sidecar", version=__version__),
             )
         )
         await session.initialize()
         yield session
 
 
-async def list_tools(session: ClientSession) -> list[dict[str, Any]]:
+async def list_tools(session: Any) -> list[dict[str, Any]]:
     """Every tool, following `nextCursor`, as JSON (`name`, `description`, `inputSchema`, ...)."""
     tools: list[dict[str, Any]] = []
     cursor: str | None = None
@@ -109,7 +117,7 @@ async def list_tools(session: ClientSession) -> list[dict[str, Any]]:
             return tools
 
 
-async def call_tool(session: ClientSession, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+async def call_tool(session: Any, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
     """`tools/call`; the result as JSON. Cancelling it sends `notifications/cancelled`."""
     result = await session.call_tool(tool, arguments)
     return result.model_dump(by_alias=True, mode="json", exclude_none=True)
