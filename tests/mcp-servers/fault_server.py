@@ -1,7 +1,8 @@
 """A small MCP server for the fault tests, written with the `mcp` SDK (stdio).
 
-`python fault_server.py MODE MARKS`: MODE `serve` answers; `never-init` never answers anything
-(a server that never finishes initializing). MARKS is a folder where the tools leave files the
+`python fault_server.py MODE MARKS`: MODE `serve` answers on stdio, `http:PORT` on Streamable
+HTTP at http://127.0.0.1:PORT/mcp; `never-init` never answers anything (a server that never
+finishes initializing). MARKS is a folder where the tools leave files the
 tests read: `pid`, `sleeping` once `sleep` runs, `cancelled` when it was cancelled (MCP's
 notifications/cancelled). A file `mode` there, when present, replaces MODE (for restarts).
 
@@ -74,4 +75,7 @@ async def grow(ctx: Context) -> str:
     return "grown"
 
 
-server.run()
+if MODE.startswith("http:"):  # Streamable HTTP on 127.0.0.1:PORT/mcp
+    server.run("streamable-http", host="127.0.0.1", port=int(MODE[5:]))
+else:
+    server.run()

@@ -38,7 +38,8 @@ class McpSetup:
         self.path = folder / "mcp.json"
 
     def _add(self, name: str, entry: dict[str, Any]) -> McpSetup:
-        entry.setdefault("env", {})["MCP_TEST_TOKEN"] = self.token
+        if "command" in entry:
+            entry.setdefault("env", {})["MCP_TEST_TOKEN"] = self.token
         self.servers[name] = entry
         self.path.write_bytes(msgspec.json.encode({"mcpServers": self.servers}))
         return self
@@ -63,6 +64,9 @@ class McpSetup:
         marks = self.marks(name)
         script = f'sleep 600 & run() {{ "$@"; }}; run "{sys.executable}" "{FAULT_PY}" never-init "{marks}"'
         return self._add(name, {"command": "/bin/sh", "args": ["-c", script], "timeout": 600})
+
+    def http(self, name: str, url: str, **extra: Any) -> McpSetup:
+        return self._add(name, {"url": url, **extra})
 
     def marks(self, name: str) -> Path:
         return self.folder / f"marks-{name}"

@@ -5,6 +5,9 @@ discovery, chats that call MCP tools, results, approval with each scope, `list_t
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +17,7 @@ import trio
 from sidecar_testkit.fake_ollama import ScriptedOllama
 
 from .e2e import GUARD_S, sidecar_for
-from .mcp import McpSetup, ready
+from .mcp import FAULT_PY, McpSetup, ready
 from .test_e2e_tools import call, tool_chat
 
 
@@ -206,3 +209,35 @@ async def test_images_and_structured_content_reach_the_model_as_text(
     assert "[image image/png" in image["content"]
     assert any(item["type"] == "image" and item["data"] for item in image["mcp_content"])
     assert structured["is_error"] is False and "temperature" in structured["content"]
+
+
+async def test_a_streamable_http_server(fake_ollama: ScriptedOllama, setup: McpSetup) -> None:
+    """The fault server on Streamable HTTP, started by the test on a free loopback port."""
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = await trio.lowlevel.open_process(
+        [sys.executable, str(FAULT_PY), f"http:{port}", str(setup.marks("web"))],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        with trio.fail_after(GUARD_S):
+            while True:  # until it listens
+                try:
+                    await (await trio.open_tcp_stream("127.0.0.1", port)).aclose()
+                    break
+                except OSError:
+                    await trio.sleep(0.05)
+            setup.http("web", f"http://127.0.0.1:{port}/mcp", autoApprove=["ok"])
+            async with sidecar_for(fake_ollama, *setup.args()) as sidecar:
+                await sidecar.wait_for(ready("web"))
+                servers = (await sidecar.call("list_mcp_servers"))["result"]["servers"]
+                chat = await sidecar.request("chat", tool_chat([call("web__ok", text="over http")], tools=["mcp:web"]))
+                await sidecar.response(chat)
+    finally:
+        server.kill()
+        await server.wait()
+    assert servers[0]["transport"] == "http"
+    [result] = sidecar.notifications("chat:tool_result", chat)
+    assert (result["server"], result["content"]) == ("web", "ok: over http")
