@@ -71,7 +71,7 @@ async def test_a_server_that_never_initializes_fails_and_its_calls_say_so(
 ) -> None:
     setup.faults("f", autoApprove=["crash", "ok"], timeout=1)
     setup.faults("never", mode="never-init", timeout=1)
-    with trio.fail_after(GUARD_S):
+    with trio.fail_after(GUARD_S * 2):  # two starts that each wait out the 10 s start limit
         async with sidecar_for(fake_ollama, *setup.args()) as sidecar:
             never = await sidecar.wait_for(status_is("never", "failed"))
             await sidecar.wait_for(ready("f"))
@@ -83,7 +83,8 @@ async def test_a_server_that_never_initializes_fails_and_its_calls_say_so(
             response = await sidecar.response(chat)
             servers = (await sidecar.call("list_mcp_servers"))["result"]["servers"]
     error = never.value["params"]["error"]
-    assert "did not finish initializing within 1 s" in error and "starting, slowly" in error
+    # A server's start may take its `timeout`, but at least 10 s.
+    assert "did not finish initializing within 10 s" in error and "starting, slowly" in error
     [result] = sidecar.notifications("chat:tool_result", chat)
     assert result["is_error"] and "did not finish initializing" in result["content"]
     assert response["result"]["done_reason"] == "stop"

@@ -3,7 +3,8 @@
     {"mcpServers": {"NAME": {"command", "args"?, "env"?, "cwd"?} | {"url", "headers"?}}}
 
 plus, per server, `disabled` (bool), `autoApprove` (the server's own tool names, as Cline writes
-them) and `timeout` (seconds for one tool call, and for the server's start; default 60). Anything
+them) and `timeout` (seconds for one tool call, default 60; a server's start may take as long,
+and at least 10 s). Anything
 wrong is a `McpConfigError` whose message names the file, the server and the field, so the
 sidecar refuses to start half-configured (exit status 2). Pure: no I/O but reading the file.
 
@@ -21,6 +22,10 @@ from typing import Any, Final, Literal
 import msgspec
 
 DEFAULT_TIMEOUT_S: Final = 60.0
+# A server's start (spawn, initialize, the first listing) may take `timeout`, but never less than
+# this: a short call timeout must not fail a server that is merely slow to start (npx, a busy
+# machine).
+MIN_START_TIMEOUT_S: Final = 10.0
 MAX_NAME: Final = 64
 SEPARATOR: Final = "__"
 _UNSAFE: Final = re.compile(r"[^A-Za-z0-9_-]")
@@ -46,6 +51,10 @@ class ServerConfig:
     disabled: bool = False
     auto_approve: frozenset[str] = frozenset()
     timeout_s: float = DEFAULT_TIMEOUT_S
+
+    @property
+    def start_timeout_s(self) -> float:
+        return max(self.timeout_s, MIN_START_TIMEOUT_S)
 
     @property
     def prefix(self) -> str:

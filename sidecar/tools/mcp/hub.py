@@ -5,7 +5,7 @@ only when the first server starts, after `sidecar:ready`), lists the tools, and 
 connection until the server fails, the hub stops, or `notifications/tools/list_changed` asks for
 a new listing. Every change of state is written as `mcp:server_status`.
 
-A server that does not finish starting within its `timeout`, that crashes, or whose call runs
+A server that does not finish starting within its `timeout` (at least 10 s), that crashes, or whose call runs
 past its `timeout` becomes `failed` (its process tree is killed); a call to it answers an
 `is_error` result that says what happened. A failed server is started again on its next use (a
 chat that offers its tools, or a call), at most `RESTARTS_PER_MINUTE` times a minute. A server's
@@ -235,9 +235,9 @@ class McpHub:
                     stderr_done.set()
 
                 async def deadline() -> None:
-                    await trio.sleep(config.timeout_s)
+                    await trio.sleep(config.start_timeout_s)
                     if not initialized:
-                        state.error = f"did not finish initializing within {config.timeout_s:g} s"
+                        state.error = f"did not finish initializing within {config.start_timeout_s:g} s"
                         nursery.cancel_scope.cancel()
 
                 nursery.start_soon(deadline)
