@@ -182,7 +182,7 @@ class ChatSession:
         states = hub.enabled() if plan.mcp_all else [hub.states[n] for n in plan.mcp_servers]
         named = [s for n in plan.mcp_names if (s := hub.server_of(n)) is not None]
         if plan.mcp_all:
-            await hub.use(states, wait_restarts=False)  # `true` offers what is ready
+            await hub.use(states, wait=False)  # `true` offers what is ready now (list_tools)
         else:
             await hub.use(list({id(s): s for s in [*states, *named]}.values()))
         offered = {t.exposed: t for t in hub.ready_tools(states)}

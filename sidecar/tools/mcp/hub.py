@@ -115,20 +115,20 @@ class McpHub:
                 return state
         return None
 
-    async def use(self, states: list[ServerState], *, wait_restarts: bool = True) -> None:
+    async def use(self, states: list[ServerState], *, wait: bool = True) -> None:
         """A chat is about to offer these servers' tools: restart failed ones (within the
-        limit) and wait until none is starting. `wait_restarts=False` (a chat with `tools:
-        true`, which offers what is ready) waits only for servers that were already starting."""
+        limit) and wait until none is starting. `wait=False` (a chat with `tools: true`, which
+        offers what is ready right now, as `list_tools` says) only starts the restarts."""
         now = trio.current_time()
         waits = [s for s in states if s.status == "starting" or s.wanted.is_set()]
         for state in states:
             if state.status in ("failed", "stopped") and state.may_restart(now):
                 state.settled = trio.Event()
                 state.wanted.set()
-                if wait_restarts:
-                    waits.append(state)
-        for state in waits:
-            await state.settled.wait()
+                waits.append(state)
+        if wait:
+            for state in waits:
+                await state.settled.wait()
 
     def ready_tools(self, states: list[ServerState] | None = None) -> list[McpTool]:
         states = self.enabled() if states is None else states
