@@ -32,8 +32,10 @@ writeFileSync(
 
 test.use({ shellOptions: { root: true, mcpConfig: config } });
 
-async function callTool(chat: Chat, name: string, args: Record<string, unknown>) {
+async function callTool(chat: Chat, name: string, args: Record<string, unknown>, server?: string) {
   await chat.open();
+  // `tools: true` offers the servers that are ready at that moment: wait for this page's sidecar.
+  if (server) await expect(chat.page.locator(`[data-server="${server}"]`)).toHaveAttribute("data-status", "ready");
   await chat.pickModel("tools:latest");
   await chat.page.getByRole("checkbox", { name: "Tools" }).check();
   const mark = await chat.say(JSON.stringify({ calls: [{ name, arguments: args }] }));
@@ -56,9 +58,7 @@ test("the Tools panel lists the MCP servers with status, tool count and a failed
 });
 
 test("an MCP tool's card names its server; Allow for this chat sends scope chat", async ({ chat, shell }) => {
-  await chat.open();
-  await expect(chat.page.locator('[data-server="everything"]')).toHaveAttribute("data-status", "ready");
-  const { mark, card } = await callTool(chat, "everything__echo", { message: "hello\nworld" });
+  const { mark, card } = await callTool(chat, "everything__echo", { message: "hello\nworld" }, "everything");
   await expect(card.locator(".tool-server")).toHaveText("everything");
   const buttons = card.getByRole("button");
   await expect(buttons).toHaveText(["Allow once", "Allow for this chat", "Always allow", "Deny"]);
