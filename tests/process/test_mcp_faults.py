@@ -4,6 +4,8 @@ initializing, restarts (at most 3 a minute), `tools/list_changed`, and a cancel 
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -163,3 +165,19 @@ async def test_cancelling_the_everything_servers_long_running_operation(
             await sidecar.call("cancel_chat", {"chat_id": chat})
             response = await sidecar.response(chat)
     assert response["result"]["done_reason"] == "cancelled"
+
+
+async def test_a_server_that_dies_while_idle_is_failed_with_its_exit_status(
+    fake_ollama: ScriptedOllama, setup: McpSetup
+) -> None:
+    setup.faults("f", autoApprove=["ok"])
+    with trio.fail_after(GUARD_S):
+        async with sidecar_for(fake_ollama, *setup.args()) as sidecar:
+            await sidecar.wait_for(ready("f"))
+            os.kill(int((setup.marks("f") / "pid").read_text()), signal.SIGKILL)
+            failed = await sidecar.wait_for(status_is("f", "failed"))
+            servers = (await sidecar.call("list_mcp_servers"))["result"]["servers"]
+            listed = (await sidecar.call("list_tools"))["result"]["tools"]
+    assert "exited" in failed.value["params"]["error"] and failed.value["params"]["tools"] == []
+    assert servers[0]["status"] == "failed" and "exited" in servers[0]["error"]
+    assert not [t for t in listed if t["source"] == "mcp"]  # `true` offers only ready servers
