@@ -52,6 +52,7 @@ from .providers.turn import Turn, TurnCounts, make_usage
 from .tools import NEEDS_APPROVAL, ToolResult, Workspace
 from .tool_plan import ToolPlan, plan_tools
 from .tools.mcp.hub import McpHub, McpTool
+from .tools.mcp.offer import McpOffer
 from .tools.mcp.results import McpResult
 
 # Hands notifications to the host in one batch; never waits, never raises.
@@ -149,7 +150,7 @@ class ChatSession:
         self._tool_specs: list[dict[str, Any]] | msgspec.UnsetType = msgspec.UNSET
         if tools.enabled:
             self._tool_specs = context.workspace.specs(tools.builtins) + list(tools.client.values())
-        self.mcp_tools: dict[str, McpTool] = {}
+        self.mcp = McpOffer(context.mcp, tools)  # the MCP tools this chat offers
         self.approved: set[str] = set()  # tools approved with scope "chat"
 
     def request(self, round_no: int) -> ChatRequest:
@@ -173,42 +174,19 @@ class ChatSession:
 
     # --- the rounds ---------------------------------------------------------------------------
 
-    async def _offer_mcp(self) -> None:
-        """Waits for the servers this chat offers (starting, or restarted on this use), then adds
-        their tools. Raises `RpcError` (invalid_params) for a SERVER__TOOL no server has."""
-        hub, plan = self.context.mcp, self.tools
-        if hub is None or not plan.uses_mcp:
-            return
-        states = hub.enabled() if plan.mcp_all else [hub.states[n] for n in plan.mcp_servers]
-        named = [s for n in plan.mcp_names if (s := hub.server_of(n)) is not None]
-        if plan.mcp_all:
-            await hub.use(states, wait=False)  # `true` offers what is ready now (list_tools)
-        else:
-            await hub.use(list({id(s): s for s in [*states, *named]}.values()))
-        offered = {t.exposed: t for t in hub.ready_tools(states)}
-        every = {t.exposed: t for s in named for t in s.tools.values()}
-        for name in plan.mcp_names:
-            if name not in every:
-                state = hub.server_of(name)
-                why = state.error if state is not None and state.error else "no such tool"
-                raise errors.invalid_params(f"unknown MCP tool {name!r} ({why})")
-            offered[name] = every[name]
-        taken = {*plan.builtins, *plan.client}
-        self.mcp_tools = {n: t for n, t in offered.items() if n not in taken}
-        assert isinstance(self._tool_specs, list)
-        self._tool_specs += [t.spec() for t in self.mcp_tools.values()]
-
     def _emit(self, notes: list[Notification]) -> None:
         """The rounds' notifications; an MCP tool's `chat:tool_call` names its server."""
-        if self.mcp_tools:
+        if self.mcp.active:
             for note in notes:
-                tool = self.mcp_tools.get(note.params.name) if note.method == "chat:tool_call" else None
-                if tool is not None:
-                    note.params.server, note.params.tool = tool.server, tool.tool
+                owner = self.mcp.owner(note.params.name) if note.method == "chat:tool_call" else None
+                if owner is not None:
+                    note.params.server, note.params.tool = owner
         self.context.emit(notes)
 
     async def run(self) -> ChatResult:
-        await self._offer_mcp()
+        if self.mcp.active:
+            assert isinstance(self._tool_specs, list)
+            self._tool_specs += await self.mcp.offer()
         for round_no in range(self.context.max_tool_rounds + 1):
             if self.turn is None:
                 self.turn = self.context.client.new_turn(self.chat_id, trio.current_time())
@@ -233,9 +211,9 @@ class ChatSession:
                 name = call.function.name
                 outcome = await self._run_call(call)
                 note = ToolResultNote(self.chat_id, call.id, name, outcome.content, outcome.is_error)
-                mcp_tool = self.mcp_tools.get(name)
-                if mcp_tool is not None:
-                    note.server, note.tool = mcp_tool.server, mcp_tool.tool
+                owner = self.mcp.owner(name)
+                if owner is not None:
+                    note.server, note.tool = owner
                     if isinstance(outcome, McpResult):
                         note.mcp_content = outcome.mcp_content
                 self._write("chat:tool_result", note)
@@ -274,10 +252,12 @@ class ChatSession:
         if name in self.tools.client:
             answer = await self._wait(call_id, "tool_result")
             return ToolResult(answer.content, answer.is_error)
-        mcp_tool = self.mcp_tools.get(name)
+        mcp_tool = self.mcp.tools.get(name)
         if name not in self.tools.builtins and mcp_tool is None:
-            offered = ", ".join([*self.tools.builtins, *self.tools.client, *self.mcp_tools]) or "none"
-            return ToolResult(f"unknown tool {name!r}: it was not offered (offered: {offered})", True)
+            late = await self.mcp.late_tool(name, [*self.tools.builtins, *self.tools.client])
+            if not isinstance(late, McpTool):
+                return late
+            mcp_tool = late
         asks = mcp_tool is not None and not mcp_tool.auto_approved or name in NEEDS_APPROVAL
         if asks and not self.tools.auto_approve and not self._approved(name):
             declined = await self._ask(call, mcp_tool)

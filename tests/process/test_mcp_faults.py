@@ -73,7 +73,7 @@ async def test_a_server_that_never_initializes_fails_and_its_calls_say_so(
 ) -> None:
     setup.faults("f", autoApprove=["crash", "ok"], timeout=1)
     setup.faults("never", mode="never-init", timeout=1)
-    with trio.fail_after(GUARD_S * 2):  # two starts that each wait out the 10 s start limit
+    with trio.fail_after(GUARD_S * 3):  # starts that each wait out the 10 s start limit
         async with sidecar_for(fake_ollama, *setup.args()) as sidecar:
             never = await sidecar.wait_for(status_is("never", "failed"))
             await sidecar.wait_for(ready("f"))
@@ -81,14 +81,19 @@ async def test_a_server_that_never_initializes_fails_and_its_calls_say_so(
             await sidecar.response(crash)
             await sidecar.wait_for(status_is("f", "failed"))
             (setup.marks("f") / "mode").write_text("never-init")
-            chat = await sidecar.request("chat", tool_chat([call("f__ok", text="x")], tools=["f__ok"]))
+            # The model calls f's tool (known from before) and one of `never`, which no chat
+            # could be offered: each call restarts its server, which again never initializes.
+            calls = [call("f__ok", text="x"), call("never__ok", text="y")]
+            chat = await sidecar.request("chat", tool_chat(calls, tools=["f__ok", "mcp:never"]))
             response = await sidecar.response(chat)
             servers = (await sidecar.call("list_mcp_servers"))["result"]["servers"]
     error = never.value["params"]["error"]
     # A server's start may take its `timeout`, but at least 10 s.
     assert "did not finish initializing within 10 s" in error and "starting, slowly" in error
-    [result] = sidecar.notifications("chat:tool_result", chat)
+    result, never_result = sidecar.notifications("chat:tool_result", chat)
     assert result["is_error"] and "did not finish initializing" in result["content"]
+    assert never_result["is_error"] and never_result["server"] == "never"
+    assert "not available: did not finish initializing" in never_result["content"]
     assert response["result"]["done_reason"] == "stop"
     by_name = {s["name"]: s for s in servers}
     assert by_name["never"]["status"] == "failed" and "initializing" in by_name["never"]["error"]
