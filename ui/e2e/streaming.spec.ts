@@ -28,7 +28,10 @@ test("idle window: names, scripted badge, first model selected, empty input cann
   await chat.open();
   await expect(page.getByText("scripted model", { exact: true })).toBeVisible();
   await expect(chat.model).not.toHaveValue("");
+  await page.getByRole("button", { name: "Settings" }).click();
   await expect(page.getByRole("textbox", { name: "System prompt" })).toBeVisible();
+  await page.keyboard.press("Escape");
+  await expect(page.getByRole("textbox", { name: "System prompt" })).toBeHidden();
   await expect(chat.send).toBeDisabled();
   await chat.message.press("Enter");
   await expect(chat.users).toHaveCount(0);
@@ -93,7 +96,9 @@ test("thinking is folded into a collapsed 'Thought for N s' section", async ({ c
 test("Enter sends, Shift+Enter adds a line; the conversation survives a reload and is sent back", async ({ chat, page, shell }) => {
   await chat.open();
   await chat.pickModel("echo:latest");
+  await page.getByRole("button", { name: "Settings" }).click();
   await page.getByRole("textbox", { name: "System prompt" }).fill("Answer like a parrot.");
+  await page.keyboard.press("Escape");
   await chat.message.fill("first line");
   await chat.message.press("Shift+Enter");
   await chat.message.pressSequentially("second line");

@@ -5,7 +5,6 @@
 // Inside Tauri or Electron, import `mountChat` from "./app/controller" and pass
 // `connect: () => tauriTransport()` or `connect: () => electronTransport()` instead.
 
-import "highlight.js/styles/github.css";
 import "./style.css";
 import { mountChat, type AppConfig } from "./app/controller";
 import { websocketTransport } from "./transports/websocket";
@@ -34,11 +33,13 @@ async function main(): Promise<void> {
   const root = document.getElementById("app");
   if (!root) throw new Error("index.html has no #app");
   const url = socketUrl(params);
-  const app = mountChat(root, {
+  // The config first (a local fetch): with the scripted Ollama the picker defaults to its demo.
+  const config = await loadConfig();
+  mountChat(root, {
     connect: () => websocketTransport(url),
     model: params.get("model"),
+    config,
   });
-  app.setConfig(await loadConfig());
 }
 
 void main();

@@ -33,6 +33,32 @@ describe("sanitizing model output", () => {
     expect(div.querySelector("iframe, style, button, input, form")).toBeNull();
   });
 
+  it("keeps a task list's boxes as disabled checkboxes and no other input", () => {
+    const div = render("- [x] done\n- [ ] todo");
+    const boxes = [...div.querySelectorAll("input")];
+    expect(boxes.map((b) => [b.type, b.disabled, b.checked])).toEqual([
+      ["checkbox", true, true],
+      ["checkbox", true, false],
+    ]);
+    const raw = render(
+      '<input type="checkbox"> <input type="text" disabled> <input type="checkbox" disabled onclick="x()" name="n" form="f"> ' +
+        '<input type="checkbox" disabled checked value="1" style="display:none">',
+    );
+    const kept = [...raw.querySelectorAll("input")];
+    expect(kept).toHaveLength(2);
+    for (const box of kept) expect(box.getAttributeNames().sort()).toEqual(box.checked ? ["checked", "disabled", "type"] : ["disabled", "type"]);
+  });
+
+  it("gives every code block a Copy button that model output cannot forge", () => {
+    const div = render("```js\nlet a = 1;\n```\n\n    indented\n\n<button>Copy</button>");
+    const buttons = [...div.querySelectorAll("button")];
+    expect(buttons).toHaveLength(2);
+    for (const b of buttons) {
+      expect(b.textContent).toBe("Copy");
+      expect(b.parentElement!.tagName).toBe("PRE");
+    }
+  });
+
   it("keeps the text of markup that is written as code", () => {
     const div = render("Use `<script>` tags like this:\n\n```html\n<script src=x></script>\n```\n");
     expect(div.querySelector("script")).toBeNull();

@@ -158,7 +158,7 @@ describe("only the last block is re-rendered", () => {
     frames.tick();
     md.finish();
     expect(el.querySelectorAll("pre")).toHaveLength(1);
-    expect(el.querySelector("pre")!.textContent).toBe("def f():\n\n\n    return 1");
+    expect(el.querySelector("pre code")!.textContent).toBe("def f():\n\n\n    return 1");
     expect(el.lastElementChild!.textContent).toContain("After.");
   });
 

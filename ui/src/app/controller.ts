@@ -10,9 +10,13 @@ import { ClosedError, RpcError, SidecarClient, type ChatEvent, type ChatHandle }
 import type { ChatParams, ChatResult, Message, ModelInfo, Usage } from "../protocol";
 import type { Transport } from "../transport";
 import { showServer } from "./approval";
+import { SettingsPanel, applySettings, cleanSettings } from "./chat-settings";
+import { disclosure, type Disclosure } from "./popovers";
+import { handleCopyButtons } from "./markdown";
 import { FrameBatcher } from "./renderer";
 import { ScrollPin } from "./scroll";
 import { ConversationStore, Settings, type Entry } from "./store";
+import { ThemeController, type ThemeChoice } from "./theme";
 import { ToolsPanel } from "./tools-panel";
 import {
   AssistantReply,
@@ -50,6 +54,9 @@ interface Turn {
   settled: Promise<void>;
 }
 
+/** The scripted Ollama's friendly scenario: the picker's default when the replies are scripted. */
+export const SCRIPTED_DEFAULT_MODEL = "demo:latest";
+
 /** How long a new Send waits for a stopped chat's response before sending without it. */
 const STOPPED_RESULT_WAIT_MS = 3000;
 
@@ -80,7 +87,15 @@ export class ChatApp {
   readonly scroll: ScrollPin;
   readonly store: ConversationStore;
   readonly settings: Settings;
+  readonly theme: ThemeController;
+  readonly chatSettings: SettingsPanel;
+  readonly settingsPopover: Disclosure;
+  readonly menu: Disclosure;
   private readonly options: AppOptions;
+  private scripted = false;
+  private models: ModelInfo[] = [];
+  /** The picker's value was chosen by the window, not by the user (the scripted default may replace it). */
+  private autoModel = true;
   private client: SidecarClient | null = null;
   private clientReady: Promise<SidecarClient> | null = null;
   private active: Turn | null = null;
@@ -98,22 +113,37 @@ export class ChatApp {
     this.frame.scroller.parentElement?.before(this.toolsPanel.element); // above the thread (tools-panel.ts)
     this.batcher = new FrameBatcher();
     this.scroll = new ScrollPin(this.frame.scroller, this.frame.jump);
-    this.batcher.onFlush(() => this.scroll.follow());
+    this.batcher.onFlush(() => this.scroll.followLater());
     this.store = new ConversationStore(options.storage);
     this.settings = new Settings(options.storage);
+    this.theme = new ThemeController(this.settings);
+    this.chatSettings = new SettingsPanel();
+    this.frame.settingsPopover.append(this.chatSettings.element);
+    handleCopyButtons(this.frame.thread);
+    const f = this.frame;
+    const small = () => getComputedStyle(f.menuButton).display !== "none";
+    this.menu = disclosure(f.menuButton, f.controls, { useHidden: false });
+    this.settingsPopover = disclosure(f.settingsButton, f.settingsPopover, {
+      focusFirst: true,
+      returnTo: () => (small() ? f.menuButton : f.settingsButton),
+      onToggle: (open) => {
+        if (open && small()) this.menu.hide(false);
+      },
+    });
     if (options.config) this.setConfig(options.config);
     this.restoreSettings();
     this.bindControls();
     this.restoreConversation();
     this.connect();
+    f.input.focus();
   }
 
   // --- set-up -----------------------------------------------------------------------------------
 
   private restoreSettings(): void {
     const f = this.frame;
-    f.systemPrompt.value = this.settings.get("system") ?? "";
     f.toolsToggle.checked = this.settings.get("tools") === "true";
+    f.themeSelect.value = this.theme.choice;
     // The picker stays empty until list_models answers (or fails: then the saved choice).
   }
 
@@ -143,11 +173,15 @@ export class ChatApp {
     f.modelSelect.addEventListener("change", () => {
       this.settings.set("model", f.modelSelect.value || null);
       this.requestedModel = null;
+      this.autoModel = false;
+      this.updateThinking();
     });
-    f.systemPrompt.addEventListener("input", () => {
-      autoGrow(f.systemPrompt, 160);
-      this.settings.set("system", f.systemPrompt.value || null);
+    f.themeSelect.addEventListener("change", () => this.theme.set(f.themeSelect.value as ThemeChoice));
+    this.chatSettings.onChange((settings) => {
+      this.store.settings = settings;
+      this.store.save();
     });
+    this.chatSettings.system.addEventListener("input", () => autoGrow(this.chatSettings.system, 200));
     f.toolsToggle.addEventListener("change", () => {
       this.settings.set("tools", f.toolsToggle.checked ? "true" : null);
     });
@@ -157,6 +191,14 @@ export class ChatApp {
 
   private restoreConversation(): void {
     const entries = this.store.load();
+    const legacySystem = this.settings.get("system"); // the header's system prompt, before settings
+    if (legacySystem !== null) {
+      const current = cleanSettings(this.store.settings);
+      if (current.system === undefined) this.store.settings = { ...current, system: legacySystem };
+      this.settings.set("system", null);
+      this.store.save();
+    }
+    this.chatSettings.show(cleanSettings(this.store.settings));
     for (const entry of entries) {
       if (entry.kind === "user") {
         this.appendToThread(userMessage(entry.message.content));
@@ -171,7 +213,16 @@ export class ChatApp {
 
   /** Applies the dev shell's /config.json: the "scripted model" badge. */
   setConfig(config: AppConfig): void {
-    this.frame.badge.hidden = !config.scripted;
+    this.scripted = !!config.scripted;
+    this.frame.badge.hidden = !this.scripted;
+    this.frame.scriptedNote.hidden = !this.scripted;
+    const select = this.frame.modelSelect;
+    if (this.scripted && this.autoModel && select.value && select.value !== SCRIPTED_DEFAULT_MODEL) {
+      if ([...select.options].some((o) => o.value === SCRIPTED_DEFAULT_MODEL)) {
+        select.value = SCRIPTED_DEFAULT_MODEL;
+        this.updateThinking();
+      }
+    }
   }
 
   // --- the connection ---------------------------------------------------------------------------
@@ -215,6 +266,7 @@ export class ChatApp {
     try {
       const models = await client.listModels();
       this.modelsError = null;
+      this.models = models;
       this.setModelOptions(models, this.requestedModel ?? this.settings.get("model"));
       this.hideBanner();
       if (this.frame.statusDot.dataset.status === "warning") this.setStatus("ready", this.readyText);
@@ -250,6 +302,8 @@ export class ChatApp {
       select.add(option);
     }
     let choice: string | null = names[0] ?? null;
+    if (this.scripted && names.includes(SCRIPTED_DEFAULT_MODEL)) choice = SCRIPTED_DEFAULT_MODEL;
+    this.autoModel = !want;
     if (want) {
       if (!names.includes(want)) {
         const option = new Option(want, want);
@@ -259,6 +313,18 @@ export class ChatApp {
       choice = want;
     }
     if (choice !== null) select.value = choice;
+    this.updateThinking();
+  }
+
+  /**
+   * Thinking on/off shows for models that think: those whose `capabilities` name "thinking", and
+   * every model when the sidecar does not say (then `think` is only sent once the user sets it).
+   */
+  private updateThinking(): void {
+    const name = this.frame.modelSelect.value;
+    const info = this.models.find((m) => m.name === name) as (ModelInfo & { capabilities?: string[] }) | undefined;
+    const caps = info?.capabilities;
+    this.chatSettings.setThinkingShown(!caps || caps.length === 0 || caps.includes("thinking"));
   }
 
   private setStatus(state: "connecting" | "ready" | "warning" | "closed", text: string): void {
@@ -284,6 +350,12 @@ export class ChatApp {
     f.send.disabled = streaming || f.input.value.trim() === "";
     f.stop.hidden = !streaming;
     f.newChat.disabled = streaming;
+  }
+
+  /** Says a finished reply once, in the polite live region (the streaming reply is aria-busy). */
+  private announce(reply: AssistantReply, suffix = ""): void {
+    const text = reply.plainText;
+    this.frame.announcer.textContent = text || suffix ? `Assistant: ${text}${suffix}` : "";
   }
 
   private updateEmpty(): void {
@@ -326,14 +398,10 @@ export class ChatApp {
 
   private buildParams(): ChatParams {
     const f = this.frame;
-    const messages: Message[] = [];
-    const system = f.systemPrompt.value.trim();
-    if (system) messages.push({ role: "system", content: f.systemPrompt.value });
-    messages.push(...this.store.wireMessages());
-    const params: ChatParams = { messages };
+    const params: ChatParams = { messages: this.store.wireMessages() };
     if (f.modelSelect.value) params.model = f.modelSelect.value;
     if (f.toolsToggle.checked) params.tools = true;
-    return params;
+    return applySettings(params, this.chatSettings.settings, this.chatSettings.thinkingShown);
   }
 
   private async run(turn: Turn, previous: Turn | null): Promise<void> {
@@ -382,8 +450,12 @@ export class ChatApp {
         card.askApproval(async (approved, scope) => {
           const client = turn.client;
           const handle = turn.handle;
-          if (!client || !handle) throw new Error("the chat is over");
-          await client.approve(handle.id, event.call_id, approved, undefined, approved ? scope : undefined);
+          try {
+            if (!client || !handle) throw new Error("the chat is over");
+            await client.approve(handle.id, event.call_id, approved, undefined, approved ? scope : undefined);
+          } finally {
+            this.frame.input.focus(); // back to the message box once answered
+          }
         });
         this.scroll.follow();
         break;
@@ -419,6 +491,7 @@ export class ChatApp {
     reply.markDoneReason(result.done_reason);
     const stats = formatStats(result.usage);
     if (stats) reply.setStats(stats);
+    this.announce(reply);
     this.store.addReply(result.messages, {
       doneReason: result.done_reason !== "stop" ? result.done_reason : undefined,
       stats: stats ?? undefined,
@@ -439,6 +512,7 @@ export class ChatApp {
       : [{ role: "assistant", content: shown }];
     const stats = formatStats(usage);
     if (stats) reply.setStats(stats);
+    this.announce(reply, " (stopped)");
     this.store.addReply(kept, {
       stopped: true,
       doneReason: "cancelled",
@@ -518,6 +592,8 @@ export class ChatApp {
     this.alert = null;
     this.lastTurn = null;
     this.store.clear();
+    this.chatSettings.show({}); // settings belong to a conversation: a new one starts from defaults
+    this.frame.announcer.textContent = "";
     this.frame.thread.querySelectorAll(".turn, .alert").forEach((el) => el.remove());
     this.updateEmpty();
     this.scroll.jumpToLatest();

@@ -1,11 +1,19 @@
 // The streaming renderer. Deltas are shown at once for the first one, then buffered and written
 // at most once per animation frame (a throttle: a steady stream updates every frame, it is never
-// postponed while tokens keep coming). done / error / stop flush synchronously. Only the last
-// markdown block of a streaming text is re-rendered: the text is split at the last blank line
-// outside a code fence, the finished blocks before it are rendered once and appended, and their
-// DOM nodes are never touched again.
+// postponed while tokens keep coming). done / error / stop flush synchronously.
+//
+// A frame's work is bounded by the new text, not by the length of the reply or of its open block:
+// - The text is cut into finished blocks (BlockSplitter: at blank lines outside fences, before and
+//   after a fenced code block); a finished block is rendered once, appended, and never touched.
+// - The open block (the "tail") is appended to instead of re-parsed when it is one of the two shapes
+//   long replies take: an open fenced code block (its text grows one text node) or a one-line
+//   paragraph (cut at spaces where no inline construct is open: the part before is rendered once,
+//   only the short live end is re-rendered). Any other open block is re-rendered, as it is short.
+// - Blocks keep marked's "\n" separators, the tail is rendered as final at the end and unwrapped,
+//   so the finished DOM is the DOM of a fresh render of the same markdown (tested).
+// The scroll pin follows through a ResizeObserver (scroll.ts): no layout is forced per frame.
 
-import { renderMarkdown, toFragment, openingFence, closesFence } from "./markdown";
+import { closesFence, decorateCode, inlineSafeCut, openingFence, renderInline, renderMarkdown, toFragment } from "./markdown";
 
 export interface UiStats {
   /** DOM flushes (one per animation frame at most while streaming, plus synchronous ones). */
@@ -114,13 +122,19 @@ export class FrameBatcher {
 /**
  * Finds where a growing markdown text can be cut into finished blocks and a live tail.
  * A cut goes before a line that follows a blank line, outside any code fence, and that does not
- * start with whitespace (an indented line may continue a list item or an indented code block).
- * Lines are scanned once: the scan resumes where it stopped.
+ * start with whitespace (an indented line may continue a list item or an indented code block);
+ * also before an unindented opening fence (a fence interrupts any block but an HTML block) and
+ * right after the closing fence of such a block. Lines are scanned once: the scan resumes where
+ * it stopped.
  */
 export class BlockSplitter {
   private scanned = 0; // start of the first line not yet scanned (always a line start)
-  private fence: { char: string; length: number } | null = null;
+  private fence: { char: string; length: number; top: boolean } | null = null;
   private prevBlank = false;
+  private blockIsHtml = false;
+  /** The block being read is a list: a list item after a blank line continues it (a loose list). */
+  private blockIsList = false;
+  private atBlockStart = true;
   private cut = 0;
 
   /** Returns the latest cut position in `text` (which only ever grows). */
@@ -128,12 +142,14 @@ export class BlockSplitter {
     for (;;) {
       const nl = text.indexOf("\n", this.scanned);
       if (nl < 0) break;
-      this.scanLine(text.slice(this.scanned, nl), this.scanned);
+      this.scanLine(text.slice(this.scanned, nl), this.scanned, nl + 1);
       this.scanned = nl + 1;
     }
     // The incomplete last line: its first character is enough to know a new block starts.
     if (!this.fence && this.prevBlank && this.scanned < text.length) {
-      if (!/[ \t\r]/.test(text[this.scanned])) this.cut = Math.max(this.cut, this.scanned);
+      const c = text[this.scanned];
+      const mayContinueList = this.blockIsList && /[-*+\d]/.test(c);
+      if (!/[ \t\r]/.test(c) && !mayContinueList) this.cut = Math.max(this.cut, this.scanned);
     }
     return this.cut;
   }
@@ -143,23 +159,72 @@ export class BlockSplitter {
     return this.fence !== null;
   }
 
-  private scanLine(rawLine: string, start: number): void {
+  private scanLine(rawLine: string, start: number, next: number): void {
     const line = rawLine.endsWith("\r") ? rawLine.slice(0, -1) : rawLine;
     if (this.fence) {
-      if (closesFence(line, this.fence)) this.fence = null;
+      if (closesFence(line, this.fence)) {
+        if (this.fence.top) {
+          this.cut = Math.max(this.cut, next); // the block after a closed fence starts fresh
+          this.atBlockStart = true;
+          this.blockIsHtml = false;
+          this.blockIsList = false;
+        }
+        this.fence = null;
+      }
       this.prevBlank = false;
       return;
     }
     if (line.trim() === "") {
       this.prevBlank = true;
+      this.blockIsHtml = false;
       return;
     }
-    if (this.prevBlank && !/^[ \t]/.test(line)) this.cut = Math.max(this.cut, start);
-    this.prevBlank = false;
     const fence = openingFence(line);
-    if (fence) this.fence = fence;
+    const top = fence !== null && !/^[ \t]/.test(line);
+    const listItem = LIST_ITEM.test(line);
+    let starts = this.atBlockStart;
+    if (this.prevBlank && !/^[ \t]/.test(line) && !(this.blockIsList && listItem)) {
+      this.cut = Math.max(this.cut, start);
+      starts = true;
+    } else if (top && !this.blockIsHtml) {
+      this.cut = Math.max(this.cut, start);
+      starts = true;
+    }
+    if (starts) {
+      this.blockIsHtml = line.startsWith("<");
+      this.blockIsList = listItem;
+    }
+    this.atBlockStart = false;
+    this.prevBlank = false;
+    if (fence && !this.blockIsHtml) this.fence = { ...fence, top }; // an HTML block has no fences
   }
 }
+
+const LIST_ITEM = /^ {0,3}(?:[-*+]|\d{1,9}[.)])(?:[ \t]|$)/;
+
+/** Characters of a streaming paragraph per layout block (a rare, very long paragraph). */
+const PARA_BLOCK_CHARS = 16_384;
+/** Characters of an open code block per layout block while it streams. */
+const CODE_CHUNK_CHARS = 2048;
+
+/** Paragraph text that is cut into rendered segments once its live end is this long. */
+const SEGMENT_CHARS = 512;
+/** A paragraph may start with these (not a list, heading, quote, fence, table, HTML or reference). */
+const PARAGRAPH_START = /^[\p{L}"'(\u2018\u201c]|^\d(?!\d{0,8}[.)])/u;
+
+type Tail =
+  | { kind: "full" }
+  | { kind: "code"; code: HTMLElement; text: Text; bodyStart: number; shown: number; sealed: number }
+  | {
+      kind: "para";
+      p: HTMLElement;
+      /** Where sealed segments and the live end go: the paragraph, or its last layout block. */
+      block: HTMLElement;
+      blockChars: number;
+      stable: number;
+      live: Node[];
+      checkedAt: number;
+    };
 
 /**
  * One streaming markdown text (an assistant reply, or one round of it between tool calls).
@@ -173,9 +238,9 @@ export class StreamingMarkdown implements Flushable {
   private text = "";
   private pending = "";
   private committed = 0;
+  private mode: Tail | null = null;
   private started = false;
   private finished = false;
-  private renderedFinal = false;
 
   constructor(element: HTMLElement, batcher: FrameBatcher) {
     this.element = element;
@@ -218,16 +283,25 @@ export class StreamingMarkdown implements Flushable {
 
   /**
    * Ends the stream: flushes what is buffered, synchronously, and renders the tail as final
-   * (highlighting a code block the reply ended in). Later appends are ignored.
+   * (highlighting a code block the reply ended in); the tail's wrapper goes, so the DOM is that
+   * of a fresh render. Later appends are ignored.
    */
   finish(): void {
     if (this.finished) return;
     this.batcher.flushNow(this);
     this.finished = true;
-    if (!this.renderedFinal && this.text.length > this.committed) {
-      this.tail.innerHTML = renderMarkdown(this.text.slice(this.committed), { final: true });
-      this.renderedFinal = true;
+    const rest = this.text.slice(this.committed);
+    const mode = this.mode;
+    const nl = rest.indexOf("\n");
+    if (mode?.kind === "para" && (nl < 0 || !/\S/.test(rest.slice(nl)))) {
+      this.finishParagraph(mode, nl < 0 ? rest : rest.slice(0, nl));
+    } else if (rest.length > 0) {
+      this.tail.replaceChildren(toFragment(renderMarkdown(rest, { final: true })));
+    } else {
+      this.tail.replaceChildren();
     }
+    this.tail.replaceWith(...Array.from(this.tail.childNodes));
+    this.mode = null;
   }
 
   flushPending(): boolean {
@@ -235,13 +309,132 @@ export class StreamingMarkdown implements Flushable {
     this.text += this.pending;
     this.pending = "";
     const cut = this.splitter.advance(this.text);
-    if (cut > this.committed) {
-      const done = this.text.slice(this.committed, cut);
-      this.committed = cut;
-      this.element.insertBefore(toFragment(renderMarkdown(done, { final: true })), this.tail);
-    }
-    this.tail.innerHTML = renderMarkdown(this.text.slice(this.committed), { final: false });
+    if (cut > this.committed) this.commit(cut);
+    this.renderTail();
     return true;
+  }
+
+  /** Renders the finished blocks up to `cut` once (keeping the paragraph already on screen). */
+  private commit(cut: number): void {
+    let done = this.text.slice(this.committed, cut);
+    const mode = this.mode;
+    if (mode?.kind === "para") {
+      const end = done.indexOf("\n");
+      // Only when the paragraph ended at a blank line (a second line could make it anything).
+      if (end > 0 && /^\n[ \t]*(?:\n|$)/.test(done.slice(end))) {
+        this.finishParagraph(mode, done.slice(0, end));
+        this.element.insertBefore(mode.p, this.tail);
+        this.element.insertBefore(document.createTextNode("\n"), this.tail);
+        done = /\S/.test(done.slice(end)) ? done.slice(end) : "";
+      }
+    }
+    this.committed = cut;
+    this.mode = null;
+    this.tail.replaceChildren();
+    if (done) this.element.insertBefore(toFragment(renderMarkdown(done, { final: true, keepEnd: true })), this.tail);
+  }
+
+  private renderTail(): void {
+    const rest = this.text.slice(this.committed);
+    if (this.mode === null) this.mode = this.chooseMode(rest);
+    const mode = this.mode;
+    if (mode.kind === "code") {
+      // The open fence's code: what marked would show (one or two trailing newlines wait).
+      const code = rest.slice(mode.bodyStart).replace(/\n$/, "").replace(/\n$/, "");
+      if (code.length > mode.shown) mode.text.appendData(code.slice(mode.shown));
+      mode.shown = code.length;
+      // Lines go in blocks of about CODE_CHUNK_CHARS: the browser lays out only the last block
+      // again, not the whole code (the final render replaces the blocks with one highlighted text).
+      if (mode.shown - mode.sealed > CODE_CHUNK_CHARS) {
+        const data = mode.text.data;
+        const nl = data.lastIndexOf("\n");
+        if (nl > 0) {
+          mode.text.data = data.slice(0, nl + 1);
+          mode.sealed += nl + 1;
+          const chunk = document.createElement("span");
+          chunk.className = "code-chunk";
+          mode.text = document.createTextNode(data.slice(nl + 1));
+          chunk.append(mode.text);
+          mode.code.append(chunk);
+        }
+      }
+      return;
+    }
+    if (mode.kind === "para") {
+      const nl = rest.indexOf("\n");
+      if (nl < 0) {
+        this.updateParagraph(mode, rest);
+        return;
+      }
+      if (!/\S/.test(rest.slice(nl))) return; // the line ended: wait for what comes next
+      this.mode = { kind: "full" }; // a second line may change what the block is
+    }
+    this.tail.replaceChildren(toFragment(renderMarkdown(rest, { final: false })));
+  }
+
+  private chooseMode(rest: string): Tail {
+    const nl = rest.indexOf("\n");
+    if (nl > 0 && this.splitter.inFence) {
+      const first = rest.slice(0, nl);
+      if (openingFence(first) && !/^[ \t]/.test(first)) {
+        this.tail.replaceChildren(toFragment(renderMarkdown(first, { final: false })));
+        const codeEl = this.tail.querySelector("code");
+        if (codeEl) {
+          const chunk = document.createElement("span");
+          chunk.className = "code-chunk";
+          const text = document.createTextNode("");
+          chunk.append(text);
+          codeEl.replaceChildren(chunk);
+          return { kind: "code", code: codeEl as HTMLElement, text, bodyStart: nl + 1, shown: 0, sealed: 0 };
+        }
+      }
+    }
+    if (nl < 0 && PARAGRAPH_START.test(rest)) {
+      const p = document.createElement("p");
+      this.tail.replaceChildren(p);
+      return { kind: "para", p, block: p, blockChars: 0, stable: 0, live: [], checkedAt: 0 };
+    }
+    return { kind: "full" };
+  }
+
+  /** A one-line paragraph: seal a safe prefix of the live end when it grows, re-render the rest. */
+  private updateParagraph(mode: Extract<Tail, { kind: "para" }>, line: string): void {
+    let live = line.slice(mode.stable);
+    if (live.length >= mode.checkedAt + SEGMENT_CHARS) {
+      mode.checkedAt = live.length;
+      const cut = inlineSafeCut(live);
+      if (cut > 0) {
+        for (const node of mode.live) node.parentNode?.removeChild(node);
+        mode.live = [];
+        if (mode.blockChars >= PARA_BLOCK_CHARS || mode.block === mode.p) {
+          // A very long paragraph streams in layout blocks, so a frame lays out only the last one
+          // (one line may end early at a block's end until the reply ends and they are unwrapped).
+          const block = document.createElement("span");
+          block.className = "para-chunk";
+          mode.p.append(block);
+          mode.block = block;
+          mode.blockChars = 0;
+        }
+        mode.block.append(toFragment(renderInline(live.slice(0, cut))));
+        mode.blockChars += cut;
+        mode.stable += cut;
+        mode.checkedAt = 0;
+        live = live.slice(cut);
+      }
+    }
+    for (const node of mode.live) node.parentNode?.removeChild(node);
+    const fragment = toFragment(renderInline(live));
+    mode.live = Array.from(fragment.childNodes);
+    mode.block.append(fragment);
+  }
+
+  /** The paragraph's last render, as marked renders the whole line; text nodes merged. */
+  private finishParagraph(mode: Extract<Tail, { kind: "para" }>, line: string): void {
+    for (const node of mode.live) node.parentNode?.removeChild(node);
+    mode.live = [];
+    mode.block.append(toFragment(renderInline(line.slice(mode.stable))));
+    for (const block of Array.from(mode.p.querySelectorAll(":scope > .para-chunk"))) block.replaceWith(...Array.from(block.childNodes));
+    mode.p.normalize();
   }
 }
 
@@ -295,3 +488,5 @@ export class StreamingText implements Flushable {
 export function renderStatic(element: HTMLElement, text: string): void {
   element.append(toFragment(renderMarkdown(text, { final: true })));
 }
+
+export { decorateCode };

@@ -1,6 +1,11 @@
 // Scroll pinning: the view follows new text only while it is pinned to the bottom. Any upward
 // scroll by the user unpins it (and shows "Jump to latest"); scrolling back to the bottom, or the
 // button, pins it again. Content growing below an unpinned view never moves it.
+//
+// While pinned, a ResizeObserver on the content keeps the view at the bottom: its callback runs
+// after the browser's own layout of the frame, so following the text never forces a synchronous
+// layout (reading scrollHeight right after a DOM write would, once per frame). The mouse wheel
+// over the floating "Jump to latest" button scrolls the conversation as it would anywhere else.
 
 const BOTTOM_SLACK_PX = 8;
 
@@ -21,8 +26,21 @@ export class ScrollPin {
     scroller.addEventListener("wheel", (e) => this.onWheel(e), { passive: true });
     scroller.addEventListener("keydown", (e) => this.onKey(e));
     jumpButton?.addEventListener("click", () => this.jumpToLatest());
+    jumpButton?.addEventListener("wheel", (e) => this.forwardWheel(e), { passive: false });
+    if (typeof ResizeObserver === "function") {
+      const observer = new ResizeObserver(() => {
+        if (this.pinnedState) this.toBottom();
+        else this.updateButton();
+      });
+      for (const child of Array.from(scroller.children)) observer.observe(child);
+      observer.observe(scroller);
+      this.observing = true;
+    }
     this.updateButton();
   }
+
+  /** Whether a ResizeObserver follows the content (then `follow()` after a flush can wait for it). */
+  readonly observing: boolean = false;
 
   get pinned(): boolean {
     return this.pinnedState;
@@ -30,6 +48,11 @@ export class ScrollPin {
 
   onChange(listener: (pinned: boolean) => void): void {
     this.listeners.push(listener);
+  }
+
+  /** After a streaming flush: the ResizeObserver follows the text after layout, when there is one. */
+  followLater(): void {
+    if (!this.observing) this.follow();
   }
 
   /** Call after the content changed: keeps a pinned view at the bottom, leaves others alone. */
@@ -71,6 +94,17 @@ export class ScrollPin {
     this.lastTop = top;
     this.lastHeight = height;
     this.updateButton();
+  }
+
+  /** The wheel over the floating button: scroll the conversation under it. */
+  private forwardWheel(event: WheelEvent): void {
+    if (event.ctrlKey) return; // pinch-zoom stays the browser's
+    const line = 16;
+    const page = this.scroller.clientHeight;
+    const unit = event.deltaMode === 1 ? line : event.deltaMode === 2 ? page : 1;
+    event.preventDefault();
+    this.onWheel(event);
+    this.scroller.scrollBy({ top: event.deltaY * unit, left: 0 });
   }
 
   private onWheel(event: WheelEvent): void {

@@ -63,6 +63,8 @@ export class Settings {
 
 export class ConversationStore {
   entries: Entry[] = [];
+  /** The conversation's settings (chat-settings.ts cleans them); saved with its entries. */
+  settings: unknown = {};
   private readonly storage: Storage | null;
 
   constructor(storage?: Storage | null) {
@@ -71,12 +73,14 @@ export class ConversationStore {
 
   load(): Entry[] {
     this.entries = [];
+    this.settings = {};
     try {
       const raw = this.storage?.getItem(CONVERSATION_KEY);
       if (!raw) return this.entries;
-      const data = JSON.parse(raw) as { version?: number; entries?: unknown };
+      const data = JSON.parse(raw) as { version?: number; entries?: unknown; settings?: unknown };
       if (data.version !== VERSION || !Array.isArray(data.entries)) return this.entries;
       this.entries = data.entries.filter(isEntry);
+      this.settings = data.settings ?? {};
     } catch {
       this.entries = [];
     }
@@ -87,7 +91,7 @@ export class ConversationStore {
     try {
       this.storage?.setItem(
         CONVERSATION_KEY,
-        JSON.stringify({ version: VERSION, entries: this.entries }),
+        JSON.stringify({ version: VERSION, entries: this.entries, settings: this.settings }),
       );
     } catch {
       // storage full or disabled: the conversation still lives in the page
@@ -113,6 +117,7 @@ export class ConversationStore {
 
   clear(): void {
     this.entries = [];
+    this.settings = {};
     try {
       this.storage?.removeItem(CONVERSATION_KEY);
     } catch {

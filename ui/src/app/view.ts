@@ -33,11 +33,18 @@ export interface Frame {
   statusDot: HTMLElement;
   statusText: HTMLElement;
   badge: HTMLElement;
+  /** The header's controls (model, tools, settings, theme): a dropdown menu on small screens. */
+  controls: HTMLElement;
+  menuButton: HTMLButtonElement;
   modelSelect: HTMLSelectElement;
   toolsToggle: HTMLInputElement;
+  themeSelect: HTMLSelectElement;
+  settingsButton: HTMLButtonElement;
+  /** The Settings popover (role dialog); SettingsPanel fills it. */
+  settingsPopover: HTMLElement;
   newChat: HTMLButtonElement;
-  systemPrompt: HTMLTextAreaElement;
   banner: HTMLElement;
+  scriptedNote: HTMLElement;
   scroller: HTMLElement;
   thread: HTMLElement;
   empty: HTMLElement;
@@ -46,54 +53,90 @@ export interface Frame {
   input: HTMLTextAreaElement;
   send: HTMLButtonElement;
   stop: HTMLButtonElement;
+  /** A polite live region: each finished reply is announced here once. */
+  announcer: HTMLElement;
 }
 
 export function buildFrame(root: HTMLElement): Frame {
-  const statusDot = h("span", { class: "status-dot", "data-status": "connecting" });
+  const statusDot = h("span", { class: "status-dot", "data-status": "connecting", "aria-hidden": "true" });
   const statusText = h("span", { class: "status-text", text: "Connecting…" });
   const badge = h("span", {
     class: "badge",
     "data-scripted": "true",
-    title: "Replies come from the scripted Ollama of ollama-sidecar, not from a real model",
+    title: "Replies come from the scripted Ollama of ollama-sidecar, not from a real model: the model name picks a scripted scenario",
     hidden: true,
     text: "scripted model",
   });
   const modelSelect = h("select", { id: "model-select", name: "model", "aria-label": "Model" });
   const toolsToggle = h("input", { type: "checkbox", id: "tools-toggle", name: "tools" });
-  const newChat = h("button", { type: "button", class: "ghost", text: "New chat" });
-  const systemPrompt = h("textarea", {
-    id: "system-prompt",
-    rows: "1",
-    "aria-label": "System prompt",
-    placeholder: "System prompt (optional): how the model should behave",
-    spellcheck: "false",
+  const themeSelect = h(
+    "select",
+    { id: "theme-select", name: "theme", "aria-label": "Theme" },
+    new Option("System", "system"),
+    new Option("Light", "light"),
+    new Option("Dark", "dark"),
+  );
+  const settingsButton = h("button", {
+    type: "button", class: "ghost settings-button", "aria-haspopup": "dialog", "aria-expanded": "false",
+    "aria-controls": "chat-settings", text: "Settings",
   });
-  const banner = h("div", { class: "banner", "aria-live": "polite", hidden: true });
+  const settingsPopover = h("div", {
+    id: "chat-settings", class: "popover settings", role: "dialog", "aria-label": "Chat settings", hidden: true,
+  });
+  const newChat = h("button", { type: "button", class: "ghost new-chat", text: "New chat" });
+  const menuButton = h("button", {
+    type: "button", class: "ghost menu-button", "aria-expanded": "false", "aria-controls": "topbar-controls",
+    "aria-label": "Menu", title: "Model, tools, settings and theme",
+  });
+  menuButton.append(h("span", { class: "menu-icon", "aria-hidden": "true" }));
+  const banner = h("div", { class: "banner", role: "status", hidden: true });
+  const scriptedNote = h(
+    "p",
+    { class: "scripted-note", "data-scripted-note": "true", hidden: true },
+    "No real model here: this is the scripted Ollama, and the model name picks a scripted " +
+      "scenario (demo answers in a friendly way, echo repeats you, thinking thinks, tools calls tools…).",
+  );
   const empty = h(
     "div",
     { class: "empty-state" },
-    h("div", { class: "empty-title", text: "Start a conversation" }),
-    h("div", {
-      class: "empty-sub",
-      text: "Replies stream from your local model through ollama-sidecar.",
-    }),
+    h("h1", { class: "empty-title", text: "Start a conversation" }),
+    h("p", { class: "empty-sub", text: "Replies stream from your local model through ollama-sidecar." }),
+    scriptedNote,
   );
-  const thread = h("div", { class: "thread", "aria-label": "Conversation", role: "log" }, empty);
-  const scroller = h("main", { class: "scroller", tabindex: "-1", "data-pinned": "true" }, thread);
+  // Not a live region: a reply is announced once, when it ends, through `announcer`.
+  const thread = h("div", { class: "thread" }, empty);
+  const scroller = h("main", { class: "scroller", tabindex: "0", "aria-label": "Conversation", "data-pinned": "true" }, thread);
   const jump = h("button", { type: "button", class: "jump", hidden: true }, "↓ Jump to latest");
   jump.setAttribute("aria-label", "Jump to latest");
   const input = h("textarea", {
     id: "message-input",
     rows: "1",
     "aria-label": "Message",
-    placeholder: "Message the model…  (Enter to send, Shift+Enter for a new line)",
+    "aria-describedby": "composer-hint",
+    placeholder: "Message the model…",
   });
   const send = h("button", { type: "submit", class: "primary send", disabled: true, text: "Send" });
   const stop = h("button", { type: "button", class: "stop", hidden: true, text: "Stop" });
   stop.title = "Stop the reply (Esc)";
   stop.setAttribute("aria-label", "Stop"); // the ■ drawn by CSS must not join the name
   const form = h("form", { class: "composer", autocomplete: "off" }, input, h("div", { class: "composer-actions" }, stop, send));
+  const hint = h("div", { class: "composer-hint", id: "composer-hint", text: "Enter to send, Shift+Enter for a new line, Esc to stop" });
+  const announcer = h("div", { class: "sr-only", "aria-live": "polite", "aria-atomic": "true", "data-announcer": "true" });
 
+  const controls = h(
+    "div",
+    { class: "topbar-controls", id: "topbar-controls" },
+    h(
+      "label",
+      { class: "tools-label", for: "tools-toggle", title: "Let the model use the project tools" },
+      toolsToggle,
+      " Tools",
+    ),
+    h("label", { class: "model-label", for: "model-select", text: "Model" }),
+    modelSelect,
+    settingsButton,
+    themeSelect,
+  );
   const header = h(
     "header",
     { class: "topbar" },
@@ -109,17 +152,11 @@ export function buildFrame(root: HTMLElement): Frame {
       h("div", { class: "status", role: "status" }, statusDot, statusText),
       badge,
       h("div", { class: "spacer" }),
-      h(
-        "label",
-        { class: "tools-label", for: "tools-toggle", title: "Let the model use the project tools" },
-        toolsToggle,
-        " Tools",
-      ),
-      h("label", { class: "model-label", for: "model-select", text: "Model" }),
-      modelSelect,
+      controls,
       newChat,
+      menuButton,
+      settingsPopover,
     ),
-    h("div", { class: "topbar-row system-row" }, systemPrompt),
   );
   toolsToggle.setAttribute("aria-label", "Tools");
 
@@ -130,7 +167,8 @@ export function buildFrame(root: HTMLElement): Frame {
       header,
       banner,
       h("div", { class: "stage" }, scroller, jump),
-      h("footer", { class: "composer-wrap" }, form),
+      h("footer", { class: "composer-wrap" }, form, hint),
+      announcer,
     ),
   );
   return {
@@ -138,11 +176,16 @@ export function buildFrame(root: HTMLElement): Frame {
     statusDot,
     statusText,
     badge,
+    controls,
+    menuButton,
     modelSelect,
     toolsToggle,
+    themeSelect,
+    settingsButton,
+    settingsPopover,
     newChat,
-    systemPrompt,
     banner,
+    scriptedNote,
     scroller,
     thread,
     empty,
@@ -151,6 +194,7 @@ export function buildFrame(root: HTMLElement): Frame {
     input,
     send,
     stop,
+    announcer,
   };
 }
 
@@ -164,7 +208,7 @@ export function userMessage(text: string): HTMLElement {
   return h(
     "div",
     { class: "turn turn-user" },
-    h("article", { class: "msg msg-user", "data-role": "user" }, h("div", { class: "msg-body", text })),
+    h("article", { class: "msg msg-user", "data-role": "user", "aria-label": "You" }, h("div", { class: "msg-body", text })),
   );
 }
 
@@ -254,6 +298,7 @@ export class ToolCard {
     APPROVAL_CHOICES.forEach((choice, i) => buttons[i].addEventListener("click", click(choice.approved, choice.scope)));
     this.approval = box;
     this.element.append(box);
+    buttons[0].focus({ preventScroll: true }); // a keyboard user answers right away ("Allow once")
   }
 
   removeApproval(keepNote = false): void {
@@ -336,7 +381,11 @@ export class AssistantReply {
   constructor(batcher: FrameBatcher) {
     this.batcher = batcher;
     this.body = h("div", { class: "msg-body", "data-content": "true" });
-    this.article = h("article", { class: "msg msg-assistant is-empty", "data-role": "assistant" }, this.body);
+    this.article = h(
+      "article",
+      { class: "msg msg-assistant is-empty", "data-role": "assistant", "aria-label": "Assistant" },
+      this.body,
+    );
     this.meta = h("div", { class: "msg-meta" });
     this.turn = h("div", { class: "turn turn-assistant" }, this.article, this.meta);
   }
@@ -354,9 +403,22 @@ export class AssistantReply {
     return this.roundTexts.map((t) => t.shownText).join("");
   }
 
+  /** While streaming the reply is aria-busy: assistive technology waits for the finished text. */
   setStreaming(on: boolean): void {
-    if (on) this.article.dataset.streaming = "true";
-    else delete this.article.dataset.streaming;
+    if (on) {
+      this.article.dataset.streaming = "true";
+      this.article.setAttribute("aria-busy", "true");
+    } else {
+      delete this.article.dataset.streaming;
+      this.article.removeAttribute("aria-busy");
+    }
+  }
+
+  /** The reply's visible text (for the announcement when it ends). */
+  get plainText(): string {
+    const copy = this.body.cloneNode(true) as HTMLElement;
+    copy.querySelectorAll(".copy-code").forEach((b) => b.remove());
+    return (copy.textContent ?? "").trim();
   }
 
   showWaiting(onTick?: () => void): void {
