@@ -37,7 +37,7 @@ from .framing import LineSplitter, encode_line
 from .outbox import Outbox
 from .protocol import PROTOCOL_VERSION, ReadyParams, notification
 from .protocol import McpServerStatusParams
-from .server import Server
+from .server import BIG_LINE_BYTES, Server
 from .stdio import READ_SIZE
 
 if TYPE_CHECKING:
@@ -162,6 +162,9 @@ async def read_requests(stdin: trio.abc.ReceiveStream, server: Server) -> None:
             data = b""
         lines = splitter.feed(data) if data else splitter.flush()
         for count, line in enumerate(lines, 1):
+            if isinstance(line, bytes) and len(line) >= BIG_LINE_BYTES:
+                await server.dispatch_big(line)  # decoded in pieces, the loop running
+                continue
             server.dispatch(line)
             if count % DISPATCH_BATCH_LINES == 0:
                 # A read can hold thousands of short lines: let streams in flight, signals and

@@ -6,6 +6,11 @@ across two reads is never decoded in halves. Only `b"\\n"` ends a line:
 U+0085, U+2028 and friends are ordinary bytes here, unlike `str.splitlines` and httpx's
 `aiter_lines()`.
 
+A read of a model's stream holds many lines. `LineSplitter.feed_block` hands over a read's whole
+lines as one block, and `decode_objects` decodes such a block with one msgspec call when the
+result is sure to be what decoding line by line gives (one object per line); otherwise it says
+so and the caller takes the lines one by one, which keeps every error exactly as it was.
+
 Output lines escape U+2028 and U+2029 because Node's `readline` splits on them;
 msgspec writes them raw. Both characters encode as `E2 80 A8` / `E2 80 A9`, byte sequences that
 can only occur inside a JSON string, so a byte-level replace is exact.
@@ -13,9 +18,11 @@ can only occur inside a JSON string, so a byte-level replace is exact.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import msgspec
+
+T = TypeVar("T")
 
 LS_RAW: Final = "\u2028".encode()
 PS_RAW: Final = "\u2029".encode()
@@ -78,6 +85,31 @@ class LineSplitter:
                 self._buffer += data[start:]
         return lines
 
+    def feed_block(self, data: bytes) -> bytes | None:
+        """The whole lines that `data` completes, as one block of `\n`-terminated lines (`b""`
+        when there are none), when no line of it can be over the limit; `None` when the caller
+        must use `feed` instead (nothing was taken: an oversized line is being dropped, or could
+        be). `split_block` makes the block into the lines `feed` would have returned."""
+        if self._discarding:
+            return None
+        cut = data.rfind(b"\n") + 1
+        if not cut:
+            if len(self._buffer) + len(data) > self.max_line_bytes:
+                return None
+            self._buffer += data
+            return b""
+        rest = len(data) - cut
+        if len(self._buffer) + cut > self.max_line_bytes or rest > self.max_line_bytes:
+            return None
+        if self._buffer:
+            block = bytes(self._buffer) + data[:cut]
+            self._buffer.clear()
+        else:
+            block = data[:cut] if rest else data
+        if rest:
+            self._buffer += data[cut:]
+        return block
+
     def flush(self) -> list[bytes | OversizedLine]:
         """At end of input: the unterminated last line, if any, as a line of its own."""
         if self._discarding:
@@ -103,6 +135,44 @@ class LineSplitter:
         if len(line) > self.max_line_bytes:
             return OversizedLine(len(line))
         return line
+
+
+def split_block(block: bytes) -> list[bytes]:
+    """The lines of a block from `LineSplitter.feed_block`, as `feed` returns them."""
+    lines = block.split(b"\n")
+    del lines[-1]  # what follows the last `\n`: nothing
+    if b"\r" in block:
+        lines = [line[:-1] if line.endswith(b"\r") else line for line in lines]
+    return lines
+
+
+def decode_objects(decoder: msgspec.json.Decoder[T], block: bytes) -> list[T] | None:
+    """The lines of `block` (whole `\n`-terminated lines) decoded in one call, when every
+    line is a compact object (`{` first, `}` last, nothing around them); else, or when the call
+    fails, `None`: then decoding line by line gives the answer and its exact error.
+
+    Why one call gives exactly what decoding line by line would: a raw line break cannot be
+    inside a JSON string, so the `}` that ends a line is structural; a value left open at a
+    line end would need `,`, `]` or `}` next, never the `{` that starts the next line. So each
+    value ends on its own line, each line starts one, and a line holding two values shows up as
+    a count that does not match.
+    """
+    lines = block.count(b"\n")
+    if not (block.startswith(b"{") and lines):
+        return None
+    if block.endswith(b"}\n"):
+        joins = block.count(b"}\n{")
+    elif block.endswith(b"}\r\n"):
+        joins = block.count(b"}\r\n{")
+    else:
+        return None
+    if joins != lines - 1:
+        return None
+    try:
+        values = decoder.decode_lines(block)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return None
+    return values if len(values) == lines else None
 
 
 def escape_separators(data: bytes) -> bytes:

@@ -10,11 +10,18 @@ its Ollama connection, so memory stays bounded however fast the model or slow th
 
 Each drain writes everything queued in one `send_all`, so output is written as whole lines, at
 most one write per wake-up.
+
+When stdout is a non-blocking fd (a pipe: what a desktop shell gives), `put` writes at once
+itself if nothing is queued or being written: a streaming chat then costs one `write` per
+upstream read, with no wake-up of the writer task and no extra pass of the event loop (what a
+slow model's reply, one token per read, mostly costs). Whatever the pipe does not take at once
+is queued for the writer, so order and the bound are as before.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections import deque
 
 import trio
@@ -28,6 +35,9 @@ class Outbox:
         self._limit = limit_bytes
         self._queue: deque[bytes] = deque()
         self._queued = 0
+        # The fd `put` may write to directly: a non-blocking one (trio's FdStream) only.
+        self._fd = stream.fileno() if isinstance(stream, trio.lowlevel.FdStream) else None
+        self._writing = False  # the writer task is inside send_all
         self._wake_writer = trio.lowlevel.ParkingLot()
         self._wake_producers = trio.lowlevel.ParkingLot()
         self._closed = False
@@ -42,6 +52,18 @@ class Outbox:
         """Queues whole lines without waiting. Never raises; dropped once stdout is broken."""
         if self.broken.is_set() or not data:
             return
+        if self._fd is not None and not self._queue and not self._writing:
+            try:
+                written = os.write(self._fd, data)
+            except BlockingIOError:
+                written = 0
+            except OSError as exc:
+                logger.warning("stdout is closed (%s); output is dropped from now on", exc)
+                self._mark_broken()
+                return
+            if written == len(data):
+                return
+            data = data[written:]
         self._queue.append(data)
         self._queued += len(data)
         self._wake_writer.unpark_all()
@@ -70,6 +92,8 @@ class Outbox:
         """The writer task. Returns when closed and drained, or when stdout breaks."""
         try:
             while True:
+                if self.broken.is_set():
+                    return
                 if not self._queue:
                     if self._closed:
                         return
@@ -77,12 +101,15 @@ class Outbox:
                     continue
                 batch = b"".join(self._queue)
                 self._queue.clear()
+                self._writing = True
                 try:
                     await self._stream.send_all(batch)
                 except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                     logger.warning("stdout is closed (%s); output is dropped from now on", exc)
                     self._mark_broken()
                     return
+                finally:
+                    self._writing = False
                 self._queued -= len(batch)
                 self._wake_producers.unpark_all()
         finally:
@@ -95,3 +122,4 @@ class Outbox:
         self._queued = 0
         self.broken.set()
         self._wake_producers.unpark_all()
+        self._wake_writer.unpark_all()  # a writer waiting for output ends

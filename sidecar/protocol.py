@@ -285,7 +285,31 @@ class McpServerStatusParams(Struct, omit_defaults=True):
     error: str | UnsetType = UNSET
 
 
+# A big `chat` line read in pieces (`rpc.decode_chat_head`): `ChatParams` with each message left
+# as raw JSON, built from ChatParams's own fields so the two never differ.
+ChatParamsHead: Final = msgspec.defstruct(
+    "ChatParamsHead",
+    [
+        (f.name, list[Raw] if f.name == "messages" else f.type)
+        if f.required else (f.name, f.type, f.default)
+        for f in msgspec.structs.fields(ChatParams)
+    ],
+    omit_defaults=True,
+)
+
+
+class ChatEnvelope(Struct):
+    """The envelope of a big `chat` line, its params as a `ChatParamsHead`."""
+
+    jsonrpc: Any = UNSET
+    id: Any = UNSET
+    method: Any = UNSET
+    params: ChatParamsHead | UnsetType = UNSET  # type: ignore[valid-type]
+
+
 envelope_decoder: Final = msgspec.json.Decoder(Envelope)
+chat_envelope_decoder: Final = msgspec.json.Decoder(ChatEnvelope)
+message_decoder: Final = msgspec.json.Decoder(Message)
 any_decoder: Final = msgspec.json.Decoder()
 
 

@@ -8,6 +8,13 @@ A line nested deeper than msgspec decodes (about 1,000 levels: it stops at Pytho
 limit) cannot be decoded at all. Its brackets, outside strings, are counted: when they do not
 balance the line is not JSON (-32700, id null); when they do, it is an invalid request (-32600),
 answered with its `id` when a top-level `id` can be read from the line's first 64 KiB.
+
+A big line (a long conversation sent whole: megabytes) would hold the loop for the whole of its
+decoding, so a big `chat` line is read in pieces: `decode_chat_head` reads the envelope and the
+params with each message left raw (a quick scan), `decode_messages` decodes the messages a batch
+at a time (the dispatcher lets the loop run in between), `chat_params` puts them together. When
+any piece fails, `decode_request` (then `decode_params`) reads the line as always and says what
+is wrong. UTF-8 is checked with `bytes.isascii` first, a fraction of a validating decode.
 """
 
 from __future__ import annotations
@@ -21,12 +28,16 @@ import msgspec
 from . import errors
 from .framing import OversizedLine, encode_line
 from .protocol import (
+    ChatParams,
     ErrorObject,
     ErrorResponse,
+    Message,
     RequestId,
     Response,
     any_decoder,
+    chat_envelope_decoder,
     envelope_decoder,
+    message_decoder,
 )
 
 
@@ -112,10 +123,11 @@ def decode_request(line: bytes | OversizedLine, max_line_bytes: int) -> Request 
         )
     if not line.strip():
         return None
-    try:
-        line.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadRequest(errors.parse_error(f"invalid UTF-8 at byte {exc.start}")) from None
+    if not line.isascii():
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadRequest(errors.parse_error(f"invalid UTF-8 at byte {exc.start}")) from None
     try:
         envelope = envelope_decoder.decode(line)
     except msgspec.ValidationError:
@@ -158,6 +170,46 @@ def decode_request(line: bytes | OversizedLine, max_line_bytes: int) -> Request 
         )
     params = None if envelope.params is msgspec.UNSET else envelope.params
     return Request(id=request_id, method=envelope.method, params=params)
+
+
+def decode_chat_head(line: bytes) -> tuple[Request, Any] | None:
+    """A line as a valid `chat` request with its messages left raw: the request and the params
+    head (`protocol.ChatParamsHead`); `None` when it is anything else."""
+    if not line.isascii():
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    try:
+        envelope = chat_envelope_decoder.decode(line)
+    except Exception:  # invalid, or too deep: the two-step path says which
+        return None
+    request_id = None if envelope.id is msgspec.UNSET else envelope.id
+    if (
+        (envelope.id is not msgspec.UNSET and type(request_id) not in (int, str))
+        or envelope.jsonrpc not in (msgspec.UNSET, "2.0")
+        or envelope.method != "chat"
+        or envelope.params is msgspec.UNSET
+        or not envelope.params.messages  # ChatParams wants at least one
+    ):
+        return None
+    return Request(id=request_id, method="chat", params=None), envelope.params
+
+
+def decode_messages(raw: list[msgspec.Raw]) -> list[Message] | None:
+    """Raw messages decoded; `None` when one is not a valid message."""
+    try:
+        return [message_decoder.decode(item) for item in raw]
+    except Exception:
+        return None
+
+
+def chat_params(head: Any, messages: list[Message]) -> ChatParams:
+    """The params `decode_params` would make of the line: the head's fields (already checked
+    by its decoder) and the decoded messages."""
+    values = {name: getattr(head, name) for name in head.__struct_fields__}
+    values["messages"] = messages
+    return ChatParams(**values)
 
 
 def decode_params(request: Request, decoder: msgspec.json.Decoder) -> Any:

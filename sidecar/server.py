@@ -31,7 +31,17 @@ from .methods import METHODS, Method
 from .outbox import Outbox
 from .protocol import ChatParams, Notification, RequestId
 from .providers import Provider
-from .rpc import BadRequest, Request, decode_params, decode_request, encode_error, encode_result
+from .rpc import (
+    BadRequest,
+    Request,
+    chat_params,
+    decode_chat_head,
+    decode_messages,
+    decode_params,
+    decode_request,
+    encode_error,
+    encode_result,
+)
 from .singleflight import SharedCalls
 from .tool_plan import plan_tools
 from .tools import Workspace
@@ -40,6 +50,8 @@ from .tools.mcp.hub import McpHub
 logger = logging.getLogger(__name__)
 
 SOFT_STOP: Final = "eof"  # the only stop reason that lets in-flight requests finish
+BIG_LINE_BYTES: Final = 256 * 1024  # lines this long are read in pieces (`dispatch_big`)
+MESSAGES_PER_PIECE: Final = 100  # messages decoded between two checkpoints
 
 
 class Handle:
@@ -114,6 +126,36 @@ class Server:
             logger.exception("dispatching a line failed")
             self.outbox.put(encode_error(None, errors.internal_error(exc)))
 
+    async def dispatch_big(self, line: bytes) -> None:
+        """`dispatch` for a big line, letting the loop run while it is decoded: a valid chat is
+        read in pieces (rpc.decode_chat_head), anything else by `dispatch`. Nothing else is
+        dispatched meanwhile (the reader waits for this), so the order of lines holds."""
+        params: Any = None
+        try:
+            head = decode_chat_head(line) if self.accepting else None
+            if head is not None:
+                request, raw = head
+                messages: list[Any] = []
+                for start in range(0, len(raw.messages), MESSAGES_PER_PIECE):
+                    await trio.lowlevel.checkpoint()
+                    piece = decode_messages(raw.messages[start : start + MESSAGES_PER_PIECE])
+                    if piece is None:
+                        break
+                    messages += piece
+                else:
+                    params = chat_params(raw, messages)
+        except Exception:  # a bug here: the line is read as always
+            logger.exception("reading a big line in pieces failed")
+            params = None
+        if params is None:
+            self.dispatch(line)  # not a valid chat: read as always, with its exact error
+        elif self.accepting:
+            try:
+                self._start(request, params)
+            except Exception as exc:
+                logger.exception("dispatching a line failed")
+                self.outbox.put(encode_error(None, errors.internal_error(exc)))
+
     def _dispatch(self, line: bytes | OversizedLine) -> None:
         try:
             request = decode_request(line, self.config.max_line_bytes)
@@ -122,8 +164,12 @@ class Server:
             return
         if request is None:
             return
+        self._start(request)
+
+    def _start(self, request: Request, params: Any = None) -> None:
+        """Admits a decoded request and starts its task, or answers why not."""
         try:
-            handle, method, params = self._admit(request)
+            handle, method, params = self._admit(request, params)
             handle.counted = self.admission.enter(request.method)
         except errors.RpcError as exc:
             if not request.is_notification:
@@ -139,7 +185,7 @@ class Server:
             self.accepting = False  # nothing read after `shutdown` is served
         self._nursery.start_soon(self._serve, handle, method, params)
 
-    def _admit(self, request: Request) -> tuple[Handle, Method, Any]:
+    def _admit(self, request: Request, params: Any = None) -> tuple[Handle, Method, Any]:
         method = METHODS.get(request.method)
         if method is None:
             raise errors.RpcError(
@@ -148,7 +194,8 @@ class Server:
             )
         if request.id is not None and request.id in self.handles:
             raise errors.invalid_request(f"id {request.id!r} is already in flight")
-        params = decode_params(request, method.decoder)
+        if params is None:
+            params = decode_params(request, method.decoder)
         if not isinstance(params, ChatParams):
             return Handle(request), method, params
         model = params.model if params.model is not msgspec.UNSET else self.config.model

@@ -21,7 +21,7 @@ from typing import Any
 
 import trio
 
-from . import control, overload, streaming
+from . import control, load, overload, paced, streaming
 from .report import Row, machine, machine_text, table, write_json, write_plots
 from .rig import BenchFailure
 from .upstream import open_bench_ollama
@@ -41,10 +41,18 @@ class Scale:
     concurrent_chats: int
     concurrent_tokens: int
     burst_requests: int = 10_000
+    paced_tokens: int = 1000  # issue 14: one chat (and 32) at 50 tokens/s, a read per token
+    big_stream_tokens: int = 1000  # a stream at 100 tokens/s beside ...
+    big_requests: int = 8  # ... this many 5.6 MB chat requests, one a second
+    burst_chats: int = 128
+    burst_tokens: int = 200
 
 
 FULL = Scale(200_000, 1000, 10_000, 10, 1000, 100, 5, 100_000, 5.0, 32, 500)
-QUICK = Scale(20_000, 100, 2000, 10, 100, 10, 3, 20_000, 2.0, 32, 50)
+QUICK = Scale(20_000, 100, 2000, 10, 100, 10, 3, 20_000, 2.0, 32, 50,
+              paced_tokens=100, big_stream_tokens=200, big_requests=2, burst_tokens=50)
+PACED_RATE = 50.0
+PACED_CHATS = 32
 
 
 def plan(scale: Scale) -> list[tuple[str, Callable[[Any], Awaitable[dict[str, Any]]]]]:
@@ -69,11 +77,23 @@ def plan(scale: Scale) -> list[tuple[str, Callable[[Any], Awaitable[dict[str, An
         ("throughput_official", lambda fake: streaming.throughput_official(
             fake, scale.throughput_tokens)),
         ("throughput_floor", floor),
+        ("paced_sidecar", lambda fake: paced.paced_cpu(
+            fake, "sidecar", 1, PACED_RATE, scale.paced_tokens)),
+        ("paced_official", lambda fake: paced.paced_cpu(
+            fake, "official", 1, PACED_RATE, scale.paced_tokens)),
+        ("paced32_sidecar", lambda fake: paced.paced_cpu(
+            fake, "sidecar", PACED_CHATS, PACED_RATE, scale.paced_tokens)),
+        ("paced32_official", lambda fake: paced.paced_cpu(
+            fake, "official", PACED_CHATS, PACED_RATE, scale.paced_tokens)),
+        ("big_requests", lambda fake: load.big_requests(
+            fake, scale.big_stream_tokens, 100.0, scale.big_requests, 1.0)),
+        ("burst", lambda fake: load.burst(fake, scale.burst_chats, scale.burst_tokens)),
     ]
 
 
 def _brief(result: dict[str, Any]) -> str:
-    for key in ("tokens_per_s", "p99_ms", "ready_ms", "growth_kib"):
+    for key in ("cpu_us_per_token", "tokens_per_s", "p99_ms", "ready_ms", "growth_kib",
+                "growth_after_kib"):
         if key in result:
             return f"{key}={result[key]:,.2f}"
     if "cancel_to_response" in result:
@@ -150,9 +170,15 @@ def rows(runs: dict[str, list[dict[str, Any]]], scale: Scale) -> list[Row]:
             _pct(m("throughput_sidecar", "relay_cpu_share")), "%"),
         Row("1", "CPU of the official relay while relaying",
             _pct(m("throughput_official", "relay_cpu_share")), "%"),
-        Row("1", "sidecar / official client", _div(tps_sidecar, tps_official), "x", 4, True, ">= 4x"),
+        Row("1", "sidecar / official client (wall-clock relay)", _div(tps_sidecar, tps_official),
+            "x", 6, True, ">= 6x"),
         Row("1", "sidecar / msgspec floor", _div(tps_sidecar, tps_floor) and
             100 * _div(tps_sidecar, tps_floor), "%", 25, True, ">= 25%"),
+        Row("1", "CPU per token: sidecar", m("throughput_sidecar", "cpu_us_per_token"), "us"),
+        Row("1", "CPU per token: msgspec floor", m("throughput_floor", "us_per_token"), "us"),
+        Row("1", "CPU per token: sidecar / msgspec floor",
+            _div(m("throughput_sidecar", "cpu_us_per_token"), m("throughput_floor", "us_per_token")),
+            "x", 1.6, False, "<= 1.6x"),
     ]
     for name, rate, limit in (("latency_100", "100", 2.0), ("latency_2000", "2,000", 5.0)):
         out += [
@@ -181,7 +207,7 @@ def rows(runs: dict[str, list[dict[str, Any]]], scale: Scale) -> list[Row]:
         ]
     bare, ready = m("startup", "bare_import_line_ms"), m("startup", "ready_ms")
     out += [
-        Row("5", "python -c 'import trio, httpx, msgspec': spawn -> exit",
+        Row("5", "python -c 'import trio, msgspec': spawn -> exit",
             m("startup", "bare_import_ms"), "ms"),
         Row("5", "the same imports: spawn -> a line written after them read", bare, "ms"),
         Row("5", "spawn -> sidecar:ready read", ready, "ms"),
@@ -219,6 +245,29 @@ def rows(runs: dict[str, list[dict[str, Any]]], scale: Scale) -> list[Row]:
         Row("7", f"{scale.concurrent_chats} chats x 50 tok/s: added latency max",
             m("concurrent", "max_ms"), "ms"),
     ]
+    for name, label in (("paced", "1 chat"), ("paced32", f"{PACED_CHATS} chats")):
+        side, official = m(f"{name}_sidecar", "cpu_us_per_token"), m(f"{name}_official",
+                                                                      "cpu_us_per_token")
+        what = f"paced CPU per token ({label} x {PACED_RATE:g} tok/s, a read per token"
+        out += [
+            Row("9", f"{what}): sidecar", side, "us"),
+            Row("9", f"{what}): official client relay", official, "us"),
+            Row("9", f"{what}): sidecar / official", _div(side, official), "x", 0.3, False,
+                "<= 0.3x"),
+        ]
+    big = f"a stream at 100 tok/s beside {scale.big_requests} chat requests of 5.6 MB"
+    out += [
+        Row("9", f"{big}: added latency p50", m("big_requests", "p50_ms"), "ms"),
+        Row("9", f"{big}: added latency p99", m("big_requests", "p99_ms"), "ms", 5, False,
+            "<= 5 ms"),
+        Row("9", f"{big}: added latency max", m("big_requests", "max_ms"), "ms"),
+        Row("9", f"{scale.burst_chats} chats at once: RSS idle before",
+            _mb(m("burst", "idle_kib")), "MB"),
+        Row("9", f"{scale.burst_chats} chats at once: RSS at the peak",
+            _mb(m("burst", "peak_kib")), "MB"),
+        Row("9", f"{scale.burst_chats} chats at once: RSS growth 1 s after they end",
+            _mb(m("burst", "growth_after_kib")), "MB", 4 * 1.048576, False, "<= 4 MiB"),
+    ]
     burst = f"burst of {scale.burst_requests:,} mixed requests beside a chat"
     out += [
         Row("8", f"{burst}: time to drain", m("overload", "drain_ms"), "ms"),
@@ -248,6 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
                         + ", ".join(name for name, _ in plan(FULL)))
     parser.add_argument("--profile", type=Path, metavar="PATH",
                         help="instead: py-spy the sidecar during the throughput run into PATH")
+    parser.add_argument("--paced", action="store_true",
+                        help="with --profile: a reply at 50 tokens/s, a read per token")
     parser.add_argument("--frozen", nargs="?", const="", metavar="PATH",
                         help="instead: start-up of the one-folder binary (scripts/build-sidecar, "
                         "or PATH) against python -m sidecar; --runs rounds (default 10)")
@@ -260,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile is not None:
         from .profile import profile
 
+        if args.paced:
+            return profile(args.profile, scale.paced_tokens if not args.quick else 200, PACED_RATE)
         return profile(args.profile, scale.throughput_tokens)
     if args.frozen is not None:
         from .frozen import frozen_startup

@@ -120,7 +120,7 @@ async def cancels(fake: BenchOllama, count: int) -> dict[str, Any]:
 
 # --- 5. start-up ---------------------------------------------------------------------------------
 
-BARE_IMPORT = "import trio, httpx, msgspec"
+BARE_IMPORT = "import trio, msgspec"
 # The same imports, then one line on stdout, read by the reader like the sidecar's ready line.
 BARE_IMPORT_LINE = BARE_IMPORT + """
 import os
@@ -129,7 +129,7 @@ os.write(1, b'{"jsonrpc":"2.0","method":"sidecar:ready","params":{}}\\n')
 
 
 async def _bare_import() -> float:
-    """spawn -> exit of `python -c "import trio, httpx, msgspec"` (interpreter teardown included)."""
+    """spawn -> exit of `python -c "import trio, msgspec"` (interpreter teardown included)."""
     start = time.monotonic()
     await trio.run_process([sys.executable, "-c", BARE_IMPORT], env=child_env())
     return time.monotonic() - start

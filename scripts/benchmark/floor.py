@@ -60,4 +60,5 @@ def measure(body: bytes, expected_text: str) -> dict[str, float]:
     text = "".join(decoded.decode(line).params.content for line in payload.splitlines())
     if text != expected_text:
         raise AssertionError("the floor relay changed the text")
-    return {"tokens": tokens, "seconds": elapsed, "tokens_per_s": tokens / elapsed}
+    return {"tokens": tokens, "seconds": elapsed, "tokens_per_s": tokens / elapsed,
+            "us_per_token": elapsed / tokens * 1e6}

@@ -3,11 +3,12 @@
 The binary is the one `scripts/build-sidecar` makes (built or reused first), or PATH. Both are
 measured the way measurement 5 measures the sidecar: a reader process on the stdout pipe, the
 `status` request written right after the spawn, and the time from the spawn until the reader
-reads the `sidecar:ready` line, then the `status` answer (which includes the first use of httpx
-and the `/api/version` probe of the scripted upstream). After one unmeasured warm-up of each,
-`--runs` rounds (default 10; 3 with --quick) spawn both, alternating which goes first; the table
-shows medians, and the fastest and slowest run. RSS and the process's CPU time (user+sys, less
-sensitive to a busy machine than the wall-clock times) are read once `status` is answered.
+reads the `sidecar:ready` line, then the `status` answer (which includes the first use of the
+client and the `/api/version` probe of the scripted upstream). After one unmeasured warm-up of
+each, `--runs` rounds (default 10; 3 with --quick) spawn both, alternating which goes first; the
+table shows medians, and the fastest and slowest run. RSS is read once the ready line is read
+(the target of issue 14: at most 1.1x) and once `status` is answered, with the process's CPU time
+(user+sys, less sensitive to a busy machine than the wall-clock times).
 """
 
 from __future__ import annotations
@@ -36,13 +37,17 @@ def _folder_mb(executable: Path) -> float:
     return sum(p.stat().st_size for p in executable.parent.rglob("*") if p.is_file()) / 1e6
 
 
-async def _start(name: str, command: list[str], url: str) -> tuple[float, float, int, float]:
-    """Spawn -> ready read, spawn -> status answer read (s), then RSS (KiB) and CPU time (s)."""
+async def _start(
+    name: str, command: list[str], url: str
+) -> tuple[float, float, int, float, int]:
+    """Spawn -> ready read, spawn -> status answer read (s), then RSS (KiB) and CPU time (s),
+    and RSS (KiB) when the ready line was read."""
     async with open_rig(name) as rig:
         await rig.start_reader()
         spawned = await rig.spawn([*command, "--ollama-url", url, "--model", "bench"])
         status, _ = await rig.send("status")  # written at once: requests before ready are kept
         await rig.wait_for(lambda: "ready" in rig.marks, "sidecar:ready line", 30.0)
+        rss_ready = rig.rss_kib()
         answered, result = await rig.result(status)
         if not result["ollama"]["reachable"]:
             raise BenchFailure(f"{name}: status says the upstream is unreachable: {result!r}")
@@ -51,13 +56,14 @@ async def _start(name: str, command: list[str], url: str) -> tuple[float, float,
         await rig.finish()
     if rig.lines[0][1].get("method") != "sidecar:ready":
         raise BenchFailure(f"{name}: the first line was not sidecar:ready")
-    return rig.marks["ready"] - spawned, answered - spawned, rss, cpu
+    return rig.marks["ready"] - spawned, answered - spawned, rss, cpu, rss_ready
 
 
 async def measure(executable: Path, rounds: int) -> dict[str, dict[str, list[float]]]:
     commands = {"python": [sys.executable, "-m", "sidecar"], "frozen": [str(executable)]}
     raw: dict[str, dict[str, list[float]]] = {
-        name: {"ready_ms": [], "status_ms": [], "rss_kib": [], "cpu_ms": []} for name in commands
+        name: {"ready_ms": [], "status_ms": [], "rss_kib": [], "cpu_ms": [], "rss_ready_kib": []}
+        for name in commands
     }
     async with open_bench_ollama() as fake:
         for name, command in commands.items():  # warm the page cache for both
@@ -65,7 +71,8 @@ async def measure(executable: Path, rounds: int) -> dict[str, dict[str, list[flo
         for index in range(rounds):
             order = list(commands) if index % 2 == 0 else list(reversed(commands))
             for name in order:
-                ready, status, rss, cpu = await _start(name, commands[name], fake.url)
+                ready, status, rss, cpu, rss_ready = await _start(name, commands[name], fake.url)
+                raw[name]["rss_ready_kib"].append(rss_ready)
                 raw[name]["ready_ms"].append(ready * 1000)
                 raw[name]["status_ms"].append(status * 1000)
                 raw[name]["rss_kib"].append(rss)
@@ -91,9 +98,17 @@ def rows(raw: dict[str, dict[str, list[float]]]) -> list[Row]:
                 m("python", key), "ms"),
             Row("F", f"frozen binary: spawn -> {what} ({spread('frozen', key)})",
                 m("frozen", key), "ms"),
-            Row("F", f"frozen / python ({what})", m("frozen", key) / m("python", key), "x"),
+            Row("F", f"frozen / python ({what})", m("frozen", key) / m("python", key), "x",
+                1.15, False, "<= 1.15x"),
         ]
     out += [
+        Row("F", "python -m sidecar: RSS when the ready line is read",
+            m("python", "rss_ready_kib") * 1024 / 1e6, "MB"),
+        Row("F", "frozen binary: RSS when the ready line is read",
+            m("frozen", "rss_ready_kib") * 1024 / 1e6, "MB"),
+        Row("F", "frozen / python (RSS at ready)",
+            m("frozen", "rss_ready_kib") / m("python", "rss_ready_kib"), "x", 1.1, False,
+            "<= 1.1x"),
         Row("F", "python -m sidecar: CPU time (user+sys) until the status answer",
             m("python", "cpu_ms"), "ms"),
         Row("F", "frozen binary: CPU time (user+sys) until the status answer",
@@ -114,13 +129,14 @@ def frozen_startup(path: str | None, rounds: int, markdown: bool = True) -> int:
     print(f"ollama-sidecar start-up: frozen binary vs python -m sidecar ({rounds} rounds; medians)")
     print(machine_text(machine()))
     print(f"binary: {executable} (folder {_folder_mb(executable):.1f} MB)", flush=True)
+    folder_mb = _folder_mb(executable)
     started = time.monotonic()
     try:
         raw = trio.run(measure, executable, rounds)
     except BenchFailure as exc:
         print(f"FAIL: {exc}", file=sys.stderr)
         return 1
-    table_rows = rows(raw)
+    table_rows = [*rows(raw), Row("F", "frozen binary: size of its folder", folder_mb, "MB")]
     print()
     print(table(table_rows))
     if markdown:

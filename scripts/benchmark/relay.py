@@ -1,10 +1,11 @@
 """What a user would write instead of the sidecar: the official `ollama` client as a relay.
 
-    python -m benchmark.relay --host URL --model M --prompt TAG
+    python -m benchmark.relay --host URL --model M --prompt TAG [--prompt TAG2 ...]
 
 `ollama.AsyncClient(host=URL).chat(model=..., messages=..., stream=True)`, and for every chunk
 with content one JSON-RPC `chat:token` line on stdout, written and flushed at once (a relay must
-stream), then one response line like the sidecar's, so the same reader consumes both.
+stream), then one response line like the sidecar's, so the same reader consumes both. Several
+prompts run as concurrent chats (ids 1, 2, ... in the order given), in one asyncio loop.
 """
 
 from __future__ import annotations
@@ -21,9 +22,14 @@ def _line(value: dict) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
-async def relay(host: str, model: str, prompt: str) -> int:
-    out = sys.stdout.buffer
+async def relay(host: str, model: str, prompts: list[str]) -> int:
     client = ollama.AsyncClient(host=host)
+    await asyncio.gather(*(chat(client, model, prompt, i) for i, prompt in enumerate(prompts, 1)))
+    return 0
+
+
+async def chat(client: ollama.AsyncClient, model: str, prompt: str, chat_id: int) -> None:
+    out = sys.stdout.buffer
     parts: list[str] = []
     done_reason = None
     stream = await client.chat(
@@ -38,7 +44,7 @@ async def relay(host: str, model: str, prompt: str) -> int:
                     {
                         "jsonrpc": "2.0",
                         "method": "chat:token",
-                        "params": {"chat_id": 1, "content": content},
+                        "params": {"chat_id": chat_id, "content": content},
                     }
                 )
             )
@@ -47,16 +53,15 @@ async def relay(host: str, model: str, prompt: str) -> int:
             done_reason = part.done_reason
     message = {"role": "assistant", "content": "".join(parts)}
     result = {"done_reason": done_reason or "stop", "messages": [message]}
-    out.write(_line({"jsonrpc": "2.0", "id": 1, "result": result}))
+    out.write(_line({"jsonrpc": "2.0", "id": chat_id, "result": result}))
     out.flush()
-    return 0
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmark.relay")
     parser.add_argument("--host", required=True)
     parser.add_argument("--model", required=True)
-    parser.add_argument("--prompt", required=True)
+    parser.add_argument("--prompt", required=True, action="append")
     args = parser.parse_args()
     return asyncio.run(relay(args.host, args.model, args.prompt))
 

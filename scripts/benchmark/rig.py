@@ -62,7 +62,15 @@ def rss_kib(pid: int) -> int | None:
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of `pid` so far (None once it is gone)."""
+    """User + system CPU time of `pid` so far (None once it is gone): the scheduler's own
+    count in nanoseconds (/proc/PID/task/*/schedstat) where there is one, else clock ticks."""
+    try:
+        return sum(
+            int((task / "schedstat").read_bytes().split()[0])
+            for task in Path(f"/proc/{pid}/task").iterdir()
+        ) / 1e9
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             fields = f.read().rpartition(b")")[2].split()
@@ -271,10 +279,13 @@ async def open_rig(name: str) -> AsyncIterator[Rig]:
             nursery.cancel_scope.cancel()
 
 
-async def start_sidecar(rig: Rig, url: str, *reader_args: str) -> float:
-    """Reader, then sidecar; returns once `sidecar:ready` was read (the ready time)."""
+async def start_sidecar(
+    rig: Rig, url: str, *reader_args: str, sidecar_args: Sequence[str] = ()
+) -> float:
+    """Reader, then sidecar (`sidecar_args` added to its command line); returns once
+    `sidecar:ready` was read (the ready time)."""
     await rig.start_reader(*reader_args)
-    await rig.spawn(sidecar_command(url))
+    await rig.spawn([*sidecar_command(url), *sidecar_args])
     await rig.wait_for(lambda: "ready" in rig.marks, "sidecar:ready line", 30.0)
     return rig.marks["ready"]
 

@@ -123,6 +123,7 @@ async def _throughput(
     wall = wall_end - wall_start
     return {"tokens": count, "seconds": seconds, "tokens_per_s": count / seconds,
             "notifications": len(arrivals),
+            "cpu_us_per_token": (cpu_end[0] - cpu_start[0]) / count * 1e6,
             "relay_cpu_share": (cpu_end[0] - cpu_start[0]) / wall,
             "reader_cpu_share": (cpu_end[1] - cpu_start[1]) / wall}
 
@@ -134,7 +135,7 @@ async def throughput_sidecar(fake: BenchOllama, count: int) -> dict[str, Any]:
     samples: list[tuple[float, int]] = []
     async with open_rig("sidecar (throughput)") as rig:
         await start_sidecar(rig, fake.url)
-        await trio.sleep(0.5)  # what loads after the ready line (httpx) settles
+        await trio.sleep(0.5)  # what loads after the ready line (the provider client) settles
         baseline = rig.rss_kib()
         sampling = trio.CancelScope()
 

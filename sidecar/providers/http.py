@@ -6,17 +6,17 @@ read, a `server_errors.ServerErrors`) and provides the paths, the body and `stat
 
 Every request runs on a connection of its own through `http1` (a plain trio stream, TLS for
 https with `tls_context`), with `Connection: close`. The chat stream (`_stream`) decodes each
-network read whole, so the chat loop handles a read's worth of tokens at once (a general client
-hands a chunked body back one HTTP chunk at a time, and servers send one chunk per token:
-docs/benchmarks.md has the numbers). The short requests (models, version, and whatever a dialect
+network read whole (`body.ChatBody`), so the chat loop handles a read's worth of tokens at once
+(a general client hands a chunked body back one HTTP chunk at a time, and servers send one chunk
+per token: docs/benchmarks.md has the numbers). The short requests (models, version, and whatever a dialect
 adds: show, ps, delete) go through `_request`, which reads the whole answer. No proxy is
 consulted: a desktop's HTTP(S)_PROXY must not capture a local server.
 
 Timeouts follow the way model servers behave: a short connect timeout (a dead address should
 fail at once), no total read timeout (a reply may stream for minutes), and an idle timeout per
 network read that also covers the wait for the response head, which comes only after the model
-has loaded, possibly tens of seconds later. Each is a trio scope at the call site, so tests can
-drive them with a fake clock.
+has loaded, possibly tens of seconds later. Each is a trio scope at the call site (the chat
+body's reads on a plain socket: `body.IdleWatch`), so tests can drive them with a fake clock.
 
 Leaving `_stream` for any reason, cancellation included, closes the connection, and closing
 it is how the server is told to stop generating: neither API has a cancel endpoint. Every
@@ -39,7 +39,8 @@ import trio
 
 from ..config import Config
 from ..errors import RpcError
-from .http1 import BodyDecoder, HeadParser, ProtocolError, ResponseHead, encode_request
+from .body import READ_SIZE, ChatBody, describe
+from .http1 import HeadParser, ProtocolError, ResponseHead, encode_request
 from .server_errors import ServerErrors
 
 logger = logging.getLogger(__name__)
@@ -49,7 +50,6 @@ PROBE_TIMEOUT_S: Final = 3.0  # status's reachability check
 ERROR_BODY_LIMIT: Final = 64 * 1024
 ANSWER_LIMIT: Final = 64 * 1024 * 1024  # a short request's answer (a model list, a model's details)
 CLOSE_TIMEOUT_S: Final = 2.0
-READ_SIZE: Final = 256 * 1024
 REDACTED: Final = "[redacted]"
 
 # Opens a byte stream to (host, port), with TLS when asked; tests pass an in-memory one.
@@ -72,91 +72,6 @@ async def open_connection(host: str, port: int, tls: bool) -> trio.abc.Stream:
         await ssl_stream.do_handshake()
         stream = ssl_stream
     return stream
-
-
-class ChatBody:
-    """The body of a streamed chat response, one decoded network read at a time."""
-
-    def __init__(
-        self,
-        stream: trio.abc.Stream,
-        decoder: BodyDecoder,
-        early: bytes,
-        idle_timeout_s: float,
-        errors: ServerErrors,
-    ) -> None:
-        self._stream = stream
-        self._decoder = decoder
-        self._early = early  # body bytes that arrived with the response head
-        self._idle_timeout_s = idle_timeout_s
-        self._errors = errors  # how error messages name the server
-        self._name = errors.short  # ... and how their details do
-
-    async def read(self) -> bytes:
-        """The body bytes of the next network read, or `b""` at the end of the body.
-
-        Raises `RpcError` (stream_interrupted) when the connection drops, the framing is broken
-        or no data comes within the idle timeout. Cancellation: safe; nothing is lost that the
-        caller was given.
-        """
-        if self._early:
-            data, self._early = self._early, b""
-            if body := self._feed(data):
-                return body
-        while not self._decoder.done:
-            if self._decoder.error is not None:
-                self._feed(b"")  # raises the framing error held back after the last good bytes
-            with trio.move_on_after(self._idle_timeout_s) as idle:
-                try:
-                    data = await self._stream.receive_some(READ_SIZE)
-                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-                    raise self._errors.stream_interrupted(
-                        f"the connection to {self._name} dropped ({describe(exc)})"
-                    ) from None
-            if idle.cancelled_caught:
-                raise self._errors.stream_interrupted(
-                    f"no data from {self._name} for {self._idle_timeout_s:g} s (--idle-timeout)"
-                )
-            if not data:
-                try:
-                    self._decoder.eof()
-                except ProtocolError as exc:
-                    raise self._errors.stream_interrupted(
-                        f"the connection to {self._name} dropped ({exc})"
-                    ) from None
-                return b""
-            if body := self._feed(data):
-                return body
-        return b""
-
-    async def read_limited(self, limit: int) -> bytes:
-        """Up to `limit` bytes of the body (for error bodies); transport failures end it."""
-        body = bytearray()
-        try:
-            while len(body) < limit and (data := await self.read()):
-                body += data
-        except RpcError:
-            pass  # the status already says what went wrong
-        return bytes(body[:limit])
-
-    async def read_all(self, limit: int) -> bytes:
-        """The whole body; raises `RpcError` like `read`, and upstream_error past `limit`."""
-        body = bytearray()
-        while data := await self.read():
-            body += data
-            if len(body) > limit:
-                raise self._errors.upstream_error(
-                    200, f"an answer over {limit // (1024 * 1024)} MiB from {self._name}"
-                )
-        return bytes(body)
-
-    def _feed(self, data: bytes) -> bytes:
-        try:
-            return self._decoder.feed(data)
-        except ProtocolError as exc:
-            raise self._errors.stream_interrupted(
-                f"broken HTTP framing from {self._name} ({exc})"
-            ) from None
 
 
 class Reply(NamedTuple):
@@ -216,7 +131,7 @@ class HttpProvider:
         `status_error`), stream_interrupted (dropped before the head, or the head later than the
         idle timeout). Cancellation: leaving the block for any reason closes the connection.
         """
-        payload = encode_request(
+        head = encode_request(
             "POST",
             self._base_path + path,
             self._host_header,
@@ -226,8 +141,9 @@ class HttpProvider:
                 "Accept": accept,
                 "Connection": "close",  # one connection per chat: closing it is the cancel
             },
-            body,
+            body_length=len(body),
         )
+        payload = (head + body,) if len(body) < 64 * 1024 else (head, body)
         async with self._connection() as stream:
             with trio.move_on_after(self._idle_timeout_s) as waiting:
                 head, early = await _exchange(stream, payload, self.errors)
@@ -237,11 +153,14 @@ class HttpProvider:
                     "(--idle-timeout)"
                 )
             logger.debug("POST %s -> %d", path, head.status)
-            chat_body = self._body(stream, head, early, "POST", self._idle_timeout_s)
-            if head.status >= 400:
-                content = await chat_body.read_limited(ERROR_BODY_LIMIT)
-                raise self.status_error(head.status, content, model=model)
-            yield chat_body
+            chat_body = self._body(stream, head, early, "POST", self._idle_timeout_s, watch=True)
+            try:
+                if head.status >= 400:
+                    content = await chat_body.read_limited(ERROR_BODY_LIMIT)
+                    raise self.status_error(head.status, content, model=model)
+                yield chat_body
+            finally:
+                chat_body.detach()
 
     async def _request(
         self,
@@ -299,7 +218,7 @@ class HttpProvider:
 
     def _body(
         self, stream: trio.abc.Stream, head: ResponseHead, early: bytes, method: str,
-        idle_timeout_s: float,
+        idle_timeout_s: float, *, watch: bool = False,
     ) -> ChatBody:
         try:
             decoder = head.body_decoder(method)
@@ -307,7 +226,7 @@ class HttpProvider:
             raise self.errors.stream_interrupted(
                 f"broken HTTP framing from {self.errors.short} ({exc})"
             ) from None
-        return ChatBody(stream, decoder, early, idle_timeout_s, self.errors)
+        return ChatBody(stream, decoder, early, idle_timeout_s, self.errors, watch=watch)
 
     async def _connect(self) -> trio.abc.Stream:
         with trio.move_on_after(self._connect_timeout_s) as connecting:
@@ -346,12 +265,14 @@ class HttpProvider:
 
 
 async def _exchange(
-    stream: trio.abc.Stream, payload: bytes, errors: ServerErrors
+    stream: trio.abc.Stream, payload: bytes | tuple[bytes, ...], errors: ServerErrors
 ) -> tuple[ResponseHead, bytes]:
-    """Sends the request and reads the response head; returns it and any body bytes after it."""
+    """Sends the request (one buffer, or its parts in order) and reads the response head;
+    returns it and any body bytes after it."""
     name = errors.short
     try:
-        await stream.send_all(payload)
+        for part in (payload,) if isinstance(payload, bytes) else payload:
+            await stream.send_all(part)
         parser = HeadParser()
         while True:
             data = await stream.receive_some(READ_SIZE)
@@ -366,14 +287,3 @@ async def _exchange(
         ) from None
     except ProtocolError as exc:
         raise errors.stream_interrupted(f"{name}'s answer is not HTTP/1.1 ({exc})") from None
-
-
-def describe(exc: BaseException) -> str:
-    # An exception can be empty, wrapping empty ones (trio's BrokenResourceError around a refused
-    # certificate): what went wrong is the first exception down the chain that says something.
-    cause: BaseException | None = exc
-    while cause is not None and not str(cause).strip():
-        cause = cause.__cause__ or cause.__context__
-    if cause is None:
-        return type(exc).__name__
-    return f"{type(cause).__name__}: {str(cause).strip()}"

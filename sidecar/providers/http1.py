@@ -15,6 +15,7 @@ Supported: a status line and headers; bodies framed by `Transfer-Encoding: chunk
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Final
 
 MAX_HEAD_BYTES: Final = 64 * 1024
@@ -26,9 +27,11 @@ class ProtocolError(Exception):
 
 
 def encode_request(
-    method: str, target: str, host: str, headers: dict[str, str], body: bytes = b""
+    method: str, target: str, host: str, headers: dict[str, str], body: bytes = b"",
+    *, body_length: int | None = None,
 ) -> bytes:
-    """The whole request, head and body, as one buffer.
+    """The whole request, head and body, as one buffer; with `body_length`, the head alone, for
+    a body of that many bytes sent after it (a big body is then not copied).
 
     Raises ValueError when a header would break the head (CR, LF or NUL in it): one could add
     headers of its own. The message does not quote the value (it may be a key).
@@ -38,8 +41,9 @@ def encode_request(
     for line in lines:
         if any(char in line for char in "\r\n\0"):
             raise ValueError(f"a line break in the request head ({line.partition(':')[0]!r})")
-    if body or method in ("POST", "PUT"):
-        lines.append(f"Content-Length: {len(body)}")
+    length = len(body) if body_length is None else body_length
+    if length or method in ("POST", "PUT"):
+        lines.append(f"Content-Length: {length}")
     head = "\r\n".join(lines) + "\r\n\r\n"
     return head.encode("latin-1") + body
 
@@ -152,7 +156,15 @@ class CloseDelimitedBody(BodyDecoder):
 
 
 class ChunkedBody(BodyDecoder):
-    """`Transfer-Encoding: chunked`, decoded a whole read at a time."""
+    """`Transfer-Encoding: chunked`, decoded a whole read at a time.
+
+    Servers that stream write one chunk per token, so a read holds hundreds of small chunks.
+    `_pairs` takes the run of whole chunks at the start of a read in a few C-level passes
+    (`split` on CRLF, every size parsed by `map(int)` and compared with its data's length), and
+    the exact loop reads what is left: a partial chunk at the end, the last chunk and the
+    trailers, and whatever the quick pass did not vouch for (data holding a CRLF, an extension,
+    a bad size), which then gets the loop's own answer and error.
+    """
 
     def __init__(self) -> None:
         self._buffer = b""  # unparsed framing (a size line or a CRLF split across reads)
@@ -176,6 +188,7 @@ class ChunkedBody(BodyDecoder):
         if self._buffer:
             data, self._buffer = self._buffer + data, b""
         pos, end = 0, len(data)
+        quick = True  # `_pairs` is tried once, at the first chunk boundary
         while pos < end and not self.done:
             if self._left:
                 take = min(self._left, end - pos)
@@ -184,6 +197,10 @@ class ChunkedBody(BodyDecoder):
                 self._left -= take
                 if not self._left:
                     self._need_crlf = True
+                continue
+            if quick and not (self._need_crlf or self._in_trailers):
+                quick = False
+                pos += self._pairs(data[pos:] if pos else data, out)
                 continue
             eol = data.find(b"\r\n", pos)
             if eol < 0:
@@ -212,3 +229,26 @@ class ChunkedBody(BodyDecoder):
                     self._in_trailers = True
                 else:
                     self._left = size
+
+    @staticmethod
+    def _pairs(data: bytes, out: list[bytes]) -> int:
+        """Appends the data of the whole chunks (not the last) that start `data`, as the loop
+        would; returns the bytes they take, 0 when the loop must read them."""
+        parts = data.split(b"\r\n")
+        count = (len(parts) - 1) // 2  # (size, data) pairs, each followed by a CRLF
+        if not count:
+            return 0
+        sizes = parts[0 : 2 * count : 2]
+        chunks = parts[1 : 2 * count : 2]
+        try:
+            wanted = list(map(int, sizes, repeat(16)))
+        except ValueError:  # an extension, or no size at all: the loop says which
+            return 0
+        if 0 in wanted:  # the last chunk: the loop reads it and the trailers
+            count = wanted.index(0)
+            del wanted[count:], sizes[count:], chunks[count:]
+        lengths = list(map(len, chunks))
+        if wanted != lengths:  # data holding a CRLF, or a bad size
+            return 0
+        out += chunks
+        return sum(map(len, sizes)) + sum(lengths) + 4 * count

@@ -6,6 +6,10 @@ writes whatever it returns in one batch; the turn keeps the assistant message bu
 is what a cancelled or failed chat still returns. `Turn` holds what every dialect shares (the
 message, the merging of deltas, results); `ollama.turn.OllamaTurn` reads Ollama's NDJSON, and
 `openai.turn.OpenAITurn` an OpenAI-compatible server's SSE.
+
+The work is per read, not per token, wherever the semantics allow: a read's chunks are split
+and decoded as one block (`framing.decode_objects`), and the deltas of one read that go out as
+one notification are collected in a list and joined once (`_text`, `_close_run`).
 """
 
 from __future__ import annotations
@@ -100,8 +104,9 @@ class TextBuffer:
 class Turn:
     """What every dialect's turn shares: the assistant message so far and its notifications.
 
-    A subclass reads its dialect in `feed(data, now)` (one network read of the body) and
-    `eof(now)` (the body ended), each returning the notifications to write. Once the turn ends,
+    A subclass reads its dialect in `_read(data, out, now)` (one network read of the body) and
+    `_end(out, now)` (the body ended), appending to `out` the notifications that `feed` and
+    `eof` return. Once the turn ends,
     `finished` is set (the upstream said it is done) or `failure` (an `RpcError`); later input
     is ignored. `eof` on a turn that has not ended sets `failure` (stream_interrupted).
     """
@@ -116,33 +121,69 @@ class Turn:
         self.finished = False
         self.failure: RpcError | None = None
         self.done_reason = "stop"
+        self._run: list[str] = []  # the deltas of the notification last in `out`, when a text
+        self._run_note: Notification | None = None  # ... one; `_close_run` joins them
 
     @property
     def ended(self) -> bool:
         return self.finished or self.failure is not None
 
     def feed(self, data: bytes, now: float) -> list[Notification]:
-        raise NotImplementedError
+        """The notifications one network read of the body makes."""
+        out: list[Notification] = []
+        self._read(data, out, now)
+        self._close_run()
+        return out
 
     def eof(self, now: float) -> list[Notification]:
+        """The notifications the end of the body makes (it may complete a last chunk)."""
+        out: list[Notification] = []
+        self._end(out, now)
+        self._close_run()
+        return out
+
+    def _read(self, data: bytes, out: list[Notification], now: float) -> None:
+        raise NotImplementedError
+
+    def _end(self, out: list[Notification], now: float) -> None:
         raise NotImplementedError
 
     def counts(self, now: float) -> TurnCounts:
         raise NotImplementedError
 
     def _text(self, out: list[Notification], method: str, text: str, now: float) -> None:
-        """A `chat:thinking` or `chat:token` delta, kept and queued."""
-        (self.thinking if method == "chat:thinking" else self.content).append(text)
-        self._mark_output(now)
-        # Deltas that arrived in the same network read go out as one notification.
-        if out and out[-1].method == method:
-            last = out[-1].params
-            last.content += text
-        else:
-            out.append(notification(method, TokenParams(chat_id=self.chat_id, content=text)))
+        """A `chat:thinking` or `chat:token` delta, kept and queued.
+
+        Deltas that arrived in the same network read, one after the other with the same method,
+        go out as one notification: they are collected in `_run` and joined by `_close_run`
+        (which `feed` and `eof` call before they return)."""
+        if self.first_output_at is None:
+            self.first_output_at = now
+        note = self._run_note
+        if note is not None and out and out[-1] is note and note.method == method:
+            self._run.append(text)
+            return
+        self._close_run()
+        note = notification(method, TokenParams(chat_id=self.chat_id, content=text))
+        out.append(note)
+        self._run_note = note
+        self._run.append(text)
+
+    def _close_run(self) -> None:
+        """The deltas collected for the last text notification: joined into it and kept."""
+        note = self._run_note
+        if note is None:
+            return
+        run = self._run
+        text = run[0] if len(run) == 1 else "".join(run)
+        note.params.content = text
+        (self.thinking if note.method == "chat:thinking" else self.content).append(text)
+        run.clear()
+        self._run_note = None
 
     def _call(self, out: list[Notification], call: ToolCall, now: float) -> None:
         """A whole tool call, kept and queued; one without an id gets one."""
+        self._close_run()
         if call.id is msgspec.UNSET or not call.id:
             call.id = new_call_id()
         self.tool_calls.append(call)

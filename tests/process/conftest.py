@@ -6,13 +6,18 @@ ones.
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from sidecar_testkit.fake_ollama import ScriptedOllama
 
 from . import e2e
+from ..support import REPO_ROOT
+
+BUILD_GUARD_S = 1200.0  # against a hung build, not a speed target
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -50,3 +55,16 @@ def e2e_variant(request: pytest.FixtureRequest) -> Iterator[str]:
 async def fake_ollama(e2e_variant: str, fake_ollama: ScriptedOllama) -> ScriptedOllama:
     """The shared scripted Ollama (../conftest.py), in the variant this test runs in."""
     return fake_ollama
+
+
+@pytest.fixture(scope="session")
+def frozen_binary() -> Path:
+    """Runs scripts/build-sidecar (a no-op when the build is fresh) and returns the executable."""
+    result = subprocess.run(
+        [str(REPO_ROOT / "scripts" / "build-sidecar")],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=BUILD_GUARD_S,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"scripts/build-sidecar exited {result.returncode}:\n{result.stderr[-5000:]}")
+    executable = Path(result.stdout.strip().splitlines()[-1])
+    return executable

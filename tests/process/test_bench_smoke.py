@@ -26,7 +26,7 @@ MEASUREMENTS = (
     "first upstream byte -> first chat:token read",
     "cancel_chat -> chat response",
     "cancel_chat -> upstream disconnect",
-    "import trio, httpx, msgspec",
+    "import trio, msgspec",
     "spawn -> sidecar:ready read",
     "spawn -> first status answer read",
     "RSS idle",
@@ -39,6 +39,13 @@ MEASUREMENTS = (
     "mixed requests beside a chat: time to drain",
     "mixed requests beside a chat: answered overloaded",
     "mixed requests beside a chat: chat's worst token delay",
+    # issue 14
+    "CPU per token: sidecar / msgspec floor",
+    "paced CPU per token (1 chat x 50 tok/s, a read per token): sidecar",
+    "paced CPU per token (1 chat x 50 tok/s, a read per token): official client relay",
+    "paced CPU per token (32 chats x 50 tok/s, a read per token): sidecar / official",
+    "chat requests of 5.6 MB: added latency p99",
+    "128 chats at once: RSS growth 1 s after they end",
 )
 
 

@@ -7,7 +7,7 @@ import socket
 import pytest
 import trio
 
-from sidecar_testkit.fake_ollama import ScriptedOllama
+from sidecar_testkit.fake_ollama import Script, ScriptedOllama
 
 from .e2e import GUARD_S, TEXT_REPLY, chat_params, checked_sidecar, sidecar_for
 
@@ -139,3 +139,18 @@ async def test_an_idle_upstream_times_out(fake_ollama: ScriptedOllama) -> None:
             await record.disconnected.wait()
     assert error["code"] == -32003 and "--idle-timeout" in error["message"]
     assert error["data"]["messages"] == [{"role": "assistant", "content": "Thinking hard"}]
+
+
+async def test_a_slow_stream_with_data_within_the_idle_timeout_is_not_cut(
+    fake_ollama: ScriptedOllama,
+) -> None:
+    """The idle timeout counts from the last data, not from the start of the reply: a reply
+    that takes four idle periods and more, with a token every half of one, arrives whole."""
+    lines = fake_ollama.scripts["text"]({"model": "slow-text"}).lines
+    fake_ollama.scripts["slow-text"] = lambda request: Script(lines=lines, pace=0.3)
+    with trio.fail_after(GUARD_S):
+        async with sidecar_for(fake_ollama, "--idle-timeout", "0.6") as sidecar:
+            chat = await sidecar.request("chat", chat_params("slow-text"))
+            response = await sidecar.response(chat)
+    assert "result" in response, response
+    assert response["result"]["messages"][0]["content"] == sidecar.text(chat) == TEXT_REPLY

@@ -25,22 +25,6 @@ from .e2e import GUARD_S, TEXT_REPLY, chat_params, sidecar_for
 
 from ..support import REPO_ROOT
 
-BUILD_GUARD_S = 1200.0  # against a hung build, not a speed target
-
-
-@pytest.fixture(scope="session")
-def frozen_binary() -> Path:
-    """Runs scripts/build-sidecar (a no-op when the build is fresh) and returns the executable."""
-    result = subprocess.run(
-        [str(REPO_ROOT / "scripts" / "build-sidecar")],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=BUILD_GUARD_S,
-    )
-    if result.returncode != 0:
-        pytest.fail(f"scripts/build-sidecar exited {result.returncode}:\n{result.stderr[-5000:]}")
-    executable = Path(result.stdout.strip().splitlines()[-1])
-    return executable
-
-
 @pytest.fixture
 def binary(frozen_binary: Path) -> list[str]:
     return [str(frozen_binary)]
@@ -185,6 +169,25 @@ def test_the_start_up_benchmark_of_the_binary_runs(frozen_binary: Path) -> None:
                  "frozen / python (first status answer read)"):
         row = next(r for r in rows if what in r)
         assert float(row.split("|")[3].replace(",", "")) > 0, row
+
+
+def test_the_binary_carries_nothing_it_never_uses(frozen_binary: Path) -> None:
+    """No setuptools/pkg_resources (their runtime hooks ran on every launch), no HTTP library,
+    no crypto library beyond the ssl module's own OpenSSL, no cffi off Windows."""
+    from PyInstaller.archive.readers import CArchiveReader
+
+    archive = CArchiveReader(str(frozen_binary))
+    scripts = list(archive.toc)
+    modules = list(archive.open_embedded_archive("PYZ.pyz").toc)
+    unused = {"setuptools", "pkg_resources", "_distutils_hack", "distutils", "httpx", "httpcore",
+              "h11", "cryptography", "OpenSSL", "sidecar_testkit"}
+    if sys.platform != "win32":
+        unused |= {"cffi", "pycparser"}
+    assert "sidecar.providers.body" in modules and "trio" in modules
+    assert not [m for m in modules if m.split(".")[0] in unused]
+    assert not [s for s in scripts if s in ("pyi_rth_pkgres", "pyi_rth_setuptools")]
+    folder = [p.name for p in frozen_binary.parent.rglob("*")]
+    assert not [n for n in folder if n.startswith(("_cffi_backend", "setuptools", "cryptography"))]
 
 
 async def test_mcp_servers_work_in_the_frozen_binary(

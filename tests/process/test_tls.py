@@ -1,8 +1,10 @@
 """The real sidecar against an https server (a remote inference server behind a private CA).
 
-The chat stream (its own HTTP/1.1 over trio.SSLStream) and the short requests (httpx) must trust
-the same certificates: the system's store, or SSL_CERT_FILE. The server is a few lines of trio
-on loopback with a certificate from a throwaway CA (trustme).
+The chat stream and the short requests (the sidecar's own HTTP/1.1 over trio.SSLStream) must
+trust the same certificates: the system's store, or SSL_CERT_FILE. The server is a few lines of
+trio on loopback with a certificate from a throwaway CA (trustme). Each test runs against
+`python -m sidecar` and against the frozen binary (scripts/build-sidecar), which carries its
+own ssl and OpenSSL and nothing of the crypto libraries it never calls.
 """
 
 from __future__ import annotations
@@ -63,6 +65,14 @@ async def https_server(ca: trustme.CA) -> AsyncIterator[str]:
         nursery.cancel_scope.cancel()
 
 
+@pytest.fixture(params=["python", "frozen"])
+def command(request: pytest.FixtureRequest) -> list[str] | None:
+    """How the sidecar is started: `python -m sidecar` (None), or the frozen binary."""
+    if request.param == "python":
+        return None
+    return [str(request.getfixturevalue("frozen_binary"))]
+
+
 @pytest.fixture
 def ca_file(tmp_path: Path) -> tuple[trustme.CA, Path]:
     ca = trustme.CA()
@@ -71,12 +81,14 @@ def ca_file(tmp_path: Path) -> tuple[trustme.CA, Path]:
     return ca, path
 
 
-async def test_chat_and_list_models_trust_the_ca_in_ssl_cert_file(ca_file: tuple[trustme.CA, Path]) -> None:
+async def test_chat_and_list_models_trust_the_ca_in_ssl_cert_file(
+    ca_file: tuple[trustme.CA, Path], command: list[str] | None
+) -> None:
     ca, path = ca_file
     with trio.fail_after(GUARD_S):
         async with https_server(ca) as url, checked_sidecar(
             "--provider", "openai", "--base-url", url, "--model", "remote-model",
-            env={"SSL_CERT_FILE": str(path)},
+            env={"SSL_CERT_FILE": str(path)}, command=command,
         ) as sidecar:
             models = await sidecar.call("list_models")
             chat = await sidecar.call("chat", {"messages": user("hi")})
@@ -87,12 +99,13 @@ async def test_chat_and_list_models_trust_the_ca_in_ssl_cert_file(ca_file: tuple
 
 
 async def test_an_untrusted_certificate_is_reported_as_such_by_chat_and_list_models(
-    ca_file: tuple[trustme.CA, Path],
+    ca_file: tuple[trustme.CA, Path], command: list[str] | None
 ) -> None:
     ca, _ = ca_file
     with trio.fail_after(GUARD_S):
         async with https_server(ca) as url, checked_sidecar(
             "--provider", "openai", "--base-url", url, "--model", "remote-model",
+            command=command,
         ) as sidecar:
             models = await sidecar.call("list_models")
             chat = await sidecar.call("chat", {"messages": user("hi")})

@@ -1,5 +1,7 @@
 """Decoding of input lines: every malformed shape gets its own code and a readable message."""
 
+from typing import Any
+
 import msgspec
 import pytest
 
@@ -7,6 +9,7 @@ from sidecar import errors
 from sidecar.framing import OversizedLine
 from sidecar.methods import METHODS
 from sidecar.providers.ollama.errors import model_not_found
+from sidecar.errors import RpcError
 from sidecar.rpc import BadRequest, Request, decode_params, decode_request, encode_error
 
 LIMIT = 1024
@@ -137,3 +140,55 @@ def test_error_responses_carry_kind_hint_and_extras() -> None:
             },
         },
     }
+
+
+def _big(envelope: bytes) -> bytes:
+    """`envelope` (a JSON object with a `%s` where the messages go) with 300 KB of messages."""
+    message = b'{"role":"user","content":"' + b"x" * 1000 + b'"}'
+    return envelope.replace(b"%s", b"[" + b",".join([message] * 300) + b"]")
+
+
+@pytest.mark.parametrize("line", [
+    _big(b'{"jsonrpc":"2.0","id":7,"method":"chat","params":{"model":"m","messages":%s}}'),
+    _big(b'{"id":"x","method":"chat","params":{"messages":%s},"extra":1}'),
+    _big(b'{"method":"chat","params":{"messages":%s}}'),
+    _big(b'{"params":{"messages":%s},"method":"chat","id":3}'),
+    _big(b'{"id":null,"method":"chat","params":{"messages":%s}}'),
+    _big(b'{"id":1.5,"method":"chat","params":{"messages":%s}}'),
+    _big(b'{"id":true,"method":"chat","params":{"messages":%s}}'),
+    _big(b'{"jsonrpc":"1.0","id":1,"method":"chat","params":{"messages":%s}}'),
+    _big(b'{"id":1,"method":"status","params":{"messages":%s}}'),
+    _big(b'{"id":1,"method":"chat","params":{"messages":%s,"think":"hard"}}'),
+    _big(b'{"id":1,"method":"chat","params":{"messages":%s},"x":"\xff"}'),
+    _big(b'{"id":1,"method":"chat","params":{"messages":%s}'),
+    _big(b'{"id":1,"method":"chat"}'),
+    _big(b'{"id":1,"method":"chat","params":{"messages":%s,"model":"\xc3\xa9"}}'),
+    _big(b'{"id":1,"method":"chat","params":{"messages":[],"model":"m"},"pad":%s}'),
+    _big(b'{"id":1,"method":"chat","params":{"messages":%s,"model":""}}'),
+    _big(b'{"id":1,"method":"chat","params":{"messages":%s,"tools":[1]}}'),
+    _big(b'{"id":1,"method":"chat","params":{"messages":%s,"options":{"a":[1,{"b":2}]},'
+         b'"keep_alive":"5m","tool_choice":{"type":"function","function":{"name":"f"}}}}'),
+    _big(b'{"id":1,"method":"chat","params":{"messages":%s}}').replace(b'"user"', b'"user","content":7', 1),
+])
+def test_a_big_line_in_pieces_is_what_two_passes_make_of_it(line: bytes) -> None:
+    """`decode_chat_head` + `decode_messages` + `chat_params` either give exactly the request
+    and params of the two-step path, or decline, and then the two-step path answers as it
+    always did."""
+    from sidecar.rpc import chat_params, decode_chat_head, decode_messages
+
+    head = decode_chat_head(line)
+    one: Any = None
+    if head is not None:
+        messages = decode_messages(head[1].messages)
+        if messages is not None:
+            one = (head[0].id, head[0].method, chat_params(head[1], messages))
+    try:
+        request = decode_request(line, 1 << 24)
+        assert request is not None
+        two: Any = (request.id, request.method, decode_params(request, METHODS[request.method].decoder))
+    except (BadRequest, RpcError, KeyError) as exc:
+        two = exc
+    if one is not None:
+        assert one == two
+    else:
+        assert isinstance(two, Exception) or two[1] != "chat", "a valid chat line declined"

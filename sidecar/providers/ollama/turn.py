@@ -1,7 +1,9 @@
 """One assistant reply read from Ollama's `/api/chat` NDJSON: body bytes in, notifications out.
 
 Pure and synchronous. The body is handed over as decoded network reads; line splitting happens
-here, only on `\n` (never `str.splitlines`, which also splits on U+0085). Rules of Ollama's wire:
+here, only on `\n` (never `str.splitlines`, which also splits on U+0085). A read's whole lines
+are decoded with one msgspec call when that is exact (`framing.decode_objects`), else line by
+line, which gives the error of the first bad line. Rules of Ollama's wire:
 
 - `message.content`, `message.thinking` and `message.tool_calls` are read on every chunk, the
   `done:true` chunk included (native-route tool calls arrive only there).
@@ -16,7 +18,7 @@ from typing import Final
 
 import msgspec
 
-from ...framing import LineSplitter, OversizedLine
+from ...framing import LineSplitter, OversizedLine, decode_objects, split_block
 from ...protocol import Notification, RequestId
 from ..turn import UPSTREAM_MAX_LINE_BYTES, Turn, TurnCounts, error_text
 from .errors import OLLAMA
@@ -40,17 +42,60 @@ class OllamaTurn(Turn):
         self._final: ChatChunk | None = None
         self._lines = LineSplitter(UPSTREAM_MAX_LINE_BYTES)
 
-    def feed(self, data: bytes, now: float) -> list[Notification]:
-        return self.feed_lines(self._lines.feed(data), now)
+    def _read(self, data: bytes, out: list[Notification], now: float) -> None:
+        block = self._lines.feed_block(data)
+        if block is None:
+            self._feed_lines(self._lines.feed(data), out, now)
+        elif block and not self.ended:
+            chunks = decode_objects(chunk_decoder, block)
+            if chunks is None:
+                self._feed_lines(split_block(block), out, now)
+            else:
+                self._apply_all(chunks, out, now)
 
-    def eof(self, now: float) -> list[Notification]:
-        out = self.feed_lines(self._lines.flush(), now)
+    def _end(self, out: list[Notification], now: float) -> None:
+        self._feed_lines(self._lines.flush(), out, now)
         if not self.ended:
             self.failure = OLLAMA.stream_interrupted("Ollama ended the stream without its final chunk")
-        return out
 
     def feed_lines(self, lines: Iterable[bytes | OversizedLine], now: float) -> list[Notification]:
+        """The notifications of complete lines (`feed` splits a read into them)."""
         out: list[Notification] = []
+        self._feed_lines(lines, out, now)
+        self._close_run()
+        return out
+
+    def _apply_all(self, chunks: list[ChatChunk], out: list[Notification], now: float) -> None:
+        """A read's chunks, decoded at once: what `_feed_lines` does with their lines.
+
+        The common chunk (text only, continuing the text notification last in `out`) costs an
+        append; every other goes through `_apply`."""
+        run = self._run
+        unset = msgspec.UNSET
+        for chunk in chunks:
+            message = chunk.message
+            if (
+                message is not None
+                and message.content
+                and not (message.thinking or message.tool_calls or chunk.done)
+                and chunk.error is unset
+                and out
+                and out[-1] is self._run_note
+                and out[-1].method == "chat:token"
+            ):
+                self.chunks_seen += 1
+                run.append(message.content)
+                continue
+            if chunk.error is not unset:
+                self.failure = OLLAMA.upstream_error(200, error_text(chunk.error))
+                return
+            self._apply(chunk, out, now)
+            if self.finished:
+                return
+
+    def _feed_lines(
+        self, lines: Iterable[bytes | OversizedLine], out: list[Notification], now: float
+    ) -> None:
         for line in lines:
             if self.ended:
                 break
@@ -70,7 +115,6 @@ class OllamaTurn(Turn):
                 self.failure = OLLAMA.upstream_error(200, error_text(chunk.error))
                 break
             self._apply(chunk, out, now)
-        return out
 
     def _apply(self, chunk: ChatChunk, out: list[Notification], now: float) -> None:
         self.chunks_seen += 1

@@ -54,13 +54,15 @@ def chat_body(request: ChatRequest) -> bytes:
 # --- responses --------------------------------------------------------------------------------
 
 
-class ChunkMessage(Struct):
+# gc=False: a chunk never holds a cycle, and a reply decodes thousands of them, which would
+# otherwise each count towards the next garbage collection.
+class ChunkMessage(Struct, gc=False):
     content: str = ""
     thinking: str = ""
     tool_calls: list[ToolCall] = []
 
 
-class ChatChunk(Struct):
+class ChatChunk(Struct, gc=False):
     """One NDJSON line of `/api/chat`. Untagged: an error line has only `error`."""
 
     message: ChunkMessage | None = None

@@ -15,6 +15,10 @@ Bytes are only decoded once an event is whole, so a UTF-8 character split across
 and memory stays bounded: an event larger than the limit is dropped as it arrives and comes out
 as an `OversizedLine`.
 
+A read of compact events (each a single `data: {...}` line, as every server streams chat
+completions) also comes out whole: `feed_block` returns their data as one block of lines, for
+`framing.decode_objects` to decode in one call; any other shape goes through `feed`.
+
 Deviations, each so that what a server said is never lost: an event cut off by the end of the
 body (no blank line after it) is still dispatched by `flush`, so a server that closes right after
 `data: [DONE]` is read correctly; an `error:` field (some llama.cpp server builds report a failure
@@ -47,6 +51,41 @@ class SSEDecoder:
         self._after_cr = False  # the last read ended with CR: a LF first in the next is its pair
 
     def feed(self, data: bytes) -> list[bytes | OversizedLine]:
+        return self._split(self._normalize(data))
+
+    def feed_block(self, data: bytes) -> tuple[bytes | None, list[bytes | OversizedLine]]:
+        """`(block, [])`: the data of the events `data` completes, as `\n`-terminated lines
+        (`b""` when none), when each is one compact `data: {...}` line of at most the size limit;
+        otherwise `(None, events)`, the events as `feed` returns them."""
+        text = self._normalize(data)
+        buffer = self._buffer
+        if self._discarding:
+            return None, self._split(text)
+        whole = bytes(buffer) + text if buffer else text
+        cut = whole.rfind(b"\n\n") + 2
+        if cut == 1:  # no event ends in this read
+            if len(whole) > self.max_event_bytes:
+                return None, self._split(text)
+            buffer += text
+            return b"", []
+        if cut > self.max_event_bytes or len(whole) - cut > self.max_event_bytes:
+            return None, self._split(text)
+        block = whole[:cut]
+        events = block.count(b"\n\n")
+        if not (
+            block.startswith(b"data: {")
+            and block.endswith(b"}\n\n")
+            and block.count(b"\n") == 2 * events
+            and block.count(b"}\n\ndata: {") == events - 1
+        ):
+            return None, self._split(text)
+        buffer.clear()
+        buffer += whole[cut:]
+        # `data: {a}\n\ndata: {b}\n\n` -> `{a}\n{b}\n`: a raw line break is never inside JSON.
+        return block[6:-1].replace(b"\n\ndata: ", b"\n"), []
+
+    def _normalize(self, data: bytes) -> bytes:
+        """Line ends made LF (a CR ending one read and a LF starting the next are one)."""
         if self._after_cr:
             self._after_cr = False
             if data.startswith(b"\n"):
@@ -54,6 +93,9 @@ class SSEDecoder:
         if b"\r" in data:
             self._after_cr = data.endswith(b"\r")
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        return data
+
+    def _split(self, data: bytes) -> list[bytes | OversizedLine]:
         events: list[bytes | OversizedLine] = []
         buffer = self._buffer
         text: bytes | bytearray = data  # the common case: the read starts with a new event

@@ -5,7 +5,9 @@ loop only needs the client's `new_turn`; the host sees the same notifications, r
 kinds whichever server streamed. Rules, from the servers' `/v1` behaviour as the scripted
 Ollama's `.sse` transcripts record it:
 
-- Events come from `sse.SSEDecoder`; `data: [DONE]` ends the turn, and a body that ends
+- Events come from `sse.SSEDecoder`; a read of compact `data: {...}` events is decoded with
+  one msgspec call (`framing.decode_objects`), anything else event by event, with the same
+  outcome. `data: [DONE]` ends the turn, and a body that ends
   without it is a stream_interrupted (Ollama's `/v1` ends a failed stream with a bogus empty
   chunk and no `[DONE]`; llama-server with an error event and no `[DONE]`). `[DONE]` before any
   choice sent a `finish_reason` is a stream_interrupted too: llama-cpp-python's server ends a
@@ -37,7 +39,7 @@ from typing import Any, Final
 
 import msgspec
 
-from ...framing import OversizedLine
+from ...framing import OversizedLine, decode_objects
 from ...protocol import Notification, RequestId, ToolCall, ToolCallFunction
 from ..turn import UPSTREAM_MAX_LINE_BYTES, Turn, TurnCounts, error_text
 from .errors import OPENAI_COMPATIBLE as SERVER
@@ -79,11 +81,19 @@ class OpenAITurn(Turn):
         self._generation_ms: float | None = None
         self._finish_seen = False  # a choice sent its finish_reason
 
-    def feed(self, data: bytes, now: float) -> list[Notification]:
-        return self._events(self._sse.feed(data), now)
+    def _read(self, data: bytes, out: list[Notification], now: float) -> None:
+        block, events = self._sse.feed_block(data)
+        if block is None:
+            self._events(events, out, now)
+        elif block and not self.ended:
+            chunks = decode_objects(chunk_decoder, block)
+            if chunks is None:
+                self._events(block.split(b"\n")[:-1], out, now)
+            else:
+                self._apply_all(chunks, out, now)
 
-    def eof(self, now: float) -> list[Notification]:
-        out = self._events(self._sse.flush(), now)
+    def _end(self, out: list[Notification], now: float) -> None:
+        self._events(self._sse.flush(), out, now)
         if not self.ended:
             if self.events_seen:
                 detail = "the server ended the stream without `data: [DONE]`"
@@ -93,10 +103,21 @@ class OpenAITurn(Turn):
                     "API, e.g. http://host:port/v1?)"
                 )
             self.failure = SERVER.stream_interrupted(detail)
-        return out
 
-    def _events(self, events: list[bytes | OversizedLine], now: float) -> list[Notification]:
-        out: list[Notification] = []
+    def _apply_all(self, chunks: list[CompletionChunk], out: list[Notification], now: float) -> None:
+        """A read's events, decoded at once (each a JSON object): what `_events` does."""
+        for chunk in chunks:
+            if self.ended:
+                return
+            self.events_seen += 1
+            if chunk.error is not msgspec.UNSET:
+                self.failure = SERVER.upstream_error(200, error_text(chunk.error))
+                return
+            self._apply(chunk, out, now)
+
+    def _events(
+        self, events: list[bytes] | list[bytes | OversizedLine], out: list[Notification], now: float
+    ) -> None:
         for event in events:
             if self.ended:
                 break
@@ -131,7 +152,6 @@ class OpenAITurn(Turn):
                 self.failure = SERVER.upstream_error(200, error_text(chunk.error))
                 break
             self._apply(chunk, out, now)
-        return out
 
     def _apply(self, chunk: CompletionChunk, out: list[Notification], now: float) -> None:
         if chunk.usage is not None:

@@ -163,45 +163,47 @@ def data_url(image: str) -> str:
 
 
 # --- stream chunks (`data:` events of the SSE body) -------------------------------------------
+# gc=False: a chunk never holds a cycle, and a reply decodes thousands of them, which would
+# otherwise each count towards the next garbage collection.
 
 
-class FunctionDelta(Struct):
+class FunctionDelta(Struct, gc=False):
     name: str | None = None
     # A JSON text (fragment) per the API; a few servers send the object itself, whole.
     arguments: str | dict[str, Any] | None = None
 
 
-class ToolCallDelta(Struct):
+class ToolCallDelta(Struct, gc=False):
     index: int | None = None
     id: str | None = None
     function: FunctionDelta | None = None
 
 
-class Delta(Struct):
+class Delta(Struct, gc=False):
     content: str | None = None
     reasoning: str | None = None  # Ollama, vLLM
     reasoning_content: str | None = None  # llama-server, DeepSeek, LM Studio
     tool_calls: list[ToolCallDelta] | None = None
 
 
-class Choice(Struct):
+class Choice(Struct, gc=False):
     index: int = 0
     delta: Delta | None = None
     finish_reason: str | None = None
 
 
-class ChunkUsage(Struct):
+class ChunkUsage(Struct, gc=False):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
 
 
-class Timings(Struct):
+class Timings(Struct, gc=False):
     """llama-server's extension: its own measurement of the generation."""
 
     predicted_ms: float | None = None
 
 
-class CompletionChunk(Struct):
+class CompletionChunk(Struct, gc=False):
     """One `data:` event. Untagged: an error event has only `error`."""
 
     choices: list[Choice] | None = None

@@ -1,0 +1,199 @@
+"""The neutral turn, frozen as it was at commit 49e22c7 (before the read path was made per-read):
+the reference that tests/pure/test_read_path_fuzz.py holds the current code to. Not used by
+the product; do not change it, except to follow a deliberate change of behaviour.
+
+One chat turn's state, whatever the dialect: upstream body bytes in, notifications out.
+
+Pure and synchronous, so every fixture transcript is tested without sockets. The I/O loop in
+`chat.py` feeds a turn each upstream network read (`feed`), then the end of the body (`eof`), and
+writes whatever it returns in one batch; the turn keeps the assistant message built so far, which
+is what a cancelled or failed chat still returns. `Turn` holds what every dialect shares (the
+message, the merging of deltas, results); `ollama.turn.OllamaTurn` reads Ollama's NDJSON, and
+`openai.turn.OpenAITurn` an OpenAI-compatible server's SSE.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Final, NamedTuple
+
+import msgspec
+
+from sidecar.errors import RpcError
+from sidecar.protocol import (
+    ChatResult,
+    Message,
+    Notification,
+    RequestId,
+    TokenParams,
+    ToolCall,
+    ToolCallParams,
+    Usage,
+    notification,
+)
+
+# Upstream chunks are small; a line (or SSE event) this long means the body is not a chat stream.
+UPSTREAM_MAX_LINE_BYTES: Final = 16 * 1024 * 1024
+
+
+class TurnCounts(NamedTuple):
+    prompt_tokens: int
+    completion_tokens: int
+    eval_s: float
+    reported_ms: float | None  # the server's own total duration, when it sent one
+
+
+def make_usage(
+    counts: list[TurnCounts], started_at: float, first_output_at: float | None, now: float
+) -> Usage:
+    """The `usage` of a chat made of one or more turns (tool rounds)."""
+    completion = sum(c.completion_tokens for c in counts)
+    eval_s = sum(c.eval_s for c in counts)
+    if len(counts) == 1 and counts[0].reported_ms is not None:
+        duration_ms = round(counts[0].reported_ms)
+    else:
+        duration_ms = round(max(now - started_at, 0.0) * 1000)
+    return Usage(
+        prompt_tokens=sum(c.prompt_tokens for c in counts),
+        completion_tokens=completion,
+        duration_ms=duration_ms,
+        tokens_per_second=round(completion / eval_s, 2) if eval_s > 0 else 0.0,
+        first_token_ms=(
+            None if first_output_at is None else round((first_output_at - started_at) * 1000)
+        ),
+    )
+
+
+def new_call_id() -> str:
+    # Servers before v0.12.10 send no id; the client still needs one to answer the call.
+    return "call_" + os.urandom(4).hex()
+
+
+def error_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("message"), str):
+        return value["message"]
+    return msgspec.json.encode(value).decode()
+
+
+class TextBuffer:
+    """Appends text deltas; holds them in blocks so a long reply costs its bytes, not one
+    object per token."""
+
+    __slots__ = ("_blocks", "_parts")
+    BLOCK_PARTS: Final = 512
+
+    def __init__(self) -> None:
+        self._blocks: list[str] = []
+        self._parts: list[str] = []
+
+    def append(self, text: str) -> None:
+        self._parts.append(text)
+        if len(self._parts) >= self.BLOCK_PARTS:
+            self._blocks.append("".join(self._parts))
+            self._parts.clear()
+
+    def __bool__(self) -> bool:
+        return bool(self._parts or self._blocks)
+
+    def value(self) -> str:
+        return "".join(self._blocks) + "".join(self._parts)
+
+
+class Turn:
+    """What every dialect's turn shares: the assistant message so far and its notifications.
+
+    A subclass reads its dialect in `feed(data, now)` (one network read of the body) and
+    `eof(now)` (the body ended), each returning the notifications to write. Once the turn ends,
+    `finished` is set (the upstream said it is done) or `failure` (an `RpcError`); later input
+    is ignored. `eof` on a turn that has not ended sets `failure` (stream_interrupted).
+    """
+
+    def __init__(self, chat_id: RequestId | None, started_at: float) -> None:
+        self.chat_id = chat_id
+        self.started_at = started_at
+        self.first_output_at: float | None = None
+        self.content = TextBuffer()
+        self.thinking = TextBuffer()
+        self.tool_calls: list[ToolCall] = []
+        self.finished = False
+        self.failure: RpcError | None = None
+        self.done_reason = "stop"
+
+    @property
+    def ended(self) -> bool:
+        return self.finished or self.failure is not None
+
+    def feed(self, data: bytes, now: float) -> list[Notification]:
+        raise NotImplementedError
+
+    def eof(self, now: float) -> list[Notification]:
+        raise NotImplementedError
+
+    def counts(self, now: float) -> TurnCounts:
+        raise NotImplementedError
+
+    def _text(self, out: list[Notification], method: str, text: str, now: float) -> None:
+        """A `chat:thinking` or `chat:token` delta, kept and queued."""
+        (self.thinking if method == "chat:thinking" else self.content).append(text)
+        self._mark_output(now)
+        # Deltas that arrived in the same network read go out as one notification.
+        if out and out[-1].method == method:
+            last = out[-1].params
+            last.content += text
+        else:
+            out.append(notification(method, TokenParams(chat_id=self.chat_id, content=text)))
+
+    def _call(self, out: list[Notification], call: ToolCall, now: float) -> None:
+        """A whole tool call, kept and queued; one without an id gets one."""
+        if call.id is msgspec.UNSET or not call.id:
+            call.id = new_call_id()
+        self.tool_calls.append(call)
+        self._mark_output(now)
+        out.append(
+            notification(
+                "chat:tool_call",
+                ToolCallParams(
+                    chat_id=self.chat_id,
+                    call_id=call.id,
+                    name=call.function.name,
+                    arguments=call.function.arguments,
+                ),
+            )
+        )
+
+    def _mark_output(self, now: float) -> None:
+        if self.first_output_at is None:
+            self.first_output_at = now
+
+    # --- results ------------------------------------------------------------------------------
+
+    def assistant_message(self) -> Message:
+        message = Message(role="assistant", content=self.content.value())
+        if self.thinking:
+            message.thinking = self.thinking.value()
+        if self.tool_calls:
+            message.tool_calls = list(self.tool_calls)
+        return message
+
+    def messages(self) -> list[Message]:
+        """The messages this turn produced so far (empty when Ollama sent nothing)."""
+        if not (self.content or self.thinking or self.tool_calls):
+            return []
+        return [self.assistant_message()]
+
+    def output_seconds(self, now: float) -> float:
+        """Seconds since the first output: the generation time when the server reports none."""
+        return 0.0 if self.first_output_at is None else max(now - self.first_output_at, 0.0)
+
+    def usage(self, now: float) -> Usage:
+        return make_usage([self.counts(now)], self.started_at, self.first_output_at, now)
+
+    def result(self, now: float, *, cancelled: bool = False) -> ChatResult:
+        """The chat's result: the final assistant message is always there, even if empty."""
+        return ChatResult(
+            done_reason="cancelled" if cancelled else self.done_reason,
+            messages=[self.assistant_message()],
+            usage=self.usage(now),
+        )
