@@ -50,7 +50,7 @@ async def open_session(
     over. `on_list_changed` runs on `notifications/tools/list_changed`.
     """
     if SDK_MISSING is not None:
-        raise RuntimeError(INSTALL_HINT) from SDK_MISSING
+        raise RuntimeError(f"{INSTALL_HINT} ({SDK_MISSING})") from SDK_MISSING
     guard.install()
 
     async def on_message(message: Any) -> None:
