@@ -7,7 +7,7 @@ flight, the signal handler and the stdout watch, so the sidecar turns deaf and u
 bound, a request past it costs one decode and one short error line (`overloaded`, -32005), the
 reader keeps reading, and everything already running keeps its pace.
 
-`cancel_chat` and `shutdown` are never refused (`EXEMPT`) and not counted: they end work, they
+`cancel_chat`, `cancel_request` and `shutdown` are never refused (`EXEMPT`) and not counted: they end work, they
 finish at once, and a host must be able to stop what it started however much it sent before.
 
 Pure and synchronous: the dispatcher calls `enter` while it checks a line (the last check of §5's
@@ -20,7 +20,7 @@ from typing import Final
 
 from . import errors
 
-EXEMPT: Final = frozenset({"cancel_chat", "shutdown"})
+EXEMPT: Final = frozenset({"cancel_chat", "cancel_request", "shutdown"})
 
 
 def overloaded(limit: int) -> errors.RpcError:
@@ -29,7 +29,7 @@ def overloaded(limit: int) -> errors.RpcError:
         f"Overloaded: {limit} requests are already in flight (--max-requests {limit})",
         hint=(
             "Wait for answers before sending more requests, or start the sidecar with a higher "
-            "--max-requests. cancel_chat and shutdown are always served."
+            "--max-requests. cancel_chat, cancel_request and shutdown are always served."
         ),
     )
 

@@ -35,6 +35,7 @@ from . import __version__
 from .config import Config
 from .framing import LineSplitter, encode_line
 from .outbox import Outbox
+from .methods import methods_for
 from .protocol import PROTOCOL_VERSION, ReadyParams, notification
 from .protocol import McpServerStatusParams
 from .server import BIG_LINE_BYTES, Server
@@ -68,6 +69,7 @@ def ready_line(config: Config) -> bytes:
                 ollama_url=config.base_url,
                 pid=os.getpid(),
                 provider=config.provider,
+                methods=methods_for(config.provider),
             ),
         )
     )

@@ -148,6 +148,7 @@ class ChatSession:
         self._first_output_at: float | None = None
         self._calls_seen = 0
         self._tool_specs: list[dict[str, Any]] | msgspec.UnsetType = msgspec.UNSET
+        self.context_length = self._num_ctx()
         if tools.enabled:
             self._tool_specs = context.workspace.specs(tools.builtins) + list(tools.client.values())
         self.mcp = McpOffer(context.mcp, tools)  # the MCP tools this chat offers
@@ -170,7 +171,24 @@ class ChatSession:
             keep_alive=params.keep_alive,
             tools=self._tool_specs,
             tool_choice=tool_choice,
+            logprobs=params.logprobs,
+            top_logprobs=params.top_logprobs,
+            truncate=params.truncate,
+            shift=params.shift,
         )
+
+    def _num_ctx(self) -> int | None:
+        options = self.params.options
+        num_ctx = options.get("num_ctx") if isinstance(options, dict) else None
+        if isinstance(num_ctx, int) and not isinstance(num_ctx, bool) and num_ctx > 0:
+            return num_ctx
+        return None
+
+    async def _learn_context_length(self) -> None:
+        """`usage.context_length`: `options.num_ctx` when given, else what the server says it
+        runs the model with (Ollama's /api/ps, asked once the reply is done)."""
+        if self.context_length is None:
+            self.context_length = await self.context.client.context_length(self.model)
 
     # --- the rounds ---------------------------------------------------------------------------
 
@@ -203,8 +221,10 @@ class ChatSession:
             )
             self._end_turn(turn)
             if not (self.tools.enabled and turn.tool_calls):
+                await self._learn_context_length()
                 return self.result(turn.done_reason)
             if round_no == self.context.max_tool_rounds:
+                await self._learn_context_length()
                 return self.result("tool_limit")
             for call in turn.tool_calls:
                 assert isinstance(call.id, str)  # the turn gives every call an id
@@ -337,8 +357,10 @@ class ChatSession:
             first = first if first is not None else self.turn.first_output_at
             if cancelled or not messages:
                 messages.append(self.turn.assistant_message())
+        usage = make_usage(counts, self.started_at, first, now)
+        usage.context_length = self.context_length
         return ChatResult(
             done_reason="cancelled" if cancelled else done_reason,
             messages=messages,
-            usage=make_usage(counts, self.started_at, first, now),
+            usage=usage,
         )

@@ -30,7 +30,7 @@ DEFAULT_API_KEY_ENV: Final[dict[str, str]] = {"ollama": "OLLAMA_API_KEY", "opena
 # What --provider openai appends to a base URL without a path (and to Ollama's own address).
 OPENAI_DEFAULT_PATH: Final = "/v1"
 DEFAULT_MAX_CHATS: Final = 4
-# Requests of any kind in flight at once (cancel_chat and shutdown aside); more are `overloaded`.
+# Requests of any kind in flight at once (cancel_chat, cancel_request and shutdown aside); more are `overloaded`.
 DEFAULT_MAX_REQUESTS: Final = 256
 DEFAULT_MAX_LINE_BYTES: Final = 8 * 1024 * 1024
 DEFAULT_DRAIN_TIMEOUT_S: Final = 60.0
@@ -238,8 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--max-requests", type=_positive_int, default=DEFAULT_MAX_REQUESTS,
-        help="requests of any kind in flight at once (cancel_chat and shutdown are always "
-        "served); more are refused with -32005 overloaded (default 256)",
+        help="requests of any kind in flight at once (cancel_chat, cancel_request and shutdown "
+        "are always served); more are refused with -32005 overloaded (default 256)",
     )
     parser.add_argument(
         "--max-line-bytes", type=_positive_int, default=DEFAULT_MAX_LINE_BYTES,

@@ -22,6 +22,8 @@ UPSTREAM_ERROR: Final = -32002
 STREAM_INTERRUPTED: Final = -32003
 BUSY: Final = -32004
 OVERLOADED: Final = -32005
+NOT_SUPPORTED: Final = -32008
+CANCELLED: Final = -32010  # a request without a result of its own for a cancel (load_model)
 
 KIND_BY_CODE: Final[dict[int, str]] = {
     PARSE_ERROR: "parse_error",
@@ -35,6 +37,8 @@ KIND_BY_CODE: Final[dict[int, str]] = {
     STREAM_INTERRUPTED: "stream_interrupted",
     BUSY: "busy",
     OVERLOADED: "overloaded",
+    NOT_SUPPORTED: "not_supported",
+    CANCELLED: "cancelled",
 }
 
 
@@ -57,6 +61,10 @@ class RpcError(Exception):
     @property
     def kind(self) -> str:
         return KIND_BY_CODE[self.code]
+
+    def with_extra(self, **extra: Any) -> RpcError:
+        self.extra.update(extra)
+        return self
 
     def data(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind}
@@ -87,3 +95,19 @@ def internal_error(exc: BaseException) -> RpcError:
         f"Internal error: {type(exc).__name__}: {exc}",
         hint="This is a bug in ollama-sidecar; its stderr log has the details.",
     )
+
+
+def not_supported(provider: str, method: str) -> RpcError:
+    return RpcError(
+        NOT_SUPPORTED,
+        f"Not supported: {method} needs Ollama's own API, and this sidecar speaks to an "
+        f"{provider} server (--provider {provider})",
+        hint=(
+            "Manage models on the server itself, or start the sidecar with --provider ollama "
+            "to use an Ollama server; sidecar:ready and status list the methods available."
+        ),
+    )
+
+
+def cancelled(method: str) -> RpcError:
+    return RpcError(CANCELLED, f"Cancelled: {method} was cancelled before it finished")

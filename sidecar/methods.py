@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
-from . import __version__
+from . import __version__, lifecycle
 from .errors import RpcError
 from .protocol import (
     PROTOCOL_VERSION,
@@ -39,6 +39,17 @@ from .protocol import (
     StatusResult,
     ToolInfo,
     ToolResultParams,
+)
+from .protocol_models import (
+    CancelRequestParams,
+    CancelRequestResult,
+    LoadModelParams,
+    LoadModelResult,
+    ModelParams,
+    PullModelParams,
+    PullModelResult,
+    RunningModelsResult,
+    ShowModelResult,
 )
 from .tools import NEEDS_APPROVAL
 
@@ -116,6 +127,7 @@ async def status(server: Server, handle: Handle, params: NoParams) -> StatusResu
         chats=chats,
         ollama=upstream,
         provider=server.client.provider,  # type: ignore[arg-type]
+        methods=methods_for(server.client.provider),
     )
 
 
@@ -208,5 +220,43 @@ METHODS: Final[dict[str, Method]] = {
             "shutdown", NoParams, EmptyResult, shutdown,
             "Cancels every chat, answers {} once each has answered, exits 0.",
         ),
+        Method(
+            "cancel_request", CancelRequestParams, CancelRequestResult, lifecycle.cancel_request,
+            "Cancels any request in flight (a pull, a chat, ...) once it has answered.",
+        ),
+        Method(
+            "show_model", ModelParams, ShowModelResult, lifecycle.show_model,
+            "A model's capabilities, trained context and details.",
+        ),
+        Method(
+            "running_models", NoParams, RunningModelsResult, lifecycle.running_models,
+            "The models loaded in memory upstream.",
+        ),
+        Method(
+            "pull_model", PullModelParams, PullModelResult, lifecycle.pull_model,
+            "Downloads a model: model:pull_progress notifications, then one response.",
+        ),
+        Method(
+            "delete_model", ModelParams, EmptyResult, lifecycle.delete_model,
+            "Deletes an installed model.",
+        ),
+        Method(
+            "load_model", LoadModelParams, LoadModelResult, lifecycle.load_model,
+            "Loads a model into memory; answers once it is there.",
+        ),
+        Method(
+            "unload_model", ModelParams, EmptyResult, lifecycle.unload_model,
+            "Unloads a model from memory.",
+        ),
     )
 }
+
+# Methods only Ollama's own API can serve; other providers answer them not_supported.
+OLLAMA_ONLY: Final = frozenset(
+    {"show_model", "running_models", "pull_model", "delete_model", "load_model", "unload_model"}
+)
+
+
+def methods_for(provider: str) -> list[str]:
+    """The methods a sidecar with this `--provider` serves (sidecar:ready, status)."""
+    return [name for name in METHODS if provider == "ollama" or name not in OLLAMA_ONLY]

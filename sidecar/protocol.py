@@ -49,10 +49,26 @@ class ToolCall(Struct, omit_defaults=True):
     id: str | UnsetType = UNSET
 
 
+class TopLogprob(Struct, omit_defaults=True):
+    token: str
+    logprob: float
+    bytes: list[int] | UnsetType = UNSET
+
+
+class Logprob(Struct, omit_defaults=True):
+    """One generated token's log probability, as Ollama sends it (`logprobs: true`)."""
+
+    token: str
+    logprob: float
+    bytes: list[int] | UnsetType = UNSET
+    top_logprobs: list[TopLogprob] | UnsetType = UNSET
+
+
 class Message(Struct):
     """An Ollama chat message; every field Ollama knows passes through unchanged.
 
     `content` is always written (even `""`, as Ollama does); the other fields only when set.
+    `logprobs` is only written (on a reply of a chat that asked for them), never sent upstream.
     """
 
     role: str
@@ -62,6 +78,7 @@ class Message(Struct):
     tool_calls: list[ToolCall] | UnsetType = UNSET
     tool_name: str | UnsetType = UNSET
     tool_call_id: str | UnsetType = UNSET
+    logprobs: list[Logprob] | UnsetType = UNSET
 
 
 # --- Params of each method --------------------------------------------------------------------
@@ -93,6 +110,11 @@ class ChatParams(Struct, omit_defaults=True):
     tools: bool | list[str | dict[str, Any]] | UnsetType = UNSET
     approval: Literal["ask", "auto"] | UnsetType = UNSET
     tool_choice: ToolChoice | UnsetType = UNSET
+    # Forwarded to Ollama as they are (its own defaults apply when absent).
+    logprobs: bool | UnsetType = UNSET
+    top_logprobs: Annotated[int, Meta(ge=0, le=20)] | UnsetType = UNSET
+    truncate: bool | UnsetType = UNSET
+    shift: bool | UnsetType = UNSET
 
 
 class ApproveToolParams(Struct):
@@ -136,12 +158,16 @@ class Response(Struct, kw_only=True):
 
 class ErrorData(Struct, omit_defaults=True):
     """`error.data`: `kind` always; `hint` when the user can act; `status` for upstream_error;
-    `messages` (the partial reply) on every error of a chat that had started."""
+    `messages` (the partial reply) on every error of a chat that had started; `signin_url`
+    when Ollama asks to sign in (401 of a cloud model); `progress` (the last
+    `model:pull_progress`) when a pull fails after it started."""
 
     kind: str
     hint: str | UnsetType = UNSET
     status: int | UnsetType = UNSET
     messages: list[Message] | UnsetType = UNSET
+    signin_url: str | UnsetType = UNSET
+    progress: PullProgressParams | UnsetType = UNSET
 
 
 class ErrorObject(Struct):
@@ -163,11 +189,24 @@ class ReadyParams(Struct):
     ollama_url: str
     pid: int
     provider: Literal["ollama", "openai"] = "ollama"  # additive: which API ollama_url speaks
+    methods: list[str] = []  # additive: the methods this provider supports
 
 
-class TokenParams(Struct):
+class TokenParams(Struct, omit_defaults=True):
     chat_id: RequestId | None  # null for a chat sent as a notification (no id)
     content: str
+    logprobs: list[Logprob] | UnsetType = UNSET  # those of the tokens merged here, in order
+
+
+class PullProgressParams(Struct, omit_defaults=True, kw_only=True):
+    """`model:pull_progress`: bytes summed over every layer seen so far."""
+
+    request_id: RequestId | None
+    model: str
+    status: str
+    digest: str | UnsetType = UNSET  # the layer being pulled, when there is one
+    total: int
+    completed: int
 
 
 class ToolCallParams(Struct, omit_defaults=True):
@@ -204,6 +243,8 @@ class Usage(Struct):
     duration_ms: int
     tokens_per_second: float
     first_token_ms: int | None = None
+    # The context window in effect (options.num_ctx, else what /api/ps reports), null if unknown.
+    context_length: int | None = None
 
 
 class ChatResult(Struct):
@@ -219,6 +260,7 @@ class ModelInfo(Struct):
     family: str
     parameter_size: str
     quantization: str
+    capabilities: list[str] = []  # Ollama's list as sent; [] when the server sends none
 
 
 class EmptyResult(Struct):
@@ -246,6 +288,7 @@ class StatusResult(Struct):
     chats: list[RequestId | None]
     ollama: OllamaStatus
     provider: Literal["ollama", "openai"] = "ollama"
+    methods: list[str] = []  # the methods this provider supports
 
 
 class ToolInfo(Struct, omit_defaults=True):

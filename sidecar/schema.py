@@ -36,6 +36,7 @@ from .protocol import (
     McpServerStatusParams,
     PROTOCOL_VERSION,
     ErrorObject,
+    PullProgressParams,
     ReadyParams,
     RequestId,
     TokenParams,
@@ -58,6 +59,9 @@ NOTIFICATIONS: Final[dict[str, tuple[type[Struct], str]]] = {
         "it) waits for approve_tool.",
     ),
     "chat:tool_result": (ToolResultNote, "A tool call has run, or was answered."),
+    "model:pull_progress": (
+        PullProgressParams, "Progress of a pull_model (request_id = its id), bytes over all layers.",
+    ),
     "mcp:server_status": (
         McpServerStatusParams, "An MCP server's state changed (starting, ready, failed, stopped).",
     ),

@@ -16,6 +16,7 @@ shutdown) finds its answer already queued ahead of theirs.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -27,7 +28,7 @@ from .admission import Admission
 from .chat import ChatContext, ChatSession
 from .config import Config
 from .framing import OversizedLine, encode_lines
-from .methods import METHODS, Method
+from .methods import METHODS, Method, methods_for
 from .outbox import Outbox
 from .protocol import ChatParams, Notification, RequestId
 from .providers import Provider
@@ -57,7 +58,9 @@ MESSAGES_PER_PIECE: Final = 100  # messages decoded between two checkpoints
 class Handle:
     """One request in flight."""
 
-    __slots__ = ("request", "scope", "done", "session", "stop_after", "cancelled", "counted")
+    __slots__ = (
+        "request", "scope", "done", "session", "stop_after", "cancelled", "counted", "on_cancel",
+    )
 
     def __init__(self, request: Request, session: ChatSession | None = None) -> None:
         self.request = request
@@ -67,6 +70,8 @@ class Handle:
         self.stop_after = False
         self.cancelled = False  # answered as cancelled (not merely asked to be)
         self.counted = False  # counted against --max-requests (admission.py)
+        # The answer of a request that was cancelled, when it has one (a pull's "cancelled").
+        self.on_cancel: Callable[[], Any] | None = None
 
     @property
     def id(self) -> RequestId | None:
@@ -104,6 +109,7 @@ class Server:
         self.admission = Admission(config.max_requests)
         # Concurrent status probes share one /api/version, list_models one /api/tags.
         self.shared = SharedCalls(nursery)
+        self.supported = frozenset(methods_for(client.provider))
         self.accepting = True
         self.stop_reason: str | None = None
         self._stopping = trio.Event()
@@ -194,6 +200,8 @@ class Server:
             )
         if request.id is not None and request.id in self.handles:
             raise errors.invalid_request(f"id {request.id!r} is already in flight")
+        if request.method not in self.supported:
+            raise errors.not_supported(self.client.provider, request.method)
         if params is None:
             params = decode_params(request, method.decoder)
         if not isinstance(params, ChatParams):
@@ -258,6 +266,10 @@ class Server:
     def _interrupted(self, handle: Handle) -> Any:
         if handle.session is not None:
             return handle.session.result("cancelled", cancelled=True)
+        if handle.on_cancel is not None:
+            return handle.on_cancel()
+        if self.stop_reason is None:  # cancel_request, not the sidecar exiting
+            return errors.cancelled(handle.request.method)
         return errors.RpcError(
             errors.INTERNAL_ERROR,
             f"Request interrupted: the sidecar is exiting ({self.stop_reason})",

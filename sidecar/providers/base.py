@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from msgspec import UNSET, Struct, UnsetType
 
 from ..protocol import Message, ModelInfo, RequestId, ToolChoice
+from ..protocol_models import RunningModelsResult, ShowModelResult
 
 if TYPE_CHECKING:
+    from .ollama.pull import PullState
     from .turn import Turn
 
 
@@ -35,6 +37,11 @@ class ChatRequest(Struct, omit_defaults=True):
     tools: list[dict[str, Any]] | UnsetType = UNSET
     # OpenAI's tool_choice: the OpenAI dialect sends it, Ollama's has no such field.
     tool_choice: ToolChoice | UnsetType = UNSET
+    # Ollama's: forwarded by its dialect only.
+    logprobs: bool | UnsetType = UNSET
+    top_logprobs: int | UnsetType = UNSET
+    truncate: bool | UnsetType = UNSET
+    shift: bool | UnsetType = UNSET
 
 
 class ChatStream(Protocol):
@@ -62,6 +69,34 @@ class Provider(Protocol):
         ...
 
     async def list_models(self) -> list[ModelInfo]: ...
+
+    # The model lifecycle; a dialect that cannot do one raises `RpcError` (not_supported).
+
+    async def show_model(self, model: str) -> ShowModelResult: ...
+
+    async def running_models(self) -> RunningModelsResult: ...
+
+    def pull_stream(
+        self, model: str, insecure: bool | None
+    ) -> AbstractAsyncContextManager[ChatStream]:
+        """`POST /api/pull`'s NDJSON body; leaving it closes the connection (the cancel)."""
+        ...
+
+    def new_pull(self, request_id: RequestId | None, model: str) -> PullState:
+        """The state that reads this server's pull stream (bytes in, progress out)."""
+        ...
+
+    async def delete_model(self, model: str) -> None: ...
+
+    async def load_model(self, model: str, keep_alive: int | float | str | None) -> None:
+        """Returns once the model is in memory."""
+        ...
+
+    async def unload_model(self, model: str) -> None: ...
+
+    async def context_length(self, model: str) -> int | None:
+        """The context window `model` runs with upstream, None when unknown."""
+        ...
 
     async def probe(self) -> str | None:
         """Raises `RpcError` unless the server answers; returns its version when it has one."""

@@ -22,6 +22,7 @@ import msgspec
 from ..errors import RpcError
 from ..protocol import (
     ChatResult,
+    Logprob,
     Message,
     Notification,
     RequestId,
@@ -118,6 +119,7 @@ class Turn:
         self.content = TextBuffer()
         self.thinking = TextBuffer()
         self.tool_calls: list[ToolCall] = []
+        self.logprobs: list[Logprob] = []  # every entry, in arrival order (logprobs asked)
         self.finished = False
         self.failure: RpcError | None = None
         self.done_reason = "stop"
@@ -151,8 +153,16 @@ class Turn:
     def counts(self, now: float) -> TurnCounts:
         raise NotImplementedError
 
-    def _text(self, out: list[Notification], method: str, text: str, now: float) -> None:
-        """A `chat:thinking` or `chat:token` delta, kept and queued.
+    def _text(
+        self,
+        out: list[Notification],
+        method: str,
+        text: str,
+        now: float,
+        logprobs: list[Logprob] | None = None,
+    ) -> None:
+        """A `chat:thinking` or `chat:token` delta (with the logprobs of its tokens, when
+        asked for), kept and queued.
 
         Deltas that arrived in the same network read, one after the other with the same method,
         go out as one notification: they are collected in `_run` and joined by `_close_run`
@@ -162,9 +172,14 @@ class Turn:
         note = self._run_note
         if note is not None and out and out[-1] is note and note.method == method:
             self._run.append(text)
+            if logprobs:
+                note.params.logprobs = [*(note.params.logprobs or ()), *logprobs]
             return
         self._close_run()
-        note = notification(method, TokenParams(chat_id=self.chat_id, content=text))
+        params = TokenParams(chat_id=self.chat_id, content=text)
+        if logprobs:
+            params.logprobs = list(logprobs)
+        note = notification(method, params)
         out.append(note)
         self._run_note = note
         self._run.append(text)
@@ -212,6 +227,8 @@ class Turn:
             message.thinking = self.thinking.value()
         if self.tool_calls:
             message.tool_calls = list(self.tool_calls)
+        if self.logprobs:
+            message.logprobs = list(self.logprobs)
         return message
 
     def messages(self) -> list[Message]:

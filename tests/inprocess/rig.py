@@ -288,6 +288,8 @@ def streaming(*scripts: ScriptStream | list[Piece]) -> Handler:
     async def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/api/version":
             return httpx.Response(200, json={"version": "0.33.0"})
+        if request.url.path == "/api/ps":  # a chat's usage.context_length, asked at its end
+            return httpx.Response(200, json={"models": []})
         if request.url.path.endswith("/models"):
             return httpx.Response(200, json={"object": "list", "data": [{"id": "m"}]})
         kind = "text/event-stream" if request.url.path.endswith("/completions") else "application/x-ndjson"

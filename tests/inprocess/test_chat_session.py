@@ -89,6 +89,9 @@ class ScriptedProvider:
     async def probe(self) -> str | None:
         return None
 
+    async def context_length(self, model: str) -> int | None:
+        return None
+
     def redact(self, text: str) -> str:
         return text
 

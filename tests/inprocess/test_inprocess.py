@@ -8,6 +8,8 @@ import pytest
 import trio
 import trio.testing
 
+from sidecar.methods import METHODS
+
 from .rig import CHAT, ScriptStream, ndjson, open_rig, streaming
 from ..support import transcript, user
 
@@ -35,7 +37,8 @@ async def test_ollama_receives_a_streaming_request_with_the_passed_through_field
     }
     async with open_rig(streaming(ndjson("x"))) as rig:
         await rig.response(await rig.request("chat", params))
-    [request] = rig.requests
+    [request, ps] = rig.requests  # then /api/ps: the chat's usage.context_length
+    assert (ps.method, ps.url.path) == ("GET", "/api/ps")
     assert (request.method, request.url.path) == ("POST", "/api/chat")
     assert msgspec.json.decode(request.content) == {
         "model": "qwen3:8b", "messages": [{"role": "user", "content": "hi"}], "stream": True,
@@ -266,7 +269,7 @@ async def test_list_models_reshapes_api_tags() -> None:
         result = (await rig.response(await rig.request("list_models")))["result"]
     assert result == {"models": [{
         "name": "llama3.2:latest", "size": 2019393189, "modified_at": "2026-08-01T10:00:00Z",
-        "family": "llama", "parameter_size": "3.2B", "quantization": "Q4_K_M",
+        "family": "llama", "parameter_size": "3.2B", "quantization": "Q4_K_M", "capabilities": [],
     }]}
 
 
@@ -279,6 +282,7 @@ async def test_status_reports_version_and_chats() -> None:
     assert result == {
         "version": "0.1.0", "protocol": 1, "ollama_url": "http://ollama.test", "chats": [],
         "ollama": {"reachable": True, "version": "0.33.0", "error": None}, "provider": "ollama",
+        "methods": list(METHODS),
     }
 
 

@@ -9,6 +9,8 @@ import msgspec
 import pytest
 import trio
 
+from sidecar.methods import methods_for
+
 from .rig import CHAT, ScriptStream, open_rig, sse, streaming
 from ..support import transcript, user
 
@@ -168,7 +170,7 @@ async def test_list_models_maps_data_ids() -> None:
 
     async with openai_rig(handler) as rig:
         result = (await rig.response(await rig.request("list_models")))["result"]
-    neutral = {"size": 0, "family": "", "parameter_size": "", "quantization": ""}
+    neutral = {"size": 0, "family": "", "parameter_size": "", "quantization": "", "capabilities": []}
     assert result == {"models": [
         {"name": "gemma-3-270m", "modified_at": "2026-08-21T17:02:11Z", **neutral},
         {"name": "qwen2.5:7b", "modified_at": "", **neutral},
@@ -181,6 +183,7 @@ async def test_status_reports_the_provider_and_probes_models() -> None:
     assert result == {
         "version": "0.1.0", "protocol": 1, "ollama_url": "http://ollama.test/v1", "chats": [],
         "ollama": {"reachable": True, "version": None, "error": None}, "provider": "openai",
+        "methods": methods_for("openai"),
     }
     assert [r.url.path for r in rig.requests] == ["/v1/models"]
 

@@ -7,6 +7,7 @@ import sys
 import msgspec
 import trio
 
+from sidecar.methods import methods_for
 from sidecar_testkit.fake_ollama import MULTIBYTE_TEXT, SEPARATORS_TEXT, ScriptedOllama
 
 from .e2e import E2E_VARIANTS, GUARD_S, TEXT_REPLY, chat_params, sidecar_for, variant
@@ -35,6 +36,7 @@ async def test_ready_is_the_first_line_and_describes_the_process(fake_ollama: Sc
         "params": {
             "name": "ollama-sidecar", "version": "0.1.0", "protocol": 1,
             "ollama_url": url, "pid": sidecar.process.pid, "provider": provider,
+            "methods": methods_for(provider),
         },
     }
 
@@ -162,16 +164,21 @@ async def test_list_models_and_status_against_the_scripted_ollama(fake_ollama: S
     names = [m["name"] for m in models]
     assert names[0] == "text:latest" and "tool-call:latest" in names and "busy:latest" not in names
     text = models[0]
-    assert set(text) == {"name", "size", "modified_at", "family", "parameter_size", "quantization"}
+    assert set(text) == {
+        "name", "size", "modified_at", "family", "parameter_size", "quantization", "capabilities",
+    }
     if provider == "ollama":
         assert (text["family"], text["quantization"]) == ("scripted", "Q4_K_M")
+        assert text["capabilities"] == ["completion", "tools"]
         version = "0.33.0-scripted"
     else:  # /v1/models names the models and nothing more; there is no version endpoint
         assert (text["size"], text["family"], text["quantization"]) == (0, "", "")
+        assert text["capabilities"] == []
         version = None
     assert status["ollama"] == {"reachable": True, "version": version, "error": None}
     assert (status["protocol"], status["chats"], status["ollama_url"]) == (1, [], url)
     assert status["provider"] == provider
+    assert status["methods"] == methods_for(provider)
 
 
 async def test_commands_file_on_stdin_is_answered_in_full(fake_ollama: ScriptedOllama, tmp_path) -> None:

@@ -69,7 +69,8 @@ def comparable(chat: dict[str, Any], *, legacy_calls: bool) -> dict[str, Any]:
             call["function"].pop("index", None)
     usage = response.get("result", {}).get("usage")
     if usage is not None:
-        for key in ("duration_ms", "tokens_per_second", "first_token_ms"):
+        # context_length: /api/ps is Ollama's; an OpenAI-compatible server cannot say (null).
+        for key in ("duration_ms", "tokens_per_second", "first_token_ms", "context_length"):
             usage.pop(key, None)
     error = response.get("error")
     if error is not None:

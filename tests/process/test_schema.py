@@ -124,11 +124,11 @@ def as_sidecar(written: list[Any], sent: dict[Any, list[Any]]) -> Any:
 
 
 def test_the_docs_have_transcripts_and_json_examples() -> None:
-    assert len(transcripts()) >= 2
+    assert len(transcripts()) >= 3
     assert sum(info == "json" for info, _ in doc_blocks()) >= 2
 
 
-@pytest.mark.parametrize("index", range(2))
+@pytest.mark.parametrize("index", range(3))
 def test_every_line_of_the_docs_transcripts_follows_the_schema(index: int) -> None:
     sent: dict[Any, list[Any]] = {}
     written = []

@@ -254,7 +254,7 @@ def test_a_cancelled_turn_returns_exactly_what_was_written_with_estimated_usage(
     assert result["messages"] == [{"role": "assistant", "content": text}] and text == "The sky looks"
     assert result["usage"] == {
         "prompt_tokens": 0, "completion_tokens": 3, "duration_ms": 2000,
-        "tokens_per_second": 3.0, "first_token_ms": 1000,
+        "tokens_per_second": 3.0, "first_token_ms": 1000, "context_length": None,
     }
 
 
@@ -266,7 +266,7 @@ def test_usage_without_timings_uses_the_time_since_the_first_output() -> None:
     usage = to_builtins(turn.usage(now=3.0))
     assert usage == {
         "prompt_tokens": 4, "completion_tokens": 10, "duration_ms": 3000,
-        "tokens_per_second": 5.0, "first_token_ms": 1000,
+        "tokens_per_second": 5.0, "first_token_ms": 1000, "context_length": None,
     }
 
 

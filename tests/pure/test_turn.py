@@ -173,7 +173,7 @@ def test_a_cancelled_turn_reports_cancelled_with_the_partial_text_and_estimated_
         "completion_tokens": 3,
         "duration_ms": 2000,
         "tokens_per_second": 3.0,
-        "first_token_ms": 1000,
+        "first_token_ms": 1000, "context_length": None,
     }
 
 

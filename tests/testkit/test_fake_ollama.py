@@ -415,7 +415,7 @@ async def test_tags_lists_every_streaming_scenario_in_ollama_shape(
     assert [m["name"] for m in models] == [
         f"{name}:latest" for name in SCENARIOS if name not in ERROR_SCENARIOS
     ]
-    assert list(first) == ["name", "model", "modified_at", "size", "digest", "details"]
+    assert list(first) == ["name", "model", "modified_at", "size", "digest", "details", "capabilities"]
     digest_is_hex = set(first["digest"]) <= set("0123456789abcdef")
     assert (first["model"], type(first["size"]), len(first["digest"]), digest_is_hex) == (
         "text:latest", int, 64, True,
@@ -683,6 +683,7 @@ def test_streaming_scenarios_end_as_documented() -> None:
         "drop": ("drop", "done=False"), "truncated": ("eof", "done=False"),
         "hang": ("hang", "done=False"), "slow-first-token": done,
         "malformed": ("eof", "not json"), "tools": done, "tools-forever": done,
+        "vision": done, "plain": done,
     }
     assert sorted(set(scripts) - set(endings)) == sorted(ERROR_SCENARIOS)
 

@@ -153,7 +153,8 @@ test("keyboard: Tab reaches every control with a visible focus ring; Settings op
 
 test("the Settings popover: temperature, context length, thinking and system prompt go out as options / think / system and stay with the conversation", async ({ chat, page }) => {
   await chat.open();
-  await chat.pickModel("echo:latest");
+  // A model whose capabilities name "thinking": the Thinking switch shows for those only.
+  await chat.pickModel("thinking:latest");
   await page.getByRole("button", { name: "Settings" }).click();
   const dialog = page.getByRole("dialog", { name: "Chat settings" });
   await dialog.getByRole("spinbutton", { name: "Temperature" }).fill("0.4");

@@ -14,6 +14,9 @@
 // - Anything unexpected on the wire (a line that is not JSON, an unknown notification, a response
 //   to an id we never sent) is ignored with at most a console.warn: one bad line must not take
 //   the window down.
+// - A pull is a long request like a chat: `model:pull_progress` carries `params.request_id`, so
+//   progress is routed the same way (a per-pull buffer, `onProgress` synchronously, `progress` as
+//   an async iterable that ends with the response). `cancelRequest` stops any request in flight.
 
 import { ERROR_CODES, PROTOCOL } from "./protocol";
 import type {
@@ -21,11 +24,17 @@ import type {
   ChatResult,
   ErrorData,
   ErrorObject,
+  LoadModelResult,
+  Logprob,
   McpServerInfo,
   McpServerStatusParams,
   ModelInfo,
+  PullModelResult,
+  PullProgressParams,
   ReadyParams,
   RequestId,
+  RunningModel,
+  ShowModelResult,
   Status,
   TokenParams,
   ToolCallParams,
@@ -41,8 +50,8 @@ export interface McpFields {
 }
 
 export type ChatEvent =
-  | { type: "token"; content: string }
-  | { type: "thinking"; content: string }
+  | { type: "token"; content: string; logprobs?: Logprob[] }
+  | { type: "thinking"; content: string; logprobs?: Logprob[] }
   | ({ type: "tool_call"; call_id: string; name: string; arguments: Record<string, unknown> } & McpFields)
   | ({
       type: "approval_request";
@@ -101,17 +110,32 @@ export interface ChatHandle {
   cancel(): Promise<RequestId[]>;
 }
 
+/** Progress of a pull: the params of `model:pull_progress` (bytes summed over the layers seen). */
+export type PullProgress = PullProgressParams;
+
+export interface PullHandle {
+  id: RequestId;
+  /** Every progress notification of this pull, in order; ends when the pull answers. */
+  progress: AsyncIterable<PullProgress>;
+  /** `{model, status: "success"}`, or `{model, status: "cancelled", total, completed}` after a
+   * cancel; rejects with RpcError (`model_not_found`; `upstream_error` / `stream_interrupted`
+   * with `data.progress`) or ClosedError. */
+  result: Promise<PullModelResult>;
+  /** Sends cancel_request {id}; resolves with the ids it cancelled (`result` answers first). */
+  cancel(): Promise<RequestId[]>;
+}
+
 type Pending = { resolve(value: unknown): void; reject(error: Error): void };
 
-/** One running chat: its event buffer, the iterators waiting on it, and the window's callback. */
-class ChatStream {
-  readonly buffer: ChatEvent[] = [];
+/** One running chat or pull: its event buffer, the iterators waiting on it, and a callback. */
+class EventStream<E> {
+  readonly buffer: E[] = [];
   ended = false;
   private wake: Array<() => void> = [];
 
-  constructor(private readonly onEvent?: (event: ChatEvent) => void) {}
+  constructor(private readonly onEvent?: (event: E) => void) {}
 
-  push(event: ChatEvent): void {
+  push(event: E): void {
     this.buffer.push(event);
     if (this.onEvent) {
       try {
@@ -134,7 +158,7 @@ class ChatStream {
     for (const w of wake) w();
   }
 
-  async *iterate(): AsyncGenerator<ChatEvent> {
+  async *iterate(): AsyncGenerator<E> {
     let i = 0;
     for (;;) {
       if (i < this.buffer.length) yield this.buffer[i++];
@@ -156,8 +180,10 @@ const CHAT_EVENTS = new Map<string, ChatEvent["type"]>([
 function toEvent(type: ChatEvent["type"], params: unknown): ChatEvent {
   switch (type) {
     case "token":
-    case "thinking":
-      return { type, content: (params as TokenParams).content };
+    case "thinking": {
+      const p = params as TokenParams;
+      return p.logprobs ? { type, content: p.content, logprobs: p.logprobs } : { type, content: p.content };
+    }
     case "tool_call":
     case "approval_request": {
       const p = params as ToolCallParams;
@@ -182,7 +208,8 @@ export class SidecarClient {
 
   private nextId = 1;
   private readonly pending = new Map<RequestId, Pending>();
-  private readonly chats = new Map<RequestId, ChatStream>();
+  private readonly chats = new Map<RequestId, EventStream<ChatEvent>>();
+  private readonly pulls = new Map<RequestId, EventStream<PullProgress>>();
   private readonly listeners: Array<(method: string, params: unknown) => void> = [];
   private closedReason: string | null = null;
   private transportClosed = false;
@@ -206,7 +233,7 @@ export class SidecarClient {
 
   chat(params: ChatParams, onEvent?: (event: ChatEvent) => void): ChatHandle {
     const id = this.nextId++;
-    const stream = new ChatStream(onEvent);
+    const stream = new EventStream<ChatEvent>(onEvent);
     this.chats.set(id, stream); // before sending: its first notification may come at once
     const result = this.send(id, "chat", params) as Promise<ChatResult>;
     result.catch(() => {}); // handled by whoever awaits `result`; events alone must not warn
@@ -270,6 +297,54 @@ export class SidecarClient {
     return this.request<Status>("status");
   }
 
+  /** pull_model: downloads a model; `onProgress` runs synchronously for every progress line. */
+  pullModel(model: string, options: { insecure?: boolean; onProgress?: (p: PullProgress) => void } = {}): PullHandle {
+    const id = this.nextId++;
+    const stream = new EventStream<PullProgress>(options.onProgress);
+    this.pulls.set(id, stream); // before sending: progress may come at once
+    const params: Record<string, unknown> = { model };
+    if (options.insecure !== undefined) params.insecure = options.insecure;
+    const result = this.send(id, "pull_model", params) as Promise<PullModelResult>;
+    result.catch(() => {});
+    return {
+      id,
+      progress: { [Symbol.asyncIterator]: () => stream.iterate() },
+      result,
+      cancel: () => this.cancelRequest(id),
+    };
+  }
+
+  /** cancel_request: cancels any request in flight (a pull, a chat, a load); resolves with the
+   * ids it cancelled (`[]` when that request had already answered). */
+  async cancelRequest(id: RequestId): Promise<RequestId[]> {
+    return (await this.request<{ cancelled: RequestId[] }>("cancel_request", { id })).cancelled;
+  }
+
+  /** show_model: capabilities, trained context and details of an installed model. */
+  showModel(model: string): Promise<ShowModelResult> {
+    return this.request<ShowModelResult>("show_model", { model });
+  }
+
+  /** running_models: the models loaded in memory upstream. */
+  async runningModels(): Promise<RunningModel[]> {
+    return (await this.request<{ models: RunningModel[] }>("running_models")).models;
+  }
+
+  async deleteModel(model: string): Promise<void> {
+    await this.request("delete_model", { model });
+  }
+
+  /** load_model: resolves once the model is in memory (`load_ms` measured by the sidecar). */
+  loadModel(model: string, keepAlive?: number | string): Promise<LoadModelResult> {
+    const params: Record<string, unknown> = { model };
+    if (keepAlive !== undefined) params.keep_alive = keepAlive;
+    return this.request<LoadModelResult>("load_model", params);
+  }
+
+  async unloadModel(model: string): Promise<void> {
+    await this.request("unload_model", { model });
+  }
+
   /** Called with every notification (known or not), after the client has routed it. Returns an unsubscribe. */
   onNotification(listener: (method: string, params: unknown) => void): () => void {
     this.listeners.push(listener);
@@ -292,6 +367,8 @@ export class SidecarClient {
       if (this.closedReason !== null) {
         this.chats.get(id)?.end();
         this.chats.delete(id);
+        this.pulls.get(id)?.end();
+        this.pulls.delete(id);
         reject(new ClosedError(this.closedReason));
         return;
       }
@@ -308,8 +385,9 @@ export class SidecarClient {
   /** Removes a request's bookkeeping, ends its chat stream, then runs `finish` (resolve/reject). */
   private settle(id: RequestId, finish: () => void): void {
     this.pending.delete(id);
-    const stream = this.chats.get(id);
+    const stream = this.chats.get(id) ?? this.pulls.get(id);
     this.chats.delete(id);
+    this.pulls.delete(id);
     finish();
     stream?.end();
   }
@@ -349,6 +427,9 @@ export class SidecarClient {
         return;
       }
       this.readyResolve(params as ReadyParams);
+    } else if (method === "model:pull_progress") {
+      const pull = params?.request_id != null ? this.pulls.get(params.request_id) : undefined;
+      pull?.push(params as PullProgress);
     } else {
       const type = CHAT_EVENTS.get(method);
       const stream = params?.chat_id != null ? this.chats.get(params.chat_id) : undefined;

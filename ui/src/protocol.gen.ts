@@ -51,6 +51,29 @@ export interface CancelChatResult {
   cancelled: (number | string)[];
 }
 
+export interface CancelRequestParams {
+  id: number | string;
+}
+
+/** Cancels any request in flight (a pull, a chat, ...) once it has answered. Without an id it is a notification: it runs and is never answered. */
+export interface CancelRequestRequest {
+  jsonrpc?: "2.0";
+  id?: number | string;
+  method: "cancel_request";
+  params: CancelRequestParams;
+}
+
+/** The success response to cancel_request; `id` is the request's. */
+export interface CancelRequestResponse {
+  jsonrpc: "2.0";
+  id: number | string;
+  result: CancelRequestResult;
+}
+
+export interface CancelRequestResult {
+  cancelled: (number | string)[];
+}
+
 /** A call of write_file, exec_shell or an MCP tool (unless its server's autoApprove names it) waits for approve_tool. */
 export interface ChatApprovalRequestNotification {
   jsonrpc: "2.0";
@@ -68,6 +91,10 @@ export interface ChatParams {
   tools?: boolean | (string | Record<string, unknown>)[];
   approval?: "ask" | "auto";
   tool_choice?: "auto" | "none" | "required" | ToolChoiceFunction;
+  logprobs?: boolean;
+  top_logprobs?: number;
+  truncate?: boolean;
+  shift?: boolean;
 }
 
 /** Streams a reply: chat:* notifications with params.chat_id = this id, then one response. Without an id it is a notification: it runs and is never answered. */
@@ -119,19 +146,38 @@ export interface ChatToolResultNotification {
   params: ToolResultNote;
 }
 
+/** Deletes an installed model. Without an id it is a notification: it runs and is never answered. */
+export interface DeleteModelRequest {
+  jsonrpc?: "2.0";
+  id?: number | string;
+  method: "delete_model";
+  params: ModelParams;
+}
+
+/** The success response to delete_model; `id` is the request's. */
+export interface DeleteModelResponse {
+  jsonrpc: "2.0";
+  id: number | string;
+  result: EmptyResult;
+}
+
 /** The result of approve_tool, tool_result and shutdown: `{}`. */
 export interface EmptyResult {
 }
 
 /**
  * `error.data`: `kind` always; `hint` when the user can act; `status` for upstream_error;
- * `messages` (the partial reply) on every error of a chat that had started.
+ * `messages` (the partial reply) on every error of a chat that had started; `signin_url`
+ * when Ollama asks to sign in (401 of a cloud model); `progress` (the last
+ * `model:pull_progress`) when a pull fails after it started.
  */
 export interface ErrorData {
   kind: string;
   hint?: string;
   status?: number;
   messages?: Message[];
+  signin_url?: string;
+  progress?: PullProgressParams;
 }
 
 export interface ErrorObject {
@@ -204,6 +250,39 @@ export interface ListToolsResult {
   tools: ToolInfo[];
 }
 
+export interface LoadModelParams {
+  model: string;
+  keep_alive?: number | string;
+}
+
+/** Loads a model into memory; answers once it is there. Without an id it is a notification: it runs and is never answered. */
+export interface LoadModelRequest {
+  jsonrpc?: "2.0";
+  id?: number | string;
+  method: "load_model";
+  params: LoadModelParams;
+}
+
+/** The success response to load_model; `id` is the request's. */
+export interface LoadModelResponse {
+  jsonrpc: "2.0";
+  id: number | string;
+  result: LoadModelResult;
+}
+
+export interface LoadModelResult {
+  model: string;
+  load_ms: number;
+}
+
+/** One generated token's log probability, as Ollama sends it (`logprobs: true`). */
+export interface Logprob {
+  token: string;
+  logprob: number;
+  bytes?: number[];
+  top_logprobs?: TopLogprob[];
+}
+
 export interface McpServerInfo {
   name: string;
   transport: "http" | "stdio";
@@ -231,6 +310,7 @@ export interface McpServerStatusParams {
  * An Ollama chat message; every field Ollama knows passes through unchanged.
  *
  * `content` is always written (even `""`, as Ollama does); the other fields only when set.
+ * `logprobs` is only written (on a reply of a chat that asked for them), never sent upstream.
  */
 export interface Message {
   role: string;
@@ -240,6 +320,7 @@ export interface Message {
   tool_calls?: ToolCall[];
   tool_name?: string;
   tool_call_id?: string;
+  logprobs?: Logprob[];
 }
 
 export interface ModelInfo {
@@ -249,18 +330,69 @@ export interface ModelInfo {
   family: string;
   parameter_size: string;
   quantization: string;
+  capabilities: string[];
+}
+
+/** The params of show_model, delete_model and unload_model. */
+export interface ModelParams {
+  model: string;
+}
+
+/** Progress of a pull_model (request_id = its id), bytes over all layers. */
+export interface ModelPullProgressNotification {
+  jsonrpc: "2.0";
+  method: "model:pull_progress";
+  params: PullProgressParams;
 }
 
 /** Methods without parameters accept `{}` (or no params at all); extra keys are ignored. */
 export interface NoParams {
 }
 
-export type Notification = SidecarReadyNotification | ChatTokenNotification | ChatThinkingNotification | ChatToolCallNotification | ChatApprovalRequestNotification | ChatToolResultNotification | McpServerStatusNotification;
+export type Notification = SidecarReadyNotification | ChatTokenNotification | ChatThinkingNotification | ChatToolCallNotification | ChatApprovalRequestNotification | ChatToolResultNotification | ModelPullProgressNotification | McpServerStatusNotification;
 
 export interface OllamaStatus {
   reachable: boolean;
   version: string | null;
   error: string | null;
+}
+
+export interface PullModelParams {
+  model: string;
+  insecure?: boolean;
+}
+
+/** Downloads a model: model:pull_progress notifications, then one response. Without an id it is a notification: it runs and is never answered. */
+export interface PullModelRequest {
+  jsonrpc?: "2.0";
+  id?: number | string;
+  method: "pull_model";
+  params: PullModelParams;
+}
+
+/** The success response to pull_model; `id` is the request's. */
+export interface PullModelResponse {
+  jsonrpc: "2.0";
+  id: number | string;
+  result: PullModelResult;
+}
+
+/** `status` "success", or "cancelled" with the bytes done so far. */
+export interface PullModelResult {
+  model: string;
+  status: string;
+  total?: number;
+  completed?: number;
+}
+
+/** `model:pull_progress`: bytes summed over every layer seen so far. */
+export interface PullProgressParams {
+  request_id: number | string | null;
+  model: string;
+  status: string;
+  digest?: string;
+  total: number;
+  completed: number;
 }
 
 export interface ReadyParams {
@@ -270,12 +402,65 @@ export interface ReadyParams {
   ollama_url: string;
   pid: number;
   provider: "ollama" | "openai";
+  methods: string[];
 }
 
-export type Request = ChatRequest | CancelChatRequest | ApproveToolRequest | ToolResultRequest | ListModelsRequest | StatusRequest | ListToolsRequest | ListMcpServersRequest | ShutdownRequest;
+export type Request = ChatRequest | CancelChatRequest | ApproveToolRequest | ToolResultRequest | ListModelsRequest | StatusRequest | ListToolsRequest | ListMcpServersRequest | ShutdownRequest | CancelRequestRequest | ShowModelRequest | RunningModelsRequest | PullModelRequest | DeleteModelRequest | LoadModelRequest | UnloadModelRequest;
 
 /** A response: the result of one of the methods, or an error. */
-export type Response = ChatResponse | CancelChatResponse | ApproveToolResponse | ToolResultResponse | ListModelsResponse | StatusResponse | ListToolsResponse | ListMcpServersResponse | ShutdownResponse | ErrorResponse;
+export type Response = ChatResponse | CancelChatResponse | ApproveToolResponse | ToolResultResponse | ListModelsResponse | StatusResponse | ListToolsResponse | ListMcpServersResponse | ShutdownResponse | CancelRequestResponse | ShowModelResponse | RunningModelsResponse | PullModelResponse | DeleteModelResponse | LoadModelResponse | UnloadModelResponse | ErrorResponse;
+
+export interface RunningModel {
+  name: string;
+  size: number;
+  size_vram: number;
+  expires_at: string;
+  context_length: number | null;
+}
+
+/** The models loaded in memory upstream. Without an id it is a notification: it runs and is never answered. */
+export interface RunningModelsRequest {
+  jsonrpc?: "2.0";
+  id?: number | string;
+  method: "running_models";
+  params?: NoParams;
+}
+
+/** The success response to running_models; `id` is the request's. */
+export interface RunningModelsResponse {
+  jsonrpc: "2.0";
+  id: number | string;
+  result: RunningModelsResult;
+}
+
+export interface RunningModelsResult {
+  models: RunningModel[];
+}
+
+/** A model's capabilities, trained context and details. Without an id it is a notification: it runs and is never answered. */
+export interface ShowModelRequest {
+  jsonrpc?: "2.0";
+  id?: number | string;
+  method: "show_model";
+  params: ModelParams;
+}
+
+/** The success response to show_model; `id` is the request's. */
+export interface ShowModelResponse {
+  jsonrpc: "2.0";
+  id: number | string;
+  result: ShowModelResult;
+}
+
+export interface ShowModelResult {
+  name: string;
+  capabilities: string[];
+  context_length: number | null;
+  family: string;
+  parameter_size: string;
+  quantization: string;
+  modified_at: string;
+}
 
 /** Cancels every chat, answers {} once each has answered, exits 0. Without an id it is a notification: it runs and is never answered. */
 export interface ShutdownRequest {
@@ -321,11 +506,13 @@ export interface StatusResult {
   chats: (number | string | null)[];
   ollama: OllamaStatus;
   provider: "ollama" | "openai";
+  methods: string[];
 }
 
 export interface TokenParams {
   chat_id: number | string | null;
   content: string;
+  logprobs?: Logprob[];
 }
 
 export interface ToolCall {
@@ -410,12 +597,34 @@ export interface ToolResultResponse {
   result: EmptyResult;
 }
 
+export interface TopLogprob {
+  token: string;
+  logprob: number;
+  bytes?: number[];
+}
+
+/** Unloads a model from memory. Without an id it is a notification: it runs and is never answered. */
+export interface UnloadModelRequest {
+  jsonrpc?: "2.0";
+  id?: number | string;
+  method: "unload_model";
+  params: ModelParams;
+}
+
+/** The success response to unload_model; `id` is the request's. */
+export interface UnloadModelResponse {
+  jsonrpc: "2.0";
+  id: number | string;
+  result: EmptyResult;
+}
+
 export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;
   duration_ms: number;
   tokens_per_second: number;
   first_token_ms: number | null;
+  context_length: number | null;
 }
 
 /** Notification method -> params. */
@@ -426,6 +635,7 @@ export interface Notifications {
   "chat:tool_call": ToolCallParams;
   "chat:approval_request": ToolCallParams;
   "chat:tool_result": ToolResultNote;
+  "model:pull_progress": PullProgressParams;
   "mcp:server_status": McpServerStatusParams;
 }
 
@@ -440,4 +650,11 @@ export interface Methods {
   list_tools: { params: NoParams; result: ListToolsResult };
   list_mcp_servers: { params: NoParams; result: ListMcpServersResult };
   shutdown: { params: NoParams; result: EmptyResult };
+  cancel_request: { params: CancelRequestParams; result: CancelRequestResult };
+  show_model: { params: ModelParams; result: ShowModelResult };
+  running_models: { params: NoParams; result: RunningModelsResult };
+  pull_model: { params: PullModelParams; result: PullModelResult };
+  delete_model: { params: ModelParams; result: EmptyResult };
+  load_model: { params: LoadModelParams; result: LoadModelResult };
+  unload_model: { params: ModelParams; result: EmptyResult };
 }

@@ -23,4 +23,6 @@ export const ERROR_CODES = {
   stream_interrupted: -32003,
   busy: -32004,
   overloaded: -32005,
+  not_supported: -32008,
+  cancelled: -32010,
 } as const;

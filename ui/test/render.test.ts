@@ -277,7 +277,7 @@ describe("an assistant reply", () => {
 describe("the stats line and a stopped reply's messages", () => {
   it("formats tokens per second and time to first token", async () => {
     const { formatStats, reconcileStopped } = await import("../src/app/controller");
-    const usage = { prompt_tokens: 1, completion_tokens: 12, duration_ms: 1288, tokens_per_second: 42.08, first_token_ms: 180 };
+    const usage = { prompt_tokens: 1, completion_tokens: 12, duration_ms: 1288, tokens_per_second: 42.08, first_token_ms: 180, context_length: 4096 };
     expect(formatStats(usage)).toBe("42.1 tok/s · first token 180 ms");
     expect(formatStats({ ...usage, first_token_ms: null })).toBe("42.1 tok/s · first token – ms");
     // Tokens that arrived after Stop was pressed were never shown, so they are not kept either.

@@ -77,7 +77,7 @@ class OllamaTurn(Turn):
             if (
                 message is not None
                 and message.content
-                and not (message.thinking or message.tool_calls or chunk.done)
+                and not (message.thinking or message.tool_calls or chunk.done or chunk.logprobs)
                 and chunk.error is unset
                 and out
                 and out[-1] is self._run_note
@@ -119,11 +119,18 @@ class OllamaTurn(Turn):
     def _apply(self, chunk: ChatChunk, out: list[Notification], now: float) -> None:
         self.chunks_seen += 1
         message = chunk.message
+        logprobs = chunk.logprobs
+        if logprobs:
+            # Every entry goes into the final message; a delta carries those of its text
+            # (content first; thinking when the chunk has no content; none for a chunk with no
+            # text, which Ollama sends while it buffers a tool call).
+            self.logprobs.extend(logprobs)
         if message is not None:
             if message.thinking:
-                self._text(out, "chat:thinking", message.thinking, now)
+                mine = logprobs if not message.content else None
+                self._text(out, "chat:thinking", message.thinking, now, mine)
             if message.content:
-                self._text(out, "chat:token", message.content, now)
+                self._text(out, "chat:token", message.content, now, logprobs)
             for call in message.tool_calls:
                 self._call(out, call, now)
         if chunk.done:

@@ -20,12 +20,13 @@ from ...errors import RpcError
 from ...protocol import ModelInfo, RequestId
 from ..base import ChatRequest
 from ..http import PROBE_TIMEOUT_S, ChatBody, HttpProvider
+from ..unsupported import NoModelLifecycle
 from .errors import OPENAI_COMPATIBLE, status_error
 from .turn import OpenAITurn
 from .wire import chat_body, models_decoder
 
 
-class OpenAIClient(HttpProvider):
+class OpenAIClient(NoModelLifecycle, HttpProvider):
     """The way to one OpenAI-compatible server, shared by every chat."""
 
     provider = "openai"

@@ -65,6 +65,7 @@ class Script:
     v1_ids: dict[str, str] = field(default_factory=dict)
     v1_events: dict[str, list[bytes]] = field(default_factory=dict)
     stream_type: str = "application/x-ndjson"  # the Content-Type of `lines`
+    on_done: Callable[[], None] | None = None  # called just before the last line is sent
 
     def __post_init__(self) -> None:
         if self.ending not in ENDINGS:
@@ -89,6 +90,7 @@ TOOLS_FOREVER_TEXT: Final = "Looking again."
 F_FIXTURE_REPLY_ID: Final = "chatcmpl-417"
 G_FIXTURE_START_NS: Final = 1_787_331_731_000_000_000
 G_FIXTURE_CALL_ID: Final = "Xc4Rj8Lm2Pq7Tz1Wn6Bv9Kd3Hs5Fy0Ga"
+SIGNIN_URL: Final = "https://ollama.com/connect?name=scripted-host&key=c3NoLWVkMjU1MTkgQUFBQQ"
 
 
 # --- request helpers ---------------------------------------------------------------------------
@@ -448,6 +450,22 @@ def busy(request: dict[str, Any]) -> Script:
     return Script(status=503, body=transcript("error-503-server-busy.json"))
 
 
+def unauthorized(request: dict[str, Any]) -> Script:
+    """401 with a signin_url, as for a cloud model on a server that is not signed in."""
+    return Script(status=401, body=go_json({"error": "unauthorized", "signin_url": SIGNIN_URL}))
+
+
+def vision(request: dict[str, Any]) -> Script:
+    """Says how many images the last user message carried ("I see N image(s).")."""
+    count = 0
+    for message in request_messages(request):
+        if message.get("role") == "user":
+            images = message.get("images")
+            count = len(images) if isinstance(images, list) else 0
+    writer, lines = _tokens(request, words(f"I see {count} image(s)."))
+    return Script(lines=[*lines, writer.final()])
+
+
 def server_error(request: dict[str, Any]) -> Script:
     """500: the llama runner died before the first token."""
     return Script(
@@ -498,16 +516,19 @@ SCENARIOS: Final[dict[str, ScriptFactory]] = {
     "malformed": malformed,
     "tools": tools,
     "tools-forever": tools_forever,
+    "vision": vision,
+    "plain": _replay("a-text-stream.ndjson", "Like text; a model without tools (capabilities)."),
     "not-found": not_found,
     "no-tools": no_tools,
     "no-thinking": no_thinking,
     "busy": busy,
     "server-error": server_error,
+    "unauthorized": unauthorized,
 }
 
 # Scenarios that answer with an error status instead of a stream (left out of /api/tags).
 ERROR_SCENARIOS: Final[frozenset[str]] = frozenset(
-    {"not-found", "no-tools", "no-thinking", "busy", "server-error"}
+    {"not-found", "no-tools", "no-thinking", "busy", "server-error", "unauthorized"}
 )
 
 

@@ -29,8 +29,9 @@ from typing import Any, Final, Self
 import h11
 import trio
 
-from sidecar_testkit.fake_ollama import openai_render, openai_wire, whole
+from sidecar_testkit.fake_ollama import models, openai_render, openai_wire, whole
 from sidecar_testkit.fake_ollama.connection import Connection, response_head
+from sidecar_testkit.fake_ollama.logprobs import wants_logprobs, with_logprobs
 from sidecar_testkit.fake_ollama.openai_request import ollama_request, request_problem
 from sidecar_testkit.fake_ollama.record import (
     API_CHAT,
@@ -97,6 +98,11 @@ class ScriptedOllama:
         self.port = port
         self.scripts: dict[str, ScriptFactory] = dict(SCENARIOS)
         self.records: list[RequestRecord] = []
+        # Installed and loaded models (models.py): pulls add, deletes remove, chats load.
+        self.models = models.ModelState(
+            lambda: [n for n in self.scripts if n not in ERROR_SCENARIOS]
+        )
+        self.tags_capabilities = True  # /api/tags sends `capabilities`, as v0.30.0 and later
         self._records_changed = trio.Event()
         self._pause_after: int | None = None
         self._released = trio.Event()
@@ -291,12 +297,51 @@ class ScriptedOllama:
             if record.path == "/api/version":
                 return _fixed(200, _JSON, go_json({"version": VERSION}), head=head)
             if record.path == "/api/tags":
-                body = tags_body(self._model_names(), modified_ns=self._started_ns)
+                capabilities = self.models.capabilities() if self.tags_capabilities else None
+                body = tags_body(
+                    self._model_names(), modified_ns=self._started_ns, capabilities=capabilities
+                )
                 return _fixed(200, _JSON, body, head=head)
+            if record.path == "/api/ps":
+                return _fixed(200, _JSON, self.models.ps(), head=head)
         if record.method == "POST" and record.path == API_CHAT:
-            # One JSON object instead of a stream for `stream: false` or no messages (whole.py).
-            return self._player(whole.shape(self._script(record, record.json), record.json))
+            return self._player(self._chat_script(record))
+        if record.method == "POST" and record.path == "/api/show":
+            return _fixed(*_json_answer(self.models.show(record.json)))
+        if record.method == "POST" and record.path == "/api/pull":
+            return self._player(self._pull_script(record))
+        if record.method == "DELETE" and record.path == "/api/delete":
+            status, body = self.models.delete(record.json)
+            return _fixed(status, _JSON if body else _TEXT_UTF8, body)
         return _fixed(404, _TEXT, b"404 page not found")
+
+    def _chat_script(self, record: RequestRecord) -> Script:
+        """`/api/chat`: a stream, or one JSON object for `stream: false` or no messages
+        (whole.py); an answer that succeeds loads (or unloads) the model (models.py)."""
+        request = record.json
+        script = whole.shape(self._script(record, request), request)
+        if isinstance(request, dict) and script.status == 200 and record.model:
+            if not request.get("messages") and models.is_unload(request):
+                self.models.unload(record.model)
+            else:
+                self.models.load(record.model, request)
+        if wants_logprobs(request) and isinstance(request, dict):
+            script = with_logprobs(script, request)
+        return script
+
+    def _pull_script(self, record: RequestRecord) -> Script:
+        name = models.model_field(record.json)
+        if not name:
+            return Script(status=400, body=error_body("model is required"))
+        plan = self.models.pull(record.json)
+        if isinstance(record.json, dict) and record.json.get("stream") is False:
+            status, body = models.whole_pull(plan)
+            if plan.installs:
+                self.models.installed_by_pull(name)
+            return Script(status=status, body=body)
+        on_done = (lambda: self.models.installed_by_pull(name)) if plan.installs else None
+        ending = "hang" if plan.hang else "done"
+        return Script(lines=plan.lines, ending=ending, on_done=on_done)
 
     def _route_v1(self, record: RequestRecord, head: bool) -> Responder:
         flavour = self.openai_flavour
@@ -330,7 +375,7 @@ class ScriptedOllama:
         return self._player(openai_render.render(script, options))
 
     def _model_names(self) -> list[str]:
-        return [f"{n}:latest" for n in self.scripts if n not in ERROR_SCENARIOS]
+        return self.models.installed()
 
     def _script(self, record: RequestRecord, request: Any) -> Script:
         """The script a chat request gets; `request` is its body in the /api/chat shape."""
@@ -344,8 +389,13 @@ class ScriptedOllama:
             name: str | None = self.scenario
         elif not record.model:
             return Script(status=400, body=error_body("model is required"))
+        elif self.models.is_deleted(record.model):
+            name = "not-found"
         else:
-            name = scenario_for_model(self.scripts, record.model) or "not-found"
+            name = scenario_for_model(self.scripts, record.model)
+            if name is None and self.models.is_pulled(record.model):
+                name = "demo"  # a pulled model chats like the demo
+            name = name or "not-found"
         record.scenario = name
         factory = self.scripts.get(name)
         if factory is None:
@@ -389,6 +439,8 @@ class ScriptedOllama:
             await self._pause_point(record, index)
             if index:
                 await self._pace(script)
+            if index == len(script.lines) - 1 and script.on_done is not None:
+                script.on_done()  # before the last line, as Ollama writes its manifest first
             await self._send_line(conn, pending, line, script.split_bytes)
             pending = []
             record.lines_sent += 1
@@ -433,6 +485,10 @@ class ScriptedOllama:
 def _include_usage(body: Any) -> bool:
     options = body.get("stream_options") if isinstance(body, dict) else None
     return isinstance(options, dict) and options.get("include_usage") is True
+
+
+def _json_answer(answer: tuple[int, bytes]) -> tuple[int, str, bytes]:
+    return answer[0], _JSON, answer[1]
 
 
 def _fixed(status: int, content_type: str, body: bytes, *, head: bool = False) -> Responder:

@@ -35,7 +35,8 @@ def shape(script: Script, request: Any) -> Script:
     if script.body is not None or not isinstance(request, dict):
         return script  # an error status answers the same way whatever was asked
     if not request.get("messages"):
-        return load_reply(request)
+        # A model that is slow to answer is slow to load: the load answer waits as long.
+        return replace(load_reply(request), first_delay=script.first_delay)
     if request.get("stream", True) is False:
         return collapse(script)
     return script

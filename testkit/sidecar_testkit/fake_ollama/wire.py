@@ -202,13 +202,14 @@ class ModelDetails(Struct):
     quantization_level: str
 
 
-class ListModel(Struct):
+class ListModel(Struct, omit_defaults=True):
     name: str
     model: str
     modified_at: str
     size: int
     digest: str
     details: ModelDetails
+    capabilities: list[str] | UnsetType = UNSET  # since v0.30.0, omitempty
 
 
 class TagsResponse(Struct):
@@ -225,19 +226,32 @@ _SCRIPTED_DETAILS: Final = ModelDetails(
 )
 
 
-def tags_body(names: list[str], *, modified_ns: int) -> bytes:
-    """The `/api/tags` body listing `names` as installed models (gin c.JSON: no newline)."""
+def model_size(name: str) -> int:
+    """The stable made-up size in bytes of a scripted model."""
+    return 700_000_000 + int(fake_digest(name)[:6], 16)
+
+
+def scripted_details() -> ModelDetails:
+    return _SCRIPTED_DETAILS
+
+
+def tags_body(
+    names: list[str], *, modified_ns: int, capabilities: dict[str, list[str]] | None = None
+) -> bytes:
+    """The `/api/tags` body listing `names` as installed models (gin c.JSON: no newline);
+    `capabilities` (name -> list, as v0.30.0 and later send) when given."""
     models = []
     for name in names:
-        digest = fake_digest(name)
+        caps = (capabilities or {}).get(name)
         models.append(
             ListModel(
                 name=name,
                 model=name,
                 modified_at=rfc3339_nano(modified_ns),
-                size=700_000_000 + int(digest[:6], 16),
-                digest=digest,
+                size=model_size(name),
+                digest=fake_digest(name),
                 details=_SCRIPTED_DETAILS,
+                capabilities=caps if caps else UNSET,
             )
         )
     return go_json(TagsResponse(models=models))

@@ -10,6 +10,7 @@ import { ClosedError, RpcError, SidecarClient, type ChatEvent, type ChatHandle }
 import type { ChatParams, ChatResult, Message, ModelInfo, Usage } from "../protocol";
 import type { Transport } from "../transport";
 import { showServer } from "./approval";
+import { ModelPanel } from "./models";
 import { SettingsPanel, applySettings, cleanSettings } from "./chat-settings";
 import { disclosure, type Disclosure } from "./popovers";
 import { handleCopyButtons } from "./markdown";
@@ -87,6 +88,8 @@ export class ChatApp {
   readonly scroll: ScrollPin;
   readonly store: ConversationStore;
   readonly settings: Settings;
+  /** The model lifecycle: capabilities, loading, Get a model, Delete, images (models.ts). */
+  readonly modelPanel: ModelPanel;
   readonly theme: ThemeController;
   readonly chatSettings: SettingsPanel;
   readonly settingsPopover: Disclosure;
@@ -129,6 +132,10 @@ export class ChatApp {
       onToggle: (open) => {
         if (open && small()) this.menu.hide(false);
       },
+    });
+    this.modelPanel = new ModelPanel(this.frame, {
+      client: () => this.connect(),
+      reloadModels: (select) => this.reloadModels(select),
     });
     if (options.config) this.setConfig(options.config);
     this.restoreSettings();
@@ -201,7 +208,7 @@ export class ChatApp {
     this.chatSettings.show(cleanSettings(this.store.settings));
     for (const entry of entries) {
       if (entry.kind === "user") {
-        this.appendToThread(userMessage(entry.message.content));
+        this.appendToThread(userMessage(entry.message.content, entry.message.images));
       } else {
         this.appendToThread(AssistantReply.fromHistory(this.batcher, entry.messages, entry.meta).turn);
       }
@@ -238,6 +245,7 @@ export class ChatApp {
       client = new SidecarClient(transport);
       this.client = client;
       const ready = await client.ready;
+      this.modelPanel.setMethods(ready.methods);
       this.readyText = `Connected · sidecar ${ready.version}`;
       this.setStatus("ready", this.readyText);
       this.frame.statusDot.title = `Ollama at ${ready.ollama_url}`;
@@ -268,6 +276,7 @@ export class ChatApp {
       this.modelsError = null;
       this.models = models;
       this.setModelOptions(models, this.requestedModel ?? this.settings.get("model"));
+      this.modelPanel.setModels(models, client);
       this.hideBanner();
       if (this.frame.statusDot.dataset.status === "warning") this.setStatus("ready", this.readyText);
       if (models.length === 0) {
@@ -282,6 +291,20 @@ export class ChatApp {
       const hint = err instanceof RpcError && err.hint ? ` ${err.hint}` : "";
       this.setStatus("warning", "Ollama unreachable");
       this.showBanner(`Could not list models: ${describe(err)}.${hint}`);
+    }
+  }
+
+  /** list_models again (after a pull or a delete); `select` picks that model (and warms it). */
+  private async reloadModels(select?: string): Promise<void> {
+    const client = await this.connect();
+    await this.loadModels(client);
+    if (!select) return;
+    const picker = this.frame.modelSelect;
+    const names = Array.from(picker.options).map((o) => o.value);
+    const name = names.find((n) => n === select || n === `${select}:latest`);
+    if (name && picker.value !== name) {
+      picker.value = name;
+      picker.dispatchEvent(new Event("change"));
     }
   }
 
@@ -373,9 +396,10 @@ export class ChatApp {
     f.input.value = "";
     autoGrow(f.input);
     this.retireAlert();
-    this.store.addUser(text);
+    const images = this.modelPanel.takeImages();
+    this.store.addUser(text, images);
     this.store.save();
-    this.appendToThread(userMessage(text));
+    this.appendToThread(userMessage(text, images));
     this.updateEmpty();
     this.scroll.jumpToLatest();
     this.startTurn();
@@ -400,7 +424,7 @@ export class ChatApp {
     const f = this.frame;
     const params: ChatParams = { messages: this.store.wireMessages() };
     if (f.modelSelect.value) params.model = f.modelSelect.value;
-    if (f.toolsToggle.checked) params.tools = true;
+    if (f.toolsToggle.checked && this.modelPanel.toolsAllowed()) params.tools = true;
     return applySettings(params, this.chatSettings.settings, this.chatSettings.thinkingShown);
   }
 

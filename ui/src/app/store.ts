@@ -98,8 +98,9 @@ export class ConversationStore {
     }
   }
 
-  addUser(content: string): Entry {
-    const entry: Entry = { kind: "user", message: { role: "user", content } };
+  addUser(content: string, images: string[] = []): Entry {
+    const message: Message = images.length ? { role: "user", content, images } : { role: "user", content };
+    const entry: Entry = { kind: "user", message };
     this.entries.push(entry);
     return entry;
   }

@@ -204,11 +204,18 @@ export function autoGrow(textarea: HTMLTextAreaElement, max = 220): void {
   textarea.style.height = `${Math.min(textarea.scrollHeight, max)}px`;
 }
 
-export function userMessage(text: string): HTMLElement {
+export function userMessage(text: string, images: string[] = []): HTMLElement {
+  const thumbs = images.length
+    ? h(
+        "div",
+        { class: "msg-images", role: "group", "aria-label": "Images" },
+        ...images.map((b64, i) => h("img", { class: "thumb", src: `data:image/png;base64,${b64}`, alt: `Image ${i + 1}` })),
+      )
+    : null;
   return h(
     "div",
     { class: "turn turn-user" },
-    h("article", { class: "msg msg-user", "data-role": "user", "aria-label": "You" }, h("div", { class: "msg-body", text })),
+    h("article", { class: "msg msg-user", "data-role": "user", "aria-label": "You" }, thumbs, h("div", { class: "msg-body", text })),
   );
 }
 
