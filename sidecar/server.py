@@ -25,7 +25,7 @@ import trio
 
 from . import errors
 from .admission import Admission
-from .chat import ChatContext, ChatSession, plan_tools
+from .chat import ChatContext, ChatSession
 from .config import Config
 from .framing import OversizedLine, encode_lines
 from .methods import METHODS, Method, methods_for
@@ -44,7 +44,9 @@ from .rpc import (
     encode_result,
 )
 from .singleflight import SharedCalls
+from .tool_plan import plan_tools
 from .tools import Workspace
+from .tools.mcp.hub import McpHub
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +80,12 @@ class Handle:
 
 class Server:
     def __init__(
-        self, config: Config, client: Provider, outbox: Outbox, nursery: trio.Nursery
+        self,
+        config: Config,
+        client: Provider,
+        outbox: Outbox,
+        nursery: trio.Nursery,
+        mcp: McpHub | None = None,
     ) -> None:
         self.config = config
         self.client = client
@@ -93,6 +100,7 @@ class Server:
             max_tool_rounds=config.max_tool_rounds,
             emit=self._emit,
             wait_writable=outbox.wait_writable,
+            mcp=mcp,
         )
         self._nursery = nursery
         # Keyed by request id; a notification (no id) is keyed by its own Handle.
@@ -210,7 +218,8 @@ class Server:
                 f"Busy: {running} chats are already running (--max-chats {self.config.max_chats})",
                 hint="Wait for a chat to finish, or stop one with cancel_chat.",
             )
-        tools = plan_tools(params, self.chat_context.workspace, self.config.auto_approve)
+        context = self.chat_context
+        tools = plan_tools(params, context.workspace, self.config.auto_approve, context.mcp)
         session = ChatSession(
             request.id, params, model, tools, self.chat_context, trio.current_time()
         )

@@ -2,18 +2,20 @@
 // The dev shell: does in a browser tab what Tauri's or Electron's main process does for the window.
 //
 //   node ui/shell/server.mjs [--port N] [--host H] [--ollama-url URL] [--scripted] [--no-fallback]
-//                            [--pace S] [--log-lines] [--sidecar-arg ARG]...
+//                            [--pace S] [--log-lines] [--mcp-config FILE] [--sidecar-arg ARG]...
 //
 // - Serves the built window (`ui/dist/`) over HTTP, plus `GET /config.json` ->
 //   `{"scripted": bool, "ollama_url": string}` so the page can show its "scripted model" badge.
 // - `/ws`: each WebSocket connection spawns ONE real sidecar (`.venv/bin/python -m sidecar
-//   --ollama-url URL --parent-pid <this pid> [--sidecar-arg values]`) and relays whole lines both
+//   --ollama-url URL --parent-pid <this pid> [--mcp-config FILE] [--sidecar-arg values]`) and relays whole lines both
 //   ways, one text message per line. The sidecar gets SIGTERM when its socket closes and when the
 //   shell exits; `--parent-pid` covers a shell that dies without cleaning up.
 // - Upstream: `--ollama-url`, else OLLAMA_HOST, else 127.0.0.1:11434, if it answers `/api/version`
 //   within 1.5 s; otherwise (or with `--scripted`) the scripted Ollama, started as a child with
 //   `--pace S` (default 0.03 s between lines). `--no-fallback` keeps a dead Ollama (for tests of
 //   the "Ollama is not running" error).
+// - `--mcp-config FILE` (made absolute here) is passed to each sidecar: its MCP servers become
+//   tools of every chat the window runs (docs/protocol.md, MCP servers).
 // - `--log-lines` writes every relayed line to stderr as `[conn] > line` (to the sidecar) and
 //   `[conn] < line` (from it), and lets the scripted Ollama log its requests there too.
 // - When ready it prints `ui: http://HOST:PORT/` on stdout (`--port 0` picks a free port); that
@@ -44,11 +46,11 @@ const TYPES = {
   ".svg": "image/svg+xml", ".png": "image/png", ".ico": "image/x-icon", ".woff2": "font/woff2",
 };
 const USAGE = `usage: node ui/shell/server.mjs [--port N] [--host H] [--ollama-url URL] [--scripted]
-       [--no-fallback] [--pace S] [--log-lines] [--sidecar-arg ARG]...`;
+       [--no-fallback] [--pace S] [--log-lines] [--mcp-config FILE] [--sidecar-arg ARG]...`;
 
 function parseArgs(argv) {
   const opts = { port: 0, host: "127.0.0.1", ollamaUrl: undefined, scripted: false, noFallback: false,
-                 pace: 0.03, logLines: false, sidecarArgs: [] };
+                 pace: 0.03, logLines: false, mcpConfig: undefined, sidecarArgs: [] };
   const value = (i) => {
     if (i + 1 >= argv.length) fail(`${argv[i]} needs a value`);
     return argv[i + 1];
@@ -60,6 +62,7 @@ function parseArgs(argv) {
     else if (arg === "--ollama-url") opts.ollamaUrl = value(i++);
     else if (arg === "--pace") opts.pace = Number(value(i++));
     else if (arg === "--sidecar-arg") opts.sidecarArgs.push(value(i++));
+    else if (arg === "--mcp-config") opts.mcpConfig = resolve(value(i++));
     else if (arg === "--scripted") opts.scripted = true;
     else if (arg === "--no-fallback") opts.noFallback = true;
     else if (arg === "--log-lines") opts.logLines = true;
@@ -68,6 +71,7 @@ function parseArgs(argv) {
   }
   if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) fail("--port must be 0-65535");
   if (!(opts.pace >= 0)) fail("--pace must be a number >= 0");
+  if (opts.mcpConfig !== undefined && !existsSync(opts.mcpConfig)) fail(`--mcp-config ${opts.mcpConfig}: no such file`);
   return opts;
 }
 
@@ -150,7 +154,8 @@ function lineSplitter() {
 let connections = 0;
 function relay(ws) {
   const n = ++connections;
-  const args = ["-m", "sidecar", "--ollama-url", upstream.url, "--parent-pid", String(process.pid), ...opts.sidecarArgs];
+  const args = ["-m", "sidecar", "--ollama-url", upstream.url, "--parent-pid", String(process.pid),
+                ...(opts.mcpConfig === undefined ? [] : ["--mcp-config", opts.mcpConfig]), ...opts.sidecarArgs];
   const child = spawn(PYTHON, args, { cwd: process.cwd(), stdio: ["pipe", "pipe", "inherit"] });
   sidecars.add(child);
   if (opts.logLines) log(`[${n}] sidecar pid ${child.pid} started`);

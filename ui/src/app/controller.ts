@@ -9,6 +9,7 @@
 import { ClosedError, RpcError, SidecarClient, type ChatEvent, type ChatHandle } from "../client";
 import type { ChatParams, ChatResult, Message, ModelInfo, Usage } from "../protocol";
 import type { Transport } from "../transport";
+import { showServer } from "./approval";
 import { ModelPanel } from "./models";
 import { SettingsPanel, applySettings, cleanSettings } from "./chat-settings";
 import { disclosure, type Disclosure } from "./popovers";
@@ -17,6 +18,7 @@ import { FrameBatcher } from "./renderer";
 import { ScrollPin } from "./scroll";
 import { ConversationStore, Settings, type Entry } from "./store";
 import { ThemeController, type ThemeChoice } from "./theme";
+import { ToolsPanel } from "./tools-panel";
 import {
   AssistantReply,
   autoGrow,
@@ -105,11 +107,13 @@ export class ChatApp {
   private requestedModel: string | null;
   private modelsError: unknown = null;
   private readyText = "Connected";
+  private readonly toolsPanel = new ToolsPanel();
 
   constructor(root: HTMLElement, options: AppOptions) {
     this.options = options;
     this.requestedModel = options.model ?? null;
     this.frame = buildFrame(root);
+    this.frame.scroller.parentElement?.before(this.toolsPanel.element); // above the thread (tools-panel.ts)
     this.batcher = new FrameBatcher();
     this.scroll = new ScrollPin(this.frame.scroller, this.frame.jump);
     this.batcher.onFlush(() => this.scroll.followLater());
@@ -246,6 +250,7 @@ export class ChatApp {
       this.setStatus("ready", this.readyText);
       this.frame.statusDot.title = `Ollama at ${ready.ollama_url}`;
       void this.loadModels(client);
+      void this.toolsPanel.attach(client);
       return client;
     })();
     this.clientReady = attempt;
@@ -460,17 +465,18 @@ export class ChatApp {
         reply.thinkingDelta(event.content);
         break;
       case "tool_call":
-        reply.toolCall(event);
+        showServer(reply.toolCall(event), event.server);
         this.scroll.follow();
         break;
       case "approval_request": {
         const card = reply.toolCall(event);
-        card.askApproval(async (approved) => {
+        showServer(card, event.server);
+        card.askApproval(async (approved, scope) => {
           const client = turn.client;
           const handle = turn.handle;
           try {
             if (!client || !handle) throw new Error("the chat is over");
-            await client.approve(handle.id, event.call_id, approved);
+            await client.approve(handle.id, event.call_id, approved, undefined, approved ? scope : undefined);
           } finally {
             this.frame.input.focus(); // back to the message box once answered
           }
