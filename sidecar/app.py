@@ -27,6 +27,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Final
 
+import msgspec
 import trio
 
 from . import __version__
@@ -36,12 +37,14 @@ from .outbox import Outbox
 from .procs import process_alive
 from .methods import methods_for
 from .protocol import PROTOCOL_VERSION, ReadyParams, notification
+from .protocol import McpServerStatusParams
 from .server import BIG_LINE_BYTES, Server
 from .stdio import READ_SIZE
 
 if TYPE_CHECKING:
     from .providers import Provider
     from .store import Store
+    from .tools.mcp.hub import McpHub
 
 logger = logging.getLogger(__name__)
 
@@ -102,8 +105,11 @@ async def serve(
                 from .providers import make_client
 
                 client = make_client(config)
+            hub = None
+            if any(not s.disabled for s in config.mcp_servers):
+                hub = _start_mcp(config, outbox, root)
             async with trio.open_nursery() as requests:
-                server = Server(config, client, outbox, requests, store)
+                server = Server(config, client, outbox, requests, store, hub)
                 if handle_signals:
                     # In the root nursery: a second SIGTERM during the drain and the final flush
                     # is absorbed too, instead of killing the process before its last answers.
@@ -119,6 +125,8 @@ async def serve(
                         watchers.start_soon(_watch_orphaned_while_draining, orphaned, server)
                     await server.finish()
                     watchers.cancel_scope.cancel()
+            if hub is not None:
+                await hub.close()  # after every chat answered: no MCP server outlives us
             outbox.close()
             urgent = server.stop_reason not in ("eof", "shutdown")
             with trio.move_on_after(FLUSH_TIMEOUT_URGENT_S if urgent else FLUSH_TIMEOUT_S):
@@ -130,6 +138,21 @@ async def serve(
                 await client.aclose()
     assert server.stop_reason is not None
     return server.stop_reason
+
+
+def _start_mcp(config: Config, outbox: Outbox, nursery: trio.Nursery) -> McpHub:
+    """The MCP servers start concurrently, after `sidecar:ready` (the SDK loads in their task)."""
+    from pathlib import Path
+
+    from .tools.mcp.hub import McpHub
+
+    def on_status(note: dict[str, object]) -> None:
+        params = msgspec.convert(note, McpServerStatusParams)
+        outbox.put(encode_line(notification("mcp:server_status", params)))
+
+    hub = McpHub(config.mcp_servers, Path(config.root), on_status)
+    nursery.start_soon(hub.run)
+    return hub
 
 
 async def read_requests(stdin: trio.abc.ReceiveStream, server: Server) -> None:

@@ -10,6 +10,7 @@ log line or error can carry it.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import ipaddress
 import os
 import urllib.parse
@@ -19,6 +20,7 @@ from typing import Final, Literal
 
 from . import __version__
 from .protocol import PROTOCOL_VERSION
+from .tools.mcp.config import McpConfigError, ServerConfig, load_mcp_config
 
 DEFAULT_OLLAMA_PORT: Final = 11434
 PROVIDERS: Final = ("ollama", "openai")
@@ -72,6 +74,9 @@ class Config:
     stdio: str = "auto"
     # Where conversations are kept (store/); None: --no-store, the sidecar keeps nothing.
     data_dir: str | None = None
+    # --mcp-config: the MCP servers (tools/mcp/), checked whole at start-up; disabled ones included.
+    mcp_config: str | None = None
+    mcp_servers: tuple[ServerConfig, ...] = ()
 
 
 def parse_ollama_host(value: str | None) -> str:
@@ -278,6 +283,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds an exec_shell command may run (default 60)",
     )
     parser.add_argument(
+        "--mcp-config", metavar="FILE",
+        help="MCP servers as tool sources: a JSON file {\"mcpServers\": {NAME: {command, args, env, "
+        "cwd} | {url, headers}}} as Claude Desktop, Cursor and Cline write it (see docs/protocol.md)",
+    )
+    parser.add_argument(
         "--stdio", choices=["auto", "threads"], default="auto",
         help="how stdin/stdout are read and written: auto (non-blocking pipes where possible) or "
         "threads (blocking I/O in worker threads, as on Windows)",
@@ -316,7 +326,20 @@ def load_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None
         api_key = read_api_key(env, key_env)
     except ValueError as exc:
         parser.error(str(exc))
+    servers: list[ServerConfig] = []
+    if args.mcp_config is not None:
+        try:
+            servers = load_mcp_config(args.mcp_config)
+        except McpConfigError as exc:
+            parser.error(str(exc))
+        if any(not s.disabled for s in servers) and importlib.util.find_spec("mcp") is None:
+            parser.error(
+                f"--mcp-config {args.mcp_config}: MCP servers need the mcp package "
+                "(pip install 'ollama-sidecar[mcp]')"
+            )
     return Config(
+        mcp_config=args.mcp_config,
+        mcp_servers=tuple(servers),
         provider=provider,
         base_url=url,
         model=args.model or None,

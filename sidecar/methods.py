@@ -31,10 +31,14 @@ from .protocol import (
     ChatParams,
     ChatResult,
     EmptyResult,
+    ListMcpServersResult,
     ListModelsResult,
+    ListToolsResult,
+    McpServerInfo,
     NoParams,
     OllamaStatus,
     StatusResult,
+    ToolInfo,
     ToolResultParams,
 )
 from .thread_protocol import (
@@ -60,6 +64,7 @@ from .protocol_models import (
     RunningModelsResult,
     ShowModelResult,
 )
+from .tools import NEEDS_APPROVAL
 
 if TYPE_CHECKING:
     from msgspec import Struct
@@ -141,6 +146,49 @@ async def status(server: Server, handle: Handle, params: NoParams) -> StatusResu
     )
 
 
+async def list_tools(server: Server, handle: Handle, params: NoParams) -> ListToolsResult:
+    # What a chat with `"tools": true` would offer right now (MCP: the ready servers' tools).
+    context = server.chat_context
+    always = context.always_approved
+    ask = not server.config.auto_approve
+    tools = [
+        ToolInfo(
+            name=spec["function"]["name"],
+            description=spec["function"]["description"],
+            input_schema=spec["function"]["parameters"],
+            source="builtin",
+            needs_approval=ask and spec["function"]["name"] in NEEDS_APPROVAL
+            and spec["function"]["name"] not in always,
+        )
+        for spec in context.workspace.specs(context.workspace.available())
+    ]
+    if context.mcp is not None:
+        tools += [
+            ToolInfo(
+                name=t.exposed,
+                description=t.description,
+                input_schema=t.input_schema,
+                source="mcp",
+                server=t.server,
+                needs_approval=ask and not t.auto_approved and t.exposed not in always,
+            )
+            for t in context.mcp.ready_tools()
+        ]
+    return ListToolsResult(tools=tools)
+
+
+async def list_mcp_servers(server: Server, handle: Handle, params: NoParams) -> ListMcpServersResult:
+    hub = server.chat_context.mcp
+    if hub is None:  # configured servers that are all disabled are still listed
+        servers = [
+            McpServerInfo(s.name, s.transport, "stopped", [], None) for s in server.config.mcp_servers
+        ]
+        return ListMcpServersResult(servers=servers)
+    return ListMcpServersResult(
+        servers=[msgspec.convert(info, McpServerInfo) for info in hub.servers()]
+    )
+
+
 async def shutdown(server: Server, handle: Handle, params: NoParams) -> EmptyResult:
     await server.cancel(server.chats())
     handle.stop_after = True
@@ -163,7 +211,7 @@ METHODS: Final[dict[str, Method]] = {
         ),
         Method(
             "approve_tool", ApproveToolParams, EmptyResult, approve_tool,
-            "Answers a chat:approval_request.",
+            "Answers a chat:approval_request; scope once (default), chat or always.",
         ),
         Method(
             "tool_result", ToolResultParams, EmptyResult, tool_result,
@@ -173,6 +221,15 @@ METHODS: Final[dict[str, Method]] = {
         Method(
             "status", NoParams, StatusResult, status,
             "The sidecar's state and whether upstream answers.",
+        ),
+        Method(
+            "list_tools", NoParams, ListToolsResult, list_tools,
+            "The tools a chat with \"tools\": true would offer right now: built-ins and the "
+            "ready MCP servers' tools.",
+        ),
+        Method(
+            "list_mcp_servers", NoParams, ListMcpServersResult, list_mcp_servers,
+            "The MCP servers of --mcp-config: transport, status, exposed tool names, error.",
         ),
         Method(
             "shutdown", NoParams, EmptyResult, shutdown,

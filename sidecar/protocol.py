@@ -128,6 +128,8 @@ class ApproveToolParams(Struct):
     call_id: str
     approved: bool
     reason: str | UnsetType = UNSET
+    # "chat": that tool for the rest of that chat; "always": for the rest of the sidecar's life.
+    scope: Literal["once", "chat", "always"] = "once"
 
 
 class ToolResultParams(Struct):
@@ -213,19 +215,32 @@ class PullProgressParams(Struct, omit_defaults=True, kw_only=True):
     completed: int
 
 
-class ToolCallParams(Struct):
+class ToolCallParams(Struct, omit_defaults=True):
+    """`chat:tool_call` and `chat:approval_request`. An MCP tool's also carry `server` and `tool`
+    (the server's own name for it); its approval request carries the tool's `annotations` as the
+    server sent them (hints, never trusted to skip approval)."""
+
     chat_id: RequestId | None
     call_id: str
     name: str
     arguments: dict[str, Any]
+    server: str | UnsetType = UNSET
+    tool: str | UnsetType = UNSET
+    annotations: dict[str, Any] | UnsetType = UNSET
 
 
-class ToolResultNote(Struct):
+class ToolResultNote(Struct, omit_defaults=True):
+    """`chat:tool_result`: `content` is the text the model sees; an MCP tool's also carries
+    `server`, `tool` and `mcp_content` (the MCP `content` array as the server sent it)."""
+
     chat_id: RequestId | None
     call_id: str
     name: str
     content: str
     is_error: bool
+    server: str | UnsetType = UNSET
+    tool: str | UnsetType = UNSET
+    mcp_content: list[dict[str, Any]] | UnsetType = UNSET
 
 
 class Usage(Struct):
@@ -284,6 +299,43 @@ class StatusResult(Struct):
     ollama: OllamaStatus
     provider: Literal["ollama", "openai"] = "ollama"
     methods: list[str] = []  # the methods this provider supports
+
+
+class ToolInfo(Struct, omit_defaults=True):
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+    source: Literal["builtin", "mcp"]
+    needs_approval: bool
+    server: str | UnsetType = UNSET
+
+
+class ListToolsResult(Struct):
+    tools: list[ToolInfo]
+
+
+McpStatus = Literal["starting", "ready", "failed", "stopped"]
+
+
+class McpServerInfo(Struct):
+    name: str
+    transport: Literal["stdio", "http"]
+    status: McpStatus
+    tools: list[str]
+    error: str | None
+
+
+class ListMcpServersResult(Struct):
+    servers: list[McpServerInfo]
+
+
+class McpServerStatusParams(Struct, omit_defaults=True):
+    """`mcp:server_status`: a server's state changed; `tools` are the exposed names."""
+
+    server: str
+    status: McpStatus
+    tools: list[str]
+    error: str | UnsetType = UNSET
 
 
 # A big `chat` line read in pieces (`rpc.decode_chat_head`): `ChatParams` with each message left

@@ -25,7 +25,7 @@ import trio
 
 from . import errors
 from .admission import Admission
-from .chat import ChatContext, ChatSession, plan_tools
+from .chat import ChatContext, ChatSession
 from .config import Config
 from .framing import OversizedLine, encode_lines
 from .methods import METHODS, Method, methods_for
@@ -46,7 +46,9 @@ from .rpc import (
 from .singleflight import SharedCalls
 from .store import Store
 from .thread_chat import ThreadChat
+from .tool_plan import plan_tools
 from .tools import Workspace
+from .tools.mcp.hub import McpHub
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +90,7 @@ class Server:
         outbox: Outbox,
         nursery: trio.Nursery,
         store: Store | None = None,
+        mcp: McpHub | None = None,
     ) -> None:
         self.config = config
         self.store = store  # None: --no-store
@@ -103,6 +106,7 @@ class Server:
             max_tool_rounds=config.max_tool_rounds,
             emit=self._emit,
             wait_writable=outbox.wait_writable,
+            mcp=mcp,
         )
         self._nursery = nursery
         # Keyed by request id; a notification (no id) is keyed by its own Handle.
@@ -232,7 +236,8 @@ class Server:
                 f"Busy: {running} chats are already running (--max-chats {self.config.max_chats})",
                 hint="Wait for a chat to finish, or stop one with cancel_chat.",
             )
-        tools = plan_tools(params, self.chat_context.workspace, self.config.auto_approve)
+        context = self.chat_context
+        tools = plan_tools(params, context.workspace, self.config.auto_approve, context.mcp)
         session = ChatSession(
             request.id, params, model or "", tools, self.chat_context, trio.current_time()
         )

@@ -22,6 +22,8 @@ export interface ShellOptions {
   root?: boolean;
   /** More `--sidecar-arg` values. */
   sidecarArgs?: string[];
+  /** The shell's `--mcp-config FILE` (passed on to every sidecar). */
+  mcpConfig?: string;
 }
 
 export interface Shell {
@@ -42,6 +44,7 @@ async function startShell(options: ShellOptions): Promise<{ shell: Shell; stop: 
   if (options.scripted === false) args.push("--no-fallback", "--ollama-url", options.ollamaUrl ?? "http://127.0.0.1:9");
   else args.push("--scripted");
   if (options.pace !== undefined) args.push("--pace", String(options.pace));
+  if (options.mcpConfig !== undefined) args.push("--mcp-config", options.mcpConfig);
   const root = options.root ? mkdtempSync(join(tmpdir(), "ui-e2e-root-")) : null;
   // Conversations go to a temporary folder, never the user's; a tab's sidecar waits 10 s for a reload.
   const dataDir = mkdtempSync(join(tmpdir(), "ui-e2e-data-"));

@@ -108,7 +108,7 @@ test("focus: the message box on load, the approval card's first button when aske
   await page.getByRole("checkbox", { name: "Tools" }).check();
   await chat.message.focus();
   const mark = await chat.say(JSON.stringify({ calls: [{ name: "write_file", arguments: { path: "k.txt", content: "k" } }] }));
-  const approve = page.getByRole("button", { name: "Approve" });
+  const approve = page.getByRole("button", { name: "Allow once" });
   await expect(approve).toBeFocused();
   await page.keyboard.press("Enter"); // answered from the keyboard
   await until(() => shell.sent(mark).some((m) => m.method === "approve_tool"));

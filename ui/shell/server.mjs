@@ -4,11 +4,12 @@
 //   node ui/shell/server.mjs [--port N] [--host H] [--ollama-url URL] [--scripted] [--no-fallback]
 //                            [--pace S] [--log-lines] [--data-dir DIR] [--keep-alive S]
 //                            [--sidecar-arg ARG]...
+//                            [--pace S] [--log-lines] [--mcp-config FILE] [--sidecar-arg ARG]...
 //
 // - Serves the built window (`ui/dist/`) over HTTP, plus `GET /config.json` ->
 //   `{"scripted": bool, "ollama_url": string}` so the page can show its "scripted model" badge.
 // - `/ws`: each WebSocket connection spawns ONE real sidecar (`.venv/bin/python -m sidecar
-//   --ollama-url URL --parent-pid <this pid> [--sidecar-arg values]`) and relays whole lines both
+//   --ollama-url URL --parent-pid <this pid> [--mcp-config FILE] [--sidecar-arg values]`) and relays whole lines both
 //   ways, one text message per line. The sidecar gets SIGTERM when its socket closes and when the
 //   shell exits; `--parent-pid` covers a shell that dies without cleaning up.
 // - `/ws?session=TOKEN` (the page keeps TOKEN in sessionStorage, so one tab keeps it across a
@@ -23,6 +24,8 @@
 //   within 1.5 s; otherwise (or with `--scripted`) the scripted Ollama, started as a child with
 //   `--pace S` (default 0.03 s between lines). `--no-fallback` keeps a dead Ollama (for tests of
 //   the "Ollama is not running" error).
+// - `--mcp-config FILE` (made absolute here) is passed to each sidecar: its MCP servers become
+//   tools of every chat the window runs (docs/protocol.md, MCP servers).
 // - `--log-lines` writes every relayed line to stderr as `[conn] > line` (to the sidecar) and
 //   `[conn] < line` (from it), and lets the scripted Ollama log its requests there too.
 // - When ready it prints `ui: http://HOST:PORT/` on stdout (`--port 0` picks a free port); that
@@ -53,12 +56,14 @@ const TYPES = {
   ".svg": "image/svg+xml", ".png": "image/png", ".ico": "image/x-icon", ".woff2": "font/woff2",
 };
 const USAGE = `usage: node ui/shell/server.mjs [--port N] [--host H] [--ollama-url URL] [--scripted]
-       [--no-fallback] [--pace S] [--log-lines] [--data-dir DIR] [--keep-alive S] [--sidecar-arg ARG]...`;
+       [--no-fallback] [--pace S] [--log-lines] [--mcp-config FILE] [--data-dir DIR] [--keep-alive S]
+       [--sidecar-arg ARG]...`;
 const SESSION_TOKEN = /^[A-Za-z0-9_-]{8,128}$/;
 
 function parseArgs(argv) {
   const opts = { port: 0, host: "127.0.0.1", ollamaUrl: undefined, scripted: false, noFallback: false,
-                 pace: 0.03, logLines: false, sidecarArgs: [], dataDir: undefined, keepAlive: 30 };
+                 pace: 0.03, logLines: false, mcpConfig: undefined, sidecarArgs: [], dataDir: undefined,
+                 keepAlive: 30 };
   const value = (i) => {
     if (i + 1 >= argv.length) fail(`${argv[i]} needs a value`);
     return argv[i + 1];
@@ -72,6 +77,7 @@ function parseArgs(argv) {
     else if (arg === "--sidecar-arg") opts.sidecarArgs.push(value(i++));
     else if (arg === "--data-dir") opts.dataDir = value(i++);
     else if (arg === "--keep-alive") opts.keepAlive = Number(value(i++));
+    else if (arg === "--mcp-config") opts.mcpConfig = resolve(value(i++));
     else if (arg === "--scripted") opts.scripted = true;
     else if (arg === "--no-fallback") opts.noFallback = true;
     else if (arg === "--log-lines") opts.logLines = true;
@@ -81,6 +87,7 @@ function parseArgs(argv) {
   if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) fail("--port must be 0-65535");
   if (!(opts.pace >= 0)) fail("--pace must be a number >= 0");
   if (!(opts.keepAlive >= 0)) fail("--keep-alive must be a number of seconds >= 0");
+  if (opts.mcpConfig !== undefined && !existsSync(opts.mcpConfig)) fail(`--mcp-config ${opts.mcpConfig}: no such file`);
   return opts;
 }
 
@@ -183,7 +190,8 @@ function relay(ws, req) {
 /** Spawns a sidecar and relays its stdout to whatever socket the session has at the time. */
 function spawnSidecar(ws) {
   const n = ++connections;
-  const args = ["-m", "sidecar", "--ollama-url", upstream.url, "--parent-pid", String(process.pid)];
+  const args = ["-m", "sidecar", "--ollama-url", upstream.url, "--parent-pid", String(process.pid),
+                ...(opts.mcpConfig === undefined ? [] : ["--mcp-config", opts.mcpConfig])];
   if (opts.dataDir) args.push("--data-dir", opts.dataDir);
   args.push(...opts.sidecarArgs);
   const child = spawn(PYTHON, args, { cwd: process.cwd(), stdio: ["pipe", "pipe", "inherit"] });

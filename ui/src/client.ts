@@ -29,6 +29,8 @@ import type {
   ListThreadsParams,
   LoadModelResult,
   Logprob,
+  McpServerInfo,
+  McpServerStatusParams,
   ModelInfo,
   PullModelResult,
   PullProgressParams,
@@ -41,16 +43,41 @@ import type {
   ThreadSummary,
   TokenParams,
   ToolCallParams,
+  ToolInfo,
   ToolResultNote,
 } from "./protocol";
 import type { Transport } from "./transport";
 
+/** An MCP tool's event also names its server and the server's own name for the tool. */
+export interface McpFields {
+  server?: string;
+  tool?: string;
+}
+
 export type ChatEvent =
   | { type: "token"; content: string; logprobs?: Logprob[] }
   | { type: "thinking"; content: string; logprobs?: Logprob[] }
-  | { type: "tool_call"; call_id: string; name: string; arguments: Record<string, unknown> }
-  | { type: "approval_request"; call_id: string; name: string; arguments: Record<string, unknown> }
-  | { type: "tool_result"; call_id: string; name: string; content: string; is_error: boolean };
+  | ({ type: "tool_call"; call_id: string; name: string; arguments: Record<string, unknown> } & McpFields)
+  | ({
+      type: "approval_request";
+      call_id: string;
+      name: string;
+      arguments: Record<string, unknown>;
+      /** The MCP tool's annotations as its server sent them: hints, never a reason to skip asking. */
+      annotations?: Record<string, unknown>;
+    } & McpFields)
+  | ({
+      type: "tool_result";
+      call_id: string;
+      name: string;
+      content: string;
+      is_error: boolean;
+      /** The MCP `content` array as the server sent it (images, resources), for the window. */
+      mcp_content?: Record<string, unknown>[];
+    } & McpFields);
+
+/** How long an approval holds: this call, the rest of this chat, or the rest of the sidecar's life. */
+export type ApprovalScope = "once" | "chat" | "always";
 
 /** A JSON-RPC error response. Branch on `code` or `kind`; show `hint`; `data.messages` is the partial reply. */
 export class RpcError extends Error {
@@ -185,11 +212,17 @@ function toEvent(type: ChatEvent["type"], params: unknown): ChatEvent {
     case "tool_call":
     case "approval_request": {
       const p = params as ToolCallParams;
-      return { type, call_id: p.call_id, name: p.name, arguments: p.arguments ?? {} };
+      const event: ChatEvent = { type, call_id: p.call_id, name: p.name, arguments: p.arguments ?? {} };
+      if (p.server !== undefined) Object.assign(event, { server: p.server, tool: p.tool });
+      if (type === "approval_request" && p.annotations !== undefined) Object.assign(event, { annotations: p.annotations });
+      return event;
     }
     case "tool_result": {
       const p = params as ToolResultNote;
-      return { type, call_id: p.call_id, name: p.name, content: p.content, is_error: p.is_error };
+      const event: ChatEvent = { type, call_id: p.call_id, name: p.name, content: p.content, is_error: p.is_error };
+      if (p.server !== undefined) Object.assign(event, { server: p.server, tool: p.tool });
+      if (p.mcp_content !== undefined) Object.assign(event, { mcp_content: p.mcp_content });
+      return event;
     }
   }
 }
@@ -305,10 +338,35 @@ export class SidecarClient {
     return cancelled;
   }
 
-  async approve(chatId: RequestId, callId: string, approved: boolean, reason?: string): Promise<void> {
+  /** approve_tool; `scope` (default "once") says how long an approval holds for that tool. */
+  async approve(
+    chatId: RequestId,
+    callId: string,
+    approved: boolean,
+    reason?: string,
+    scope?: ApprovalScope,
+  ): Promise<void> {
     const params: Record<string, unknown> = { chat_id: chatId, call_id: callId, approved };
     if (reason !== undefined) params.reason = reason;
+    if (scope !== undefined) params.scope = scope;
     await this.request("approve_tool", params);
+  }
+
+  /** What a chat with `tools: true` would offer now: built-ins, then the ready MCP servers' tools. */
+  async listTools(): Promise<ToolInfo[]> {
+    return (await this.request<{ tools: ToolInfo[] }>("list_tools")).tools;
+  }
+
+  /** The MCP servers of --mcp-config with their status, exposed tool names and error. */
+  async listMcpServers(): Promise<McpServerInfo[]> {
+    return (await this.request<{ servers: McpServerInfo[] }>("list_mcp_servers")).servers;
+  }
+
+  /** Called with every `mcp:server_status` (a server started, became ready, failed or stopped). */
+  onMcpServerStatus(listener: (status: McpServerStatusParams) => void): () => void {
+    return this.onNotification((method, params) => {
+      if (method === "mcp:server_status") listener(params as McpServerStatusParams);
+    });
   }
 
   async toolResult(chatId: RequestId, callId: string, content: string, isError?: boolean): Promise<void> {

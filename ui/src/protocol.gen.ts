@@ -10,9 +10,10 @@ export interface ApproveToolParams {
   call_id: string;
   approved: boolean;
   reason?: string;
+  scope?: "always" | "chat" | "once";
 }
 
-/** Answers a chat:approval_request. Without an id it is a notification: it runs and is never answered. */
+/** Answers a chat:approval_request; scope once (default), chat or always. Without an id it is a notification: it runs and is never answered. */
 export interface ApproveToolRequest {
   jsonrpc?: "2.0";
   id?: number | string;
@@ -73,7 +74,7 @@ export interface CancelRequestResult {
   cancelled: (number | string)[];
 }
 
-/** A write_file/exec_shell call waits for approve_tool. */
+/** A call of write_file, exec_shell or an MCP tool (unless its server's autoApprove names it) waits for approve_tool. */
 export interface ChatApprovalRequestNotification {
   jsonrpc: "2.0";
   method: "chat:approval_request";
@@ -283,6 +284,25 @@ export interface GetThreadResult {
   streaming: StreamingReply | null;
 }
 
+/** The MCP servers of --mcp-config: transport, status, exposed tool names, error. Without an id it is a notification: it runs and is never answered. */
+export interface ListMcpServersRequest {
+  jsonrpc?: "2.0";
+  id?: number | string;
+  method: "list_mcp_servers";
+  params?: NoParams;
+}
+
+/** The success response to list_mcp_servers; `id` is the request's. */
+export interface ListMcpServersResponse {
+  jsonrpc: "2.0";
+  id: number | string;
+  result: ListMcpServersResult;
+}
+
+export interface ListMcpServersResult {
+  servers: McpServerInfo[];
+}
+
 /** The models installed upstream. Without an id it is a notification: it runs and is never answered. */
 export interface ListModelsRequest {
   jsonrpc?: "2.0";
@@ -327,6 +347,25 @@ export interface ListThreadsResult {
   threads: ThreadSummary[];
 }
 
+/** The tools a chat with "tools": true would offer right now: built-ins and the ready MCP servers' tools. Without an id it is a notification: it runs and is never answered. */
+export interface ListToolsRequest {
+  jsonrpc?: "2.0";
+  id?: number | string;
+  method: "list_tools";
+  params?: NoParams;
+}
+
+/** The success response to list_tools; `id` is the request's. */
+export interface ListToolsResponse {
+  jsonrpc: "2.0";
+  id: number | string;
+  result: ListToolsResult;
+}
+
+export interface ListToolsResult {
+  tools: ToolInfo[];
+}
+
 export interface LoadModelParams {
   model: string;
   keep_alive?: number | string;
@@ -358,6 +397,29 @@ export interface Logprob {
   logprob: number;
   bytes?: number[];
   top_logprobs?: TopLogprob[];
+}
+
+export interface McpServerInfo {
+  name: string;
+  transport: "http" | "stdio";
+  status: "failed" | "ready" | "starting" | "stopped";
+  tools: string[];
+  error: string | null;
+}
+
+/** An MCP server's state changed (starting, ready, failed, stopped). */
+export interface McpServerStatusNotification {
+  jsonrpc: "2.0";
+  method: "mcp:server_status";
+  params: McpServerStatusParams;
+}
+
+/** `mcp:server_status`: a server's state changed; `tools` are the exposed names. */
+export interface McpServerStatusParams {
+  server: string;
+  status: "failed" | "ready" | "starting" | "stopped";
+  tools: string[];
+  error?: string;
 }
 
 /**
@@ -403,7 +465,7 @@ export interface ModelPullProgressNotification {
 export interface NoParams {
 }
 
-export type Notification = SidecarReadyNotification | ChatTokenNotification | ChatThinkingNotification | ChatToolCallNotification | ChatApprovalRequestNotification | ChatToolResultNotification | ModelPullProgressNotification;
+export type Notification = SidecarReadyNotification | ChatTokenNotification | ChatThinkingNotification | ChatToolCallNotification | ChatApprovalRequestNotification | ChatToolResultNotification | ModelPullProgressNotification | McpServerStatusNotification;
 
 export interface OllamaStatus {
   reachable: boolean;
@@ -479,10 +541,10 @@ export interface RenameThreadResponse {
   result: EmptyResult;
 }
 
-export type Request = ChatRequest | CancelChatRequest | ApproveToolRequest | ToolResultRequest | ListModelsRequest | StatusRequest | ShutdownRequest | CreateThreadRequest | ListThreadsRequest | GetThreadRequest | RenameThreadRequest | DeleteThreadRequest | ExportThreadRequest | CancelRequestRequest | ShowModelRequest | RunningModelsRequest | PullModelRequest | DeleteModelRequest | LoadModelRequest | UnloadModelRequest;
+export type Request = ChatRequest | CancelChatRequest | ApproveToolRequest | ToolResultRequest | ListModelsRequest | StatusRequest | ListToolsRequest | ListMcpServersRequest | ShutdownRequest | CreateThreadRequest | ListThreadsRequest | GetThreadRequest | RenameThreadRequest | DeleteThreadRequest | ExportThreadRequest | CancelRequestRequest | ShowModelRequest | RunningModelsRequest | PullModelRequest | DeleteModelRequest | LoadModelRequest | UnloadModelRequest;
 
 /** A response: the result of one of the methods, or an error. */
-export type Response = ChatResponse | CancelChatResponse | ApproveToolResponse | ToolResultResponse | ListModelsResponse | StatusResponse | ShutdownResponse | CreateThreadResponse | ListThreadsResponse | GetThreadResponse | RenameThreadResponse | DeleteThreadResponse | ExportThreadResponse | CancelRequestResponse | ShowModelResponse | RunningModelsResponse | PullModelResponse | DeleteModelResponse | LoadModelResponse | UnloadModelResponse | ErrorResponse;
+export type Response = ChatResponse | CancelChatResponse | ApproveToolResponse | ToolResultResponse | ListModelsResponse | StatusResponse | ListToolsResponse | ListMcpServersResponse | ShutdownResponse | CreateThreadResponse | ListThreadsResponse | GetThreadResponse | RenameThreadResponse | DeleteThreadResponse | ExportThreadResponse | CancelRequestResponse | ShowModelResponse | RunningModelsResponse | PullModelResponse | DeleteModelResponse | LoadModelResponse | UnloadModelResponse | ErrorResponse;
 
 export interface RunningModel {
   name: string;
@@ -657,11 +719,19 @@ export interface ToolCallFunction {
   index?: number;
 }
 
+/**
+ * `chat:tool_call` and `chat:approval_request`. An MCP tool's also carry `server` and `tool`
+ * (the server's own name for it); its approval request carries the tool's `annotations` as the
+ * server sent them (hints, never trusted to skip approval).
+ */
 export interface ToolCallParams {
   chat_id: number | string | null;
   call_id: string;
   name: string;
   arguments: Record<string, unknown>;
+  server?: string;
+  tool?: string;
+  annotations?: Record<string, unknown>;
 }
 
 /** `tool_choice` naming one function: `{"type":"function","function":{"name":...}}`. */
@@ -674,12 +744,28 @@ export interface ToolChoiceName {
   name: string;
 }
 
+export interface ToolInfo {
+  name: string;
+  description: string;
+  input_schema: Record<string, unknown>;
+  source: "builtin" | "mcp";
+  needs_approval: boolean;
+  server?: string;
+}
+
+/**
+ * `chat:tool_result`: `content` is the text the model sees; an MCP tool's also carries
+ * `server`, `tool` and `mcp_content` (the MCP `content` array as the server sent it).
+ */
 export interface ToolResultNote {
   chat_id: number | string | null;
   call_id: string;
   name: string;
   content: string;
   is_error: boolean;
+  server?: string;
+  tool?: string;
+  mcp_content?: Record<string, unknown>[];
 }
 
 export interface ToolResultParams {
@@ -743,6 +829,7 @@ export interface Notifications {
   "chat:approval_request": ToolCallParams;
   "chat:tool_result": ToolResultNote;
   "model:pull_progress": PullProgressParams;
+  "mcp:server_status": McpServerStatusParams;
 }
 
 /** Method -> its params and the result of a success response. */
@@ -753,6 +840,8 @@ export interface Methods {
   tool_result: { params: ToolResultParams; result: EmptyResult };
   list_models: { params: NoParams; result: ListModelsResult };
   status: { params: NoParams; result: StatusResult };
+  list_tools: { params: NoParams; result: ListToolsResult };
+  list_mcp_servers: { params: NoParams; result: ListMcpServersResult };
   shutdown: { params: NoParams; result: EmptyResult };
   create_thread: { params: CreateThreadParams; result: ThreadResult };
   list_threads: { params: ListThreadsParams; result: ListThreadsResult };

@@ -65,6 +65,12 @@ class FakeApp extends EventEmitter {
   constructor() {
     super();
     this.quitCalls = 0;
+    this.userData = null; // a test's own folder (app.getPath("userData")), never the real one
+  }
+
+  getPath(name) {
+    if (name !== "userData" || !this.userData) throw new Error(`FakeApp.getPath(${name}) is not set up`);
+    return this.userData;
   }
 
   quit() {

@@ -9,6 +9,7 @@
 import { ClosedError, RpcError, SidecarClient, type ChatEvent, type ChatHandle } from "../client";
 import type { ChatParams, ChatResult, Message, ModelInfo, StreamingReply, Usage } from "../protocol";
 import type { Transport } from "../transport";
+import { showServer } from "./approval";
 import { ModelPanel } from "./models";
 import { SettingsPanel, applySettings, cleanSettings } from "./chat-settings";
 import { disclosure, type Disclosure } from "./popovers";
@@ -18,6 +19,7 @@ import { ScrollPin } from "./scroll";
 import { ConversationStore, Settings, type Entry } from "./store";
 import { ThemeController, type ThemeChoice } from "./theme";
 import { ThreadsMode, type ThreadHost, type TurnSpec } from "./threads";
+import { ToolsPanel } from "./tools-panel";
 import {
   AssistantReply,
   autoGrow,
@@ -114,11 +116,13 @@ export class ChatApp implements ThreadHost {
   threads: ThreadsMode | null = null;
   private threadsStarting: Promise<void> | null = null;
   private threadsDecided = false;
+  private readonly toolsPanel = new ToolsPanel();
 
   constructor(root: HTMLElement, options: AppOptions) {
     this.options = options;
     this.requestedModel = options.model ?? null;
     this.frame = buildFrame(root);
+    this.frame.scroller.parentElement?.before(this.toolsPanel.element); // above the thread (tools-panel.ts)
     this.batcher = new FrameBatcher();
     this.scroll = new ScrollPin(this.frame.scroller, this.frame.jump);
     this.batcher.onFlush(() => this.scroll.followLater());
@@ -264,6 +268,7 @@ export class ChatApp implements ThreadHost {
       this.frame.statusDot.title = `Ollama at ${ready.ollama_url}`;
       void this.loadModels(client);
       await this.startThreads(client);
+      void this.toolsPanel.attach(client);
       return client;
     })();
     this.clientReady = attempt;
@@ -627,17 +632,18 @@ export class ChatApp implements ThreadHost {
         reply.thinkingDelta(event.content);
         break;
       case "tool_call":
-        reply.toolCall(event);
+        showServer(reply.toolCall(event), event.server);
         this.scroll.follow();
         break;
       case "approval_request": {
         const card = reply.toolCall(event);
-        card.askApproval(async (approved) => {
+        showServer(card, event.server);
+        card.askApproval(async (approved, scope) => {
           const client = turn.client;
           const handle = turn.handle;
           try {
             if (!client || !handle) throw new Error("the chat is over");
-            await client.approve(handle.id, event.call_id, approved);
+            await client.approve(handle.id, event.call_id, approved, undefined, approved ? scope : undefined);
           } finally {
             this.frame.input.focus(); // back to the message box once answered
           }
