@@ -140,7 +140,7 @@ class ChatSession:
         self.tools = tools
         self.context = context
         self.started_at = started_at
-        self.history = list(params.messages)
+        self.history = list(params.messages)  # a thread's chat sets its path (thread_chat.py)
         self.produced: list[Message] = []
         self.turn: Turn | None = context.client.new_turn(chat_id, started_at)
         self.pending: dict[str, Pending] = {}

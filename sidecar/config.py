@@ -72,6 +72,8 @@ class Config:
     # "auto": non-blocking fds for pipes and sockets, worker threads otherwise; "threads": worker
     # threads always (the path platforms without non-blocking pipes take; selectable to test it).
     stdio: str = "auto"
+    # Where conversations are kept (store/); None: --no-store, the sidecar keeps nothing.
+    data_dir: str | None = None
     # --mcp-config: the MCP servers (tools/mcp/), checked whole at start-up; disabled ones included.
     mcp_config: str | None = None
     mcp_servers: tuple[ServerConfig, ...] = ()
@@ -291,6 +293,15 @@ def build_parser() -> argparse.ArgumentParser:
         "threads (blocking I/O in worker threads, as on Windows)",
     )
     parser.add_argument(
+        "--data-dir", metavar="DIR",
+        help="the folder of the conversations database, conversations.sqlite3 (default: the "
+        "user data folder, e.g. ~/.local/share/ollama-sidecar)",
+    )
+    parser.add_argument(
+        "--no-store", action="store_true",
+        help="keep no conversations: the thread methods are refused, chats store nothing",
+    )
+    parser.add_argument(
         "--log-level", default="WARNING",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="stderr log level",
     )
@@ -309,6 +320,8 @@ def load_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None
     key_env = args.api_key_env if args.api_key_env is not None else DEFAULT_API_KEY_ENV[provider]
     if not key_env.strip():
         parser.error("--api-key-env needs the name of an environment variable")
+    if args.no_store and args.data_dir:
+        parser.error("--data-dir and --no-store contradict each other; give one")
     try:
         api_key = read_api_key(env, key_env)
     except ValueError as exc:
@@ -346,7 +359,15 @@ def load_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None
         max_tool_rounds=args.max_tool_rounds,
         shell_timeout_s=args.shell_timeout,
         stdio=args.stdio,
+        data_dir=None if args.no_store else (args.data_dir or default_data_dir()),
     )
+
+
+def default_data_dir() -> str:
+    """The platform's user data folder for ollama-sidecar (XDG_DATA_HOME on Linux)."""
+    import platformdirs
+
+    return platformdirs.user_data_dir("ollama-sidecar", appauthor=False)
 
 
 def _resolve_url(provider: str, args: argparse.Namespace, env: Mapping[str, str]) -> str:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 
 from . import __version__, lifecycle
+from . import thread_methods as threads
 from .errors import RpcError
 from .protocol import (
     PROTOCOL_VERSION,
@@ -39,6 +40,18 @@ from .protocol import (
     StatusResult,
     ToolInfo,
     ToolResultParams,
+)
+from .thread_protocol import (
+    CreateThreadParams,
+    ExportThreadParams,
+    ExportThreadResult,
+    GetThreadParams,
+    GetThreadResult,
+    ListThreadsParams,
+    ListThreadsResult,
+    RenameThreadParams,
+    ThreadIdParams,
+    ThreadResult,
 )
 from .protocol_models import (
     CancelRequestParams,
@@ -80,6 +93,8 @@ class Method:
 async def chat(server: Server, handle: Handle, params: ChatParams) -> ChatResult:
     # The dispatcher opened the session when it admitted the chat (model, tools, --max-chats).
     assert handle.session is not None
+    if handle.thread is not None:
+        return await handle.thread.run(server.config.model)
     return await handle.session.run()
 
 
@@ -219,6 +234,30 @@ METHODS: Final[dict[str, Method]] = {
         Method(
             "shutdown", NoParams, EmptyResult, shutdown,
             "Cancels every chat, answers {} once each has answered, exits 0.",
+        ),
+        Method(
+            "create_thread", CreateThreadParams, ThreadResult, threads.create_thread,
+            "Starts a stored conversation (a thread); chat with its thread_id to talk in it.",
+        ),
+        Method(
+            "list_threads", ListThreadsParams, ListThreadsResult, threads.list_threads,
+            "The stored threads, newest first; query searches their messages' text.",
+        ),
+        Method(
+            "get_thread", GetThreadParams, GetThreadResult, threads.get_thread,
+            "A thread's messages from the root to a leaf, and the reply in flight on it.",
+        ),
+        Method(
+            "rename_thread", RenameThreadParams, EmptyResult, threads.rename_thread,
+            "Gives a thread a title.",
+        ),
+        Method(
+            "delete_thread", ThreadIdParams, EmptyResult, threads.delete_thread,
+            "Deletes a thread and all its messages.",
+        ),
+        Method(
+            "export_thread", ExportThreadParams, ExportThreadResult, threads.export_thread,
+            "A thread as one JSON or Markdown document.",
         ),
         Method(
             "cancel_request", CancelRequestParams, CancelRequestResult, lifecycle.cancel_request,

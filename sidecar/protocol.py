@@ -100,7 +100,8 @@ ToolChoice = Literal["auto", "none", "required"] | ToolChoiceFunction
 
 
 class ChatParams(Struct, omit_defaults=True):
-    messages: Annotated[list[Message], Meta(min_length=1)]
+    # At least one, unless `thread_id` is given (a regenerate sends none).
+    messages: list[Message] = []
     model: Annotated[str, Meta(min_length=1)] | UnsetType = UNSET
     options: dict[str, Any] | UnsetType = UNSET
     think: bool | Literal["low", "medium", "high", "max"] | UnsetType = UNSET
@@ -110,6 +111,11 @@ class ChatParams(Struct, omit_defaults=True):
     tools: bool | list[str | dict[str, Any]] | UnsetType = UNSET
     approval: Literal["ask", "auto"] | UnsetType = UNSET
     tool_choice: ToolChoice | UnsetType = UNSET
+    # A stored thread (thread_protocol.py): `messages` are then only the new ones, sent after
+    # the stored path; `after` a message id (null: the root) to continue from instead of the
+    # newest message.
+    thread_id: Annotated[str, Meta(min_length=1)] | UnsetType = UNSET
+    after: str | None | UnsetType = UNSET
     # Forwarded to Ollama as they are (its own defaults apply when absent).
     logprobs: bool | UnsetType = UNSET
     top_logprobs: Annotated[int, Meta(ge=0, le=20)] | UnsetType = UNSET
@@ -247,10 +253,14 @@ class Usage(Struct):
     context_length: int | None = None
 
 
-class ChatResult(Struct):
+class ChatResult(Struct, omit_defaults=True):
     done_reason: str
     messages: list[Message]
     usage: Usage
+    # A chat on a thread: the thread, and the ids of the messages it stored, in order (the
+    # new messages first, then the replies and tool results).
+    thread_id: str | UnsetType = UNSET
+    message_ids: list[str] | UnsetType = UNSET
 
 
 class ModelInfo(Struct):
@@ -333,8 +343,9 @@ class McpServerStatusParams(Struct, omit_defaults=True):
 ChatParamsHead: Final = msgspec.defstruct(
     "ChatParamsHead",
     [
-        (f.name, list[Raw] if f.name == "messages" else f.type)
-        if f.required else (f.name, f.type, f.default)
+        (f.name, list[Raw], [])  # optional since a thread's chat may send none
+        if f.name == "messages"
+        else (f.name, f.type) if f.required else (f.name, f.type, f.default)
         for f in msgspec.structs.fields(ChatParams)
     ],
     omit_defaults=True,

@@ -28,6 +28,8 @@ export interface ShellOptions {
 
 export interface Shell {
   url: string;
+  /** The sidecars' --data-dir (conversations.sqlite3). */
+  dataDir: string;
   root: string | null;
   /** Every stderr line of the shell so far (relayed protocol lines and logs). */
   lines: string[];
@@ -44,6 +46,9 @@ async function startShell(options: ShellOptions): Promise<{ shell: Shell; stop: 
   if (options.pace !== undefined) args.push("--pace", String(options.pace));
   if (options.mcpConfig !== undefined) args.push("--mcp-config", options.mcpConfig);
   const root = options.root ? mkdtempSync(join(tmpdir(), "ui-e2e-root-")) : null;
+  // Conversations go to a temporary folder, never the user's; a tab's sidecar waits 10 s for a reload.
+  const dataDir = mkdtempSync(join(tmpdir(), "ui-e2e-data-"));
+  args.push("--data-dir", dataDir, "--keep-alive", "10");
   for (const arg of [...(root ? ["--root", root] : []), ...(options.sidecarArgs ?? [])]) {
     args.push("--sidecar-arg", arg);
   }
@@ -80,6 +85,7 @@ async function startShell(options: ShellOptions): Promise<{ shell: Shell; stop: 
     });
   const shell: Shell = {
     url,
+    dataDir,
     root,
     lines,
     sent: (mark = 0) => parsed(">", mark),
@@ -92,6 +98,7 @@ async function startShell(options: ShellOptions): Promise<{ shell: Shell; stop: 
       await exited;
     }
     if (root) rmSync(root, { recursive: true, force: true });
+    rmSync(dataDir, { recursive: true, force: true });
   };
   return { shell, stop };
 }

@@ -22,8 +22,11 @@ import { ERROR_CODES, PROTOCOL } from "./protocol";
 import type {
   ChatParams,
   ChatResult,
+  CreateThreadParams,
   ErrorData,
   ErrorObject,
+  GetThreadResult,
+  ListThreadsParams,
   LoadModelResult,
   Logprob,
   McpServerInfo,
@@ -36,6 +39,8 @@ import type {
   RunningModel,
   ShowModelResult,
   Status,
+  ThreadInfo,
+  ThreadSummary,
   TokenParams,
   ToolCallParams,
   ToolInfo,
@@ -127,6 +132,26 @@ export interface PullHandle {
 
 type Pending = { resolve(value: unknown): void; reject(error: Error): void };
 
+/** The conversation methods (docs/protocol.md, Conversations): `client.threads.*`. */
+export interface ThreadsApi {
+  /** create_thread: a new, empty thread. */
+  create(params?: CreateThreadParams): Promise<ThreadInfo>;
+  /** list_threads: newest first; `query` searches the messages' text. */
+  list(params?: ListThreadsParams): Promise<ThreadSummary[]>;
+  /** get_thread: the path to `leaf` (default: the newest message) and the reply in flight. */
+  get(threadId: string, leaf?: string): Promise<GetThreadResult>;
+  rename(threadId: string, title: string): Promise<void>;
+  delete(threadId: string): Promise<void>;
+  /** export_thread: the thread as one document. */
+  export(threadId: string, format?: "json" | "markdown"): Promise<string>;
+}
+
+export interface ClientOptions {
+  /** The first request id (default 1). A page that reattaches to a sidecar still running an
+   * earlier page's chat starts past that page's ids (e.g. Date.now()), so no id collides. */
+  firstId?: number;
+}
+
 /** One running chat or pull: its event buffer, the iterators waiting on it, and a callback. */
 class EventStream<E> {
   readonly buffer: E[] = [];
@@ -206,7 +231,7 @@ export class SidecarClient {
   /** Resolves with the sidecar:ready params; rejects with ClosedError if the transport closes first. */
   readonly ready: Promise<ReadyParams>;
 
-  private nextId = 1;
+  private nextId: number;
   private readonly pending = new Map<RequestId, Pending>();
   private readonly chats = new Map<RequestId, EventStream<ChatEvent>>();
   private readonly pulls = new Map<RequestId, EventStream<PullProgress>>();
@@ -216,7 +241,24 @@ export class SidecarClient {
   private readyResolve!: (params: ReadyParams) => void;
   private readyReject!: (error: Error) => void;
 
-  constructor(private readonly transport: Transport) {
+  /** The conversations the sidecar keeps. */
+  readonly threads: ThreadsApi = {
+    create: async (params = {}) => (await this.request<{ thread: ThreadInfo }>("create_thread", params)).thread,
+    list: async (params = {}) => (await this.request<{ threads: ThreadSummary[] }>("list_threads", params)).threads,
+    get: (threadId, leaf) =>
+      this.request<GetThreadResult>("get_thread", leaf === undefined ? { thread_id: threadId } : { thread_id: threadId, leaf }),
+    rename: async (threadId, title) => {
+      await this.request("rename_thread", { thread_id: threadId, title });
+    },
+    delete: async (threadId) => {
+      await this.request("delete_thread", { thread_id: threadId });
+    },
+    export: async (threadId, format = "json") =>
+      (await this.request<{ content: string }>("export_thread", { thread_id: threadId, format })).content,
+  };
+
+  constructor(private readonly transport: Transport, options: ClientOptions = {}) {
+    this.nextId = options.firstId ?? 1;
     this.ready = new Promise<ReadyParams>((resolve, reject) => {
       this.readyResolve = resolve;
       this.readyReject = reject;
@@ -243,6 +285,50 @@ export class SidecarClient {
       result,
       cancel: () => this.cancel(id),
     };
+  }
+
+  /**
+   * Follows a chat this client did not send: one an earlier page started on the same sidecar
+   * (get_thread's `streaming.chat_id` after a reload). Its later events and its response come
+   * here as if `chat()` had sent it.
+   */
+  attach(chatId: RequestId, onEvent?: (event: ChatEvent) => void): ChatHandle {
+    const stream = new EventStream<ChatEvent>(onEvent);
+    this.chats.set(chatId, stream);
+    if (typeof chatId === "number" && chatId >= this.nextId) this.nextId = chatId + 1;
+    const result = new Promise<ChatResult>((resolve, reject) => {
+      if (this.closedReason !== null) {
+        this.settle(chatId, () => reject(new ClosedError(this.closedReason ?? "closed")));
+        return;
+      }
+      this.pending.set(chatId, { resolve: resolve as (value: unknown) => void, reject });
+    });
+    result.catch(() => {});
+    return {
+      id: chatId,
+      events: { [Symbol.asyncIterator]: () => stream.iterate() },
+      result,
+      cancel: () => this.cancel(chatId),
+    };
+  }
+
+  /**
+   * get_thread, following the reply in flight: when the answer names one (`streaming`), the
+   * chat is attached (see `attach`) while the answer's line is handled, before any later line,
+   * so `streaming.content` plus the events that follow is the reply, byte for byte.
+   */
+  resume(
+    threadId: string,
+    onEvent: (event: ChatEvent) => void,
+    leaf?: string,
+  ): Promise<{ thread: GetThreadResult; chat: ChatHandle | null }> {
+    let chat: ChatHandle | null = null;
+    const params = leaf === undefined ? { thread_id: threadId } : { thread_id: threadId, leaf };
+    const answer = this.send(this.nextId++, "get_thread", params, (result) => {
+      const streaming = (result as GetThreadResult).streaming;
+      if (streaming && streaming.chat_id !== null) chat = this.attach(streaming.chat_id, onEvent);
+    });
+    return answer.then((thread) => ({ thread: thread as GetThreadResult, chat }));
   }
 
   /** cancel_chat for one chat, or every running chat without an id; resolves with the cancelled ids. */
@@ -362,8 +448,18 @@ export class SidecarClient {
     this.transport.close();
   }
 
-  private send(id: number, method: string, params: unknown): Promise<unknown> {
-    return new Promise((resolve, reject) => {
+  private send(id: number, method: string, params: unknown, onAnswer?: (result: unknown) => void): Promise<unknown> {
+    return new Promise((resolveAnswer, reject) => {
+      const resolve = (result: unknown) => {
+        if (onAnswer) {
+          try {
+            onAnswer(result); // synchronously, as the line is handled
+          } catch (err) {
+            console.error("sidecar client: an answer hook threw", err);
+          }
+        }
+        resolveAnswer(result);
+      };
       if (this.closedReason !== null) {
         this.chats.get(id)?.end();
         this.chats.delete(id);

@@ -535,7 +535,8 @@ describe("against the real sidecar", () => {
     const [first] = (await once(createInterface({ input: ollama.stdout! }), "line")) as [string];
     const { url } = JSON.parse(first) as { url: string };
 
-    const sidecar = spawn(PYTHON, ["-m", "sidecar", "--ollama-url", url, "--parent-pid", String(process.pid)], {
+    // --no-store: these tests are about the wire, and must not write the user's data folder.
+    const sidecar = spawn(PYTHON, ["-m", "sidecar", "--ollama-url", url, "--no-store", "--parent-pid", String(process.pid)], {
       cwd: REPO, stdio: ["pipe", "pipe", "inherit"],
     });
     children.push(sidecar);
