@@ -7,11 +7,13 @@ import os
 import signal
 import sys
 from functools import partial
+from pathlib import Path
 
 import trio
 
 from .app import serve
 from .config import load_config
+from .store import StoreOpenError, open_store
 from .stdio import (
     claim_stdout,
     open_input,
@@ -26,6 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     # (Windows never re-parents, and relies on --parent-pid and a broken stdout.)
     started_by = os.getppid()
     config = load_config(argv)
+    store = None
+    if config.data_dir is not None:
+        try:
+            store = open_store(Path(config.data_dir))
+        except StoreOpenError as exc:  # like a bad flag: a message, a hint, exit status 2
+            sys.stderr.write(f"ollama-sidecar: error: {exc.message}\nhint: {exc.hint}\n")
+            return 2
     reserve_stdin()
     protocol_fd = claim_stdout()  # from here on, fd 1 is stderr
     logging.basicConfig(
@@ -41,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             config,
             open_input(0, threads=threads),
             open_output(protocol_fd, threads=threads),
+            store=store,
             handle_signals=True,
             wait_stdout_gone=partial(wait_reader_gone, protocol_fd),
             orphaned=lambda: os.getppid() != started_by,
@@ -52,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         logger.exception("ollama-sidecar crashed")
         return 1
     finally:
+        if store is not None:
+            store.close()
         # Exiting from here on: a late SIGTERM or SIGINT must not turn exit 0 into a kill.
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)

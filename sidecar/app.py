@@ -24,23 +24,27 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Final
 
+import msgspec
 import trio
 
 from . import __version__
 from .config import Config
 from .framing import LineSplitter, encode_line
 from .outbox import Outbox
+from .procs import process_alive
 from .methods import methods_for
 from .protocol import PROTOCOL_VERSION, ReadyParams, notification
+from .protocol import McpServerStatusParams
 from .server import BIG_LINE_BYTES, Server
 from .stdio import READ_SIZE
 
 if TYPE_CHECKING:
     from .providers import Provider
+    from .store import Store
+    from .tools.mcp.hub import McpHub
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +82,7 @@ async def serve(
     stdout: trio.abc.SendStream,
     *,
     client: Provider | None = None,
+    store: Store | None = None,
     handle_signals: bool = False,
     wait_stdout_gone: Callable[[], Awaitable[object]] | None = None,
     orphaned: Callable[[], bool] | None = None,
@@ -100,8 +105,11 @@ async def serve(
                 from .providers import make_client
 
                 client = make_client(config)
+            hub = None
+            if any(not s.disabled for s in config.mcp_servers):
+                hub = _start_mcp(config, outbox, root)
             async with trio.open_nursery() as requests:
-                server = Server(config, client, outbox, requests)
+                server = Server(config, client, outbox, requests, store, hub)
                 if handle_signals:
                     # In the root nursery: a second SIGTERM during the drain and the final flush
                     # is absorbed too, instead of killing the process before its last answers.
@@ -117,6 +125,8 @@ async def serve(
                         watchers.start_soon(_watch_orphaned_while_draining, orphaned, server)
                     await server.finish()
                     watchers.cancel_scope.cancel()
+            if hub is not None:
+                await hub.close()  # after every chat answered: no MCP server outlives us
             outbox.close()
             urgent = server.stop_reason not in ("eof", "shutdown")
             with trio.move_on_after(FLUSH_TIMEOUT_URGENT_S if urgent else FLUSH_TIMEOUT_S):
@@ -128,6 +138,21 @@ async def serve(
                 await client.aclose()
     assert server.stop_reason is not None
     return server.stop_reason
+
+
+def _start_mcp(config: Config, outbox: Outbox, nursery: trio.Nursery) -> McpHub:
+    """The MCP servers start concurrently, after `sidecar:ready` (the SDK loads in their task)."""
+    from pathlib import Path
+
+    from .tools.mcp.hub import McpHub
+
+    def on_status(note: dict[str, object]) -> None:
+        params = msgspec.convert(note, McpServerStatusParams)
+        outbox.put(encode_line(notification("mcp:server_status", params)))
+
+    hub = McpHub(config.mcp_servers, Path(config.root), on_status)
+    nursery.start_soon(hub.run)
+    return hub
 
 
 async def read_requests(stdin: trio.abc.ReceiveStream, server: Server) -> None:
@@ -185,37 +210,3 @@ async def _watch_orphaned_while_draining(orphaned: Callable[[], bool], server: S
             server.stop("stdin closed and the parent process is gone")
             return
         await trio.sleep(ORPHAN_POLL_S)
-
-
-def process_alive(pid: int) -> bool:
-    """True while `pid` exists and is not a zombie waiting to be reaped."""
-    if sys.platform == "win32":
-        return _windows_process_alive(pid)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # it exists, owned by someone else
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            # The state letter follows the parenthesised command name, which may hold spaces.
-            return f.read().rpartition(b")")[2].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
-
-
-def _windows_process_alive(pid: int) -> bool:
-    # Not os.kill(pid, 0): on Windows any signal but the two CTRL events is TerminateProcess.
-    import ctypes
-
-    synchronize, query_limited_information = 0x00100000, 0x1000
-    access_denied, wait_timeout = 5, 0x102
-    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
-    handle = kernel32.OpenProcess(synchronize | query_limited_information, False, pid)
-    if not handle:
-        return ctypes.get_last_error() == access_denied  # type: ignore[attr-defined]
-    try:
-        return kernel32.WaitForSingleObject(handle, 0) == wait_timeout
-    finally:
-        kernel32.CloseHandle(handle)

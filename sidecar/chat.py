@@ -12,9 +12,12 @@ exactly the text that was written: the result's message always equals the concat
 deltas the host received.
 
 `ChatSession` runs the rounds, building each round's `ChatRequest` from the chat's params. When the chat offered tools and a reply calls some, each call is
-run (a built-in in the `Workspace`, after the user's approval for the ones that change things;
-a client tool by waiting for the client's `tool_result`), its `chat:tool_result` is written, and
-the model is asked again with the assistant message and one `tool` message per call appended.
+run (a built-in in the `Workspace` or an MCP tool through the `McpHub`, after the user's approval
+for the ones that ask; a client tool by waiting for the client's `tool_result`), its
+`chat:tool_result` is written, and the model is asked again with the assistant message and one
+`tool` message per call appended. What the chat offers was checked at admission (tool_plan.py);
+MCP tools are resolved when the chat starts, once their servers are ready. An approval's scope
+("chat", "always") spares later calls of that tool the question.
 A `tool_choice` that forces a call ("required" or a named function) applies to the first round
 only, as in OpenAI's Agents SDK: forced again, the model could never give its final answer. A
 client may answer a client tool the moment it reads `chat:tool_call`, before the reply has even
@@ -47,6 +50,10 @@ from .protocol import (
 from .providers import ChatRequest, Provider
 from .providers.turn import Turn, TurnCounts, make_usage
 from .tools import NEEDS_APPROVAL, ToolResult, Workspace
+from .tool_plan import ToolPlan, plan_tools
+from .tools.mcp.hub import McpHub, McpTool
+from .tools.mcp.offer import McpOffer
+from .tools.mcp.results import McpResult
 
 # Hands notifications to the host in one batch; never waits, never raises.
 Emit = Callable[[list[Notification]], None]
@@ -83,52 +90,6 @@ async def stream_chat(
         raise turn.failure
 
 
-@dataclass(frozen=True)
-class ToolPlan:
-    """What a chat offered the model: built-in names, client tools by name, and approval."""
-
-    builtins: tuple[str, ...] = ()
-    client: dict[str, dict[str, Any]] = field(default_factory=dict)
-    auto_approve: bool = False
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.builtins or self.client)
-
-
-def plan_tools(params: ChatParams, workspace: Workspace, auto_approve: bool) -> ToolPlan:
-    """Checks the chat's `tools` param. Raises `RpcError` (invalid_params) naming the problem."""
-    approve = auto_approve or params.approval == "auto"
-    if params.tools is msgspec.UNSET or params.tools is False:
-        return ToolPlan(auto_approve=approve)
-    if params.tools is True:
-        return ToolPlan(builtins=workspace.available(), auto_approve=approve)
-    builtins: list[str] = []
-    client: dict[str, dict[str, Any]] = {}
-    for i, tool in enumerate(params.tools):
-        if isinstance(tool, str):
-            if tool not in workspace.available():
-                why = (
-                    "start the sidecar with --allow-shell to offer it"
-                    if tool == "exec_shell"
-                    else f"built-in tools: {', '.join(workspace.available())}"
-                )
-                raise errors.invalid_params(f"unknown built-in tool {tool!r} - at `$.tools[{i}]` ({why})")
-            if tool not in builtins:
-                builtins.append(tool)
-            continue
-        function = tool.get("function")
-        name = function.get("name") if isinstance(function, dict) else None
-        if not isinstance(name, str) or not name:
-            raise errors.invalid_params(
-                f"a client tool needs function.name - at `$.tools[{i}]`"
-            )
-        if name in workspace.available() or name in client:
-            raise errors.invalid_params(f"tool name {name!r} is used twice - at `$.tools[{i}]`")
-        client[name] = {"type": "function", **tool}
-    return ToolPlan(tuple(builtins), client, approve)
-
-
 def _forces_a_call(tool_choice: object) -> bool:
     return tool_choice in _FORCING or isinstance(tool_choice, ToolChoiceFunction)
 
@@ -154,6 +115,9 @@ class ChatContext:
     max_tool_rounds: int
     emit: Emit
     wait_writable: Callable[[], Awaitable[None]]
+    mcp: McpHub | None = None
+    # Tools approved with scope "always": for the rest of the sidecar's life.
+    always_approved: set[str] = field(default_factory=set)
 
 
 class ChatSession:
@@ -176,7 +140,7 @@ class ChatSession:
         self.tools = tools
         self.context = context
         self.started_at = started_at
-        self.history = list(params.messages)
+        self.history = list(params.messages)  # a thread's chat sets its path (thread_chat.py)
         self.produced: list[Message] = []
         self.turn: Turn | None = context.client.new_turn(chat_id, started_at)
         self.pending: dict[str, Pending] = {}
@@ -187,6 +151,8 @@ class ChatSession:
         self.context_length = self._num_ctx()
         if tools.enabled:
             self._tool_specs = context.workspace.specs(tools.builtins) + list(tools.client.values())
+        self.mcp = McpOffer(context.mcp, tools)  # the MCP tools this chat offers
+        self.approved: set[str] = set()  # tools approved with scope "chat"
 
     def request(self, round_no: int) -> ChatRequest:
         """What round `round_no` (0 first) asks of the model: the chat's params, the model, the
@@ -226,7 +192,19 @@ class ChatSession:
 
     # --- the rounds ---------------------------------------------------------------------------
 
+    def _emit(self, notes: list[Notification]) -> None:
+        """The rounds' notifications; an MCP tool's `chat:tool_call` names its server."""
+        if self.mcp.active:
+            for note in notes:
+                owner = self.mcp.owner(note.params.name) if note.method == "chat:tool_call" else None
+                if owner is not None:
+                    note.params.server, note.params.tool = owner
+        self.context.emit(notes)
+
     async def run(self) -> ChatResult:
+        if self.mcp.active:
+            assert isinstance(self._tool_specs, list)
+            self._tool_specs += await self.mcp.offer()
         for round_no in range(self.context.max_tool_rounds + 1):
             if self.turn is None:
                 self.turn = self.context.client.new_turn(self.chat_id, trio.current_time())
@@ -237,7 +215,7 @@ class ChatSession:
                 context.client,
                 self.request(round_no),
                 turn,
-                context.emit,
+                self._emit,
                 context.wait_writable,
                 self._register_calls,
             )
@@ -252,10 +230,13 @@ class ChatSession:
                 assert isinstance(call.id, str)  # the turn gives every call an id
                 name = call.function.name
                 outcome = await self._run_call(call)
-                self._write(
-                    "chat:tool_result",
-                    ToolResultNote(self.chat_id, call.id, name, outcome.content, outcome.is_error),
-                )
+                note = ToolResultNote(self.chat_id, call.id, name, outcome.content, outcome.is_error)
+                owner = self.mcp.owner(name)
+                if owner is not None:
+                    note.server, note.tool = owner
+                    if isinstance(outcome, McpResult):
+                        note.mcp_content = outcome.mcp_content
+                self._write("chat:tool_result", note)
                 self.produced.append(
                     Message(
                         role="tool",
@@ -284,29 +265,55 @@ class ChatSession:
                 self.pending.setdefault(call.id, Pending("tool_result"))
         self._calls_seen = len(calls)
 
-    async def _run_call(self, call: ToolCall) -> ToolResult:
+    async def _run_call(self, call: ToolCall) -> ToolResult | McpResult:
         name = call.function.name
         call_id = call.id
         assert isinstance(call_id, str)
         if name in self.tools.client:
             answer = await self._wait(call_id, "tool_result")
             return ToolResult(answer.content, answer.is_error)
-        if name not in self.tools.builtins:
-            offered = ", ".join([*self.tools.builtins, *self.tools.client]) or "none"
-            return ToolResult(f"unknown tool {name!r}: it was not offered (offered: {offered})", True)
-        if name in NEEDS_APPROVAL and not self.tools.auto_approve:
-            self.pending[call_id] = Pending("approve_tool")
-            self._write(
-                "chat:approval_request",
-                ToolCallParams(self.chat_id, call_id, name, call.function.arguments),
-            )
-            answer = await self._wait(call_id, "approve_tool")
-            if not answer.approved:
-                reason = answer.reason if isinstance(answer.reason, str) and answer.reason else ""
-                return ToolResult(
-                    f"The user declined to run {name}" + (f": {reason}" if reason else "."), True
-                )
+        mcp_tool = self.mcp.tools.get(name)
+        if name not in self.tools.builtins and mcp_tool is None:
+            late = await self.mcp.late_tool(name, [*self.tools.builtins, *self.tools.client])
+            if not isinstance(late, McpTool):
+                return late
+            mcp_tool = late
+        asks = mcp_tool is not None and not mcp_tool.auto_approved or name in NEEDS_APPROVAL
+        if asks and not self.tools.auto_approve and not self._approved(name):
+            declined = await self._ask(call, mcp_tool)
+            if declined is not None:
+                return declined
+        if mcp_tool is not None:
+            assert self.context.mcp is not None
+            return await self.context.mcp.call(mcp_tool, call.function.arguments)
         return await self.context.workspace.run(name, call.function.arguments)
+
+    def _approved(self, name: str) -> bool:
+        return name in self.approved or name in self.context.always_approved
+
+    async def _ask(self, call: ToolCall, mcp_tool: McpTool | None) -> ToolResult | None:
+        """`chat:approval_request`; None once approved (remembering its scope), else the result
+        the model gets."""
+        name, call_id = call.function.name, call.id
+        assert isinstance(call_id, str)
+        request = ToolCallParams(self.chat_id, call_id, name, call.function.arguments)
+        if mcp_tool is not None:
+            request.server, request.tool = mcp_tool.server, mcp_tool.tool
+            if mcp_tool.annotations is not None:
+                request.annotations = mcp_tool.annotations
+        self.pending[call_id] = Pending("approve_tool")
+        self._write("chat:approval_request", request)
+        answer = await self._wait(call_id, "approve_tool")
+        if not answer.approved:
+            reason = answer.reason if isinstance(answer.reason, str) and answer.reason else ""
+            return ToolResult(
+                f"The user declined to run {name}" + (f": {reason}" if reason else "."), True
+            )
+        if answer.scope == "chat":
+            self.approved.add(name)
+        elif answer.scope == "always":
+            self.context.always_approved.add(name)
+        return None
 
     async def _wait(self, call_id: str, kind: str) -> Any:
         pending = self.pending.setdefault(call_id, Pending(kind))

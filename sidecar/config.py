@@ -10,6 +10,7 @@ log line or error can carry it.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import ipaddress
 import os
 import urllib.parse
@@ -19,6 +20,7 @@ from typing import Final, Literal
 
 from . import __version__
 from .protocol import PROTOCOL_VERSION
+from .tools.mcp.config import McpConfigError, ServerConfig, load_mcp_config
 
 DEFAULT_OLLAMA_PORT: Final = 11434
 PROVIDERS: Final = ("ollama", "openai")
@@ -70,6 +72,11 @@ class Config:
     # "auto": non-blocking fds for pipes and sockets, worker threads otherwise; "threads": worker
     # threads always (the path platforms without non-blocking pipes take; selectable to test it).
     stdio: str = "auto"
+    # Where conversations are kept (store/); None: --no-store, the sidecar keeps nothing.
+    data_dir: str | None = None
+    # --mcp-config: the MCP servers (tools/mcp/), checked whole at start-up; disabled ones included.
+    mcp_config: str | None = None
+    mcp_servers: tuple[ServerConfig, ...] = ()
 
 
 def parse_ollama_host(value: str | None) -> str:
@@ -276,9 +283,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds an exec_shell command may run (default 60)",
     )
     parser.add_argument(
+        "--mcp-config", metavar="FILE",
+        help="MCP servers as tool sources: a JSON file {\"mcpServers\": {NAME: {command, args, env, "
+        "cwd} | {url, headers}}} as Claude Desktop, Cursor and Cline write it (see docs/protocol.md)",
+    )
+    parser.add_argument(
         "--stdio", choices=["auto", "threads"], default="auto",
         help="how stdin/stdout are read and written: auto (non-blocking pipes where possible) or "
         "threads (blocking I/O in worker threads, as on Windows)",
+    )
+    parser.add_argument(
+        "--data-dir", metavar="DIR",
+        help="the folder of the conversations database, conversations.sqlite3 (default: the "
+        "user data folder, e.g. ~/.local/share/ollama-sidecar)",
+    )
+    parser.add_argument(
+        "--no-store", action="store_true",
+        help="keep no conversations: the thread methods are refused, chats store nothing",
     )
     parser.add_argument(
         "--log-level", default="WARNING",
@@ -299,11 +320,26 @@ def load_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None
     key_env = args.api_key_env if args.api_key_env is not None else DEFAULT_API_KEY_ENV[provider]
     if not key_env.strip():
         parser.error("--api-key-env needs the name of an environment variable")
+    if args.no_store and args.data_dir:
+        parser.error("--data-dir and --no-store contradict each other; give one")
     try:
         api_key = read_api_key(env, key_env)
     except ValueError as exc:
         parser.error(str(exc))
+    servers: list[ServerConfig] = []
+    if args.mcp_config is not None:
+        try:
+            servers = load_mcp_config(args.mcp_config)
+        except McpConfigError as exc:
+            parser.error(str(exc))
+        if any(not s.disabled for s in servers) and importlib.util.find_spec("mcp") is None:
+            parser.error(
+                f"--mcp-config {args.mcp_config}: MCP servers need the mcp package "
+                "(pip install 'ollama-sidecar[mcp]')"
+            )
     return Config(
+        mcp_config=args.mcp_config,
+        mcp_servers=tuple(servers),
         provider=provider,
         base_url=url,
         model=args.model or None,
@@ -323,7 +359,15 @@ def load_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None
         max_tool_rounds=args.max_tool_rounds,
         shell_timeout_s=args.shell_timeout,
         stdio=args.stdio,
+        data_dir=None if args.no_store else (args.data_dir or default_data_dir()),
     )
+
+
+def default_data_dir() -> str:
+    """The platform's user data folder for ollama-sidecar (XDG_DATA_HOME on Linux)."""
+    import platformdirs
+
+    return platformdirs.user_data_dir("ollama-sidecar", appauthor=False)
 
 
 def _resolve_url(provider: str, args: argparse.Namespace, env: Mapping[str, str]) -> str:

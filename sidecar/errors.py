@@ -22,6 +22,8 @@ UPSTREAM_ERROR: Final = -32002
 STREAM_INTERRUPTED: Final = -32003
 BUSY: Final = -32004
 OVERLOADED: Final = -32005
+THREAD_BUSY: Final = -32006
+THREAD_NOT_FOUND: Final = -32007
 NOT_SUPPORTED: Final = -32008
 CANCELLED: Final = -32010  # a request without a result of its own for a cancel (load_model)
 
@@ -37,6 +39,8 @@ KIND_BY_CODE: Final[dict[int, str]] = {
     STREAM_INTERRUPTED: "stream_interrupted",
     BUSY: "busy",
     OVERLOADED: "overloaded",
+    THREAD_BUSY: "thread_busy",
+    THREAD_NOT_FOUND: "thread_not_found",
     NOT_SUPPORTED: "not_supported",
     CANCELLED: "cancelled",
 }
@@ -97,6 +101,21 @@ def internal_error(exc: BaseException) -> RpcError:
     )
 
 
+def thread_not_found(thread_id: str) -> RpcError:
+    return RpcError(
+        THREAD_NOT_FOUND,
+        f"Thread not found: {thread_id!r}",
+        hint="list_threads names the threads there are; it may have been deleted.",
+    )
+
+
+def thread_busy(thread_id: str, elsewhere: bool) -> RpcError:
+    where = "in another sidecar on the same data folder" if elsewhere else "in this sidecar"
+    return RpcError(
+        THREAD_BUSY,
+        f"Thread busy: a reply is in flight on thread {thread_id!r} ({where})",
+        hint="Wait for that reply to end, or stop it with cancel_chat where it runs.",
+    )
 def not_supported(provider: str, method: str) -> RpcError:
     return RpcError(
         NOT_SUPPORTED,

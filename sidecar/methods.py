@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 
 from . import __version__, lifecycle
+from . import thread_methods as threads
 from .errors import RpcError
 from .protocol import (
     PROTOCOL_VERSION,
@@ -30,11 +31,27 @@ from .protocol import (
     ChatParams,
     ChatResult,
     EmptyResult,
+    ListMcpServersResult,
     ListModelsResult,
+    ListToolsResult,
+    McpServerInfo,
     NoParams,
     OllamaStatus,
     StatusResult,
+    ToolInfo,
     ToolResultParams,
+)
+from .thread_protocol import (
+    CreateThreadParams,
+    ExportThreadParams,
+    ExportThreadResult,
+    GetThreadParams,
+    GetThreadResult,
+    ListThreadsParams,
+    ListThreadsResult,
+    RenameThreadParams,
+    ThreadIdParams,
+    ThreadResult,
 )
 from .protocol_models import (
     CancelRequestParams,
@@ -47,6 +64,7 @@ from .protocol_models import (
     RunningModelsResult,
     ShowModelResult,
 )
+from .tools import NEEDS_APPROVAL
 
 if TYPE_CHECKING:
     from msgspec import Struct
@@ -75,6 +93,8 @@ class Method:
 async def chat(server: Server, handle: Handle, params: ChatParams) -> ChatResult:
     # The dispatcher opened the session when it admitted the chat (model, tools, --max-chats).
     assert handle.session is not None
+    if handle.thread is not None:
+        return await handle.thread.run(server.config.model)
     return await handle.session.run()
 
 
@@ -126,6 +146,49 @@ async def status(server: Server, handle: Handle, params: NoParams) -> StatusResu
     )
 
 
+async def list_tools(server: Server, handle: Handle, params: NoParams) -> ListToolsResult:
+    # What a chat with `"tools": true` would offer right now (MCP: the ready servers' tools).
+    context = server.chat_context
+    always = context.always_approved
+    ask = not server.config.auto_approve
+    tools = [
+        ToolInfo(
+            name=spec["function"]["name"],
+            description=spec["function"]["description"],
+            input_schema=spec["function"]["parameters"],
+            source="builtin",
+            needs_approval=ask and spec["function"]["name"] in NEEDS_APPROVAL
+            and spec["function"]["name"] not in always,
+        )
+        for spec in context.workspace.specs(context.workspace.available())
+    ]
+    if context.mcp is not None:
+        tools += [
+            ToolInfo(
+                name=t.exposed,
+                description=t.description,
+                input_schema=t.input_schema,
+                source="mcp",
+                server=t.server,
+                needs_approval=ask and not t.auto_approved and t.exposed not in always,
+            )
+            for t in context.mcp.ready_tools()
+        ]
+    return ListToolsResult(tools=tools)
+
+
+async def list_mcp_servers(server: Server, handle: Handle, params: NoParams) -> ListMcpServersResult:
+    hub = server.chat_context.mcp
+    if hub is None:  # configured servers that are all disabled are still listed
+        servers = [
+            McpServerInfo(s.name, s.transport, "stopped", [], None) for s in server.config.mcp_servers
+        ]
+        return ListMcpServersResult(servers=servers)
+    return ListMcpServersResult(
+        servers=[msgspec.convert(info, McpServerInfo) for info in hub.servers()]
+    )
+
+
 async def shutdown(server: Server, handle: Handle, params: NoParams) -> EmptyResult:
     await server.cancel(server.chats())
     handle.stop_after = True
@@ -148,7 +211,7 @@ METHODS: Final[dict[str, Method]] = {
         ),
         Method(
             "approve_tool", ApproveToolParams, EmptyResult, approve_tool,
-            "Answers a chat:approval_request.",
+            "Answers a chat:approval_request; scope once (default), chat or always.",
         ),
         Method(
             "tool_result", ToolResultParams, EmptyResult, tool_result,
@@ -160,8 +223,41 @@ METHODS: Final[dict[str, Method]] = {
             "The sidecar's state and whether upstream answers.",
         ),
         Method(
+            "list_tools", NoParams, ListToolsResult, list_tools,
+            "The tools a chat with \"tools\": true would offer right now: built-ins and the "
+            "ready MCP servers' tools.",
+        ),
+        Method(
+            "list_mcp_servers", NoParams, ListMcpServersResult, list_mcp_servers,
+            "The MCP servers of --mcp-config: transport, status, exposed tool names, error.",
+        ),
+        Method(
             "shutdown", NoParams, EmptyResult, shutdown,
             "Cancels every chat, answers {} once each has answered, exits 0.",
+        ),
+        Method(
+            "create_thread", CreateThreadParams, ThreadResult, threads.create_thread,
+            "Starts a stored conversation (a thread); chat with its thread_id to talk in it.",
+        ),
+        Method(
+            "list_threads", ListThreadsParams, ListThreadsResult, threads.list_threads,
+            "The stored threads, newest first; query searches their messages' text.",
+        ),
+        Method(
+            "get_thread", GetThreadParams, GetThreadResult, threads.get_thread,
+            "A thread's messages from the root to a leaf, and the reply in flight on it.",
+        ),
+        Method(
+            "rename_thread", RenameThreadParams, EmptyResult, threads.rename_thread,
+            "Gives a thread a title.",
+        ),
+        Method(
+            "delete_thread", ThreadIdParams, EmptyResult, threads.delete_thread,
+            "Deletes a thread and all its messages.",
+        ),
+        Method(
+            "export_thread", ExportThreadParams, ExportThreadResult, threads.export_thread,
+            "A thread as one JSON or Markdown document.",
         ),
         Method(
             "cancel_request", CancelRequestParams, CancelRequestResult, lifecycle.cancel_request,

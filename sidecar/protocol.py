@@ -100,7 +100,8 @@ ToolChoice = Literal["auto", "none", "required"] | ToolChoiceFunction
 
 
 class ChatParams(Struct, omit_defaults=True):
-    messages: Annotated[list[Message], Meta(min_length=1)]
+    # At least one, unless `thread_id` is given (a regenerate sends none).
+    messages: list[Message] = []
     model: Annotated[str, Meta(min_length=1)] | UnsetType = UNSET
     options: dict[str, Any] | UnsetType = UNSET
     think: bool | Literal["low", "medium", "high", "max"] | UnsetType = UNSET
@@ -110,6 +111,11 @@ class ChatParams(Struct, omit_defaults=True):
     tools: bool | list[str | dict[str, Any]] | UnsetType = UNSET
     approval: Literal["ask", "auto"] | UnsetType = UNSET
     tool_choice: ToolChoice | UnsetType = UNSET
+    # A stored thread (thread_protocol.py): `messages` are then only the new ones, sent after
+    # the stored path; `after` a message id (null: the root) to continue from instead of the
+    # newest message.
+    thread_id: Annotated[str, Meta(min_length=1)] | UnsetType = UNSET
+    after: str | None | UnsetType = UNSET
     # Forwarded to Ollama as they are (its own defaults apply when absent).
     logprobs: bool | UnsetType = UNSET
     top_logprobs: Annotated[int, Meta(ge=0, le=20)] | UnsetType = UNSET
@@ -122,6 +128,8 @@ class ApproveToolParams(Struct):
     call_id: str
     approved: bool
     reason: str | UnsetType = UNSET
+    # "chat": that tool for the rest of that chat; "always": for the rest of the sidecar's life.
+    scope: Literal["once", "chat", "always"] = "once"
 
 
 class ToolResultParams(Struct):
@@ -207,19 +215,32 @@ class PullProgressParams(Struct, omit_defaults=True, kw_only=True):
     completed: int
 
 
-class ToolCallParams(Struct):
+class ToolCallParams(Struct, omit_defaults=True):
+    """`chat:tool_call` and `chat:approval_request`. An MCP tool's also carry `server` and `tool`
+    (the server's own name for it); its approval request carries the tool's `annotations` as the
+    server sent them (hints, never trusted to skip approval)."""
+
     chat_id: RequestId | None
     call_id: str
     name: str
     arguments: dict[str, Any]
+    server: str | UnsetType = UNSET
+    tool: str | UnsetType = UNSET
+    annotations: dict[str, Any] | UnsetType = UNSET
 
 
-class ToolResultNote(Struct):
+class ToolResultNote(Struct, omit_defaults=True):
+    """`chat:tool_result`: `content` is the text the model sees; an MCP tool's also carries
+    `server`, `tool` and `mcp_content` (the MCP `content` array as the server sent it)."""
+
     chat_id: RequestId | None
     call_id: str
     name: str
     content: str
     is_error: bool
+    server: str | UnsetType = UNSET
+    tool: str | UnsetType = UNSET
+    mcp_content: list[dict[str, Any]] | UnsetType = UNSET
 
 
 class Usage(Struct):
@@ -232,10 +253,14 @@ class Usage(Struct):
     context_length: int | None = None
 
 
-class ChatResult(Struct):
+class ChatResult(Struct, omit_defaults=True):
     done_reason: str
     messages: list[Message]
     usage: Usage
+    # A chat on a thread: the thread, and the ids of the messages it stored, in order (the
+    # new messages first, then the replies and tool results).
+    thread_id: str | UnsetType = UNSET
+    message_ids: list[str] | UnsetType = UNSET
 
 
 class ModelInfo(Struct):
@@ -276,13 +301,51 @@ class StatusResult(Struct):
     methods: list[str] = []  # the methods this provider supports
 
 
+class ToolInfo(Struct, omit_defaults=True):
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+    source: Literal["builtin", "mcp"]
+    needs_approval: bool
+    server: str | UnsetType = UNSET
+
+
+class ListToolsResult(Struct):
+    tools: list[ToolInfo]
+
+
+McpStatus = Literal["starting", "ready", "failed", "stopped"]
+
+
+class McpServerInfo(Struct):
+    name: str
+    transport: Literal["stdio", "http"]
+    status: McpStatus
+    tools: list[str]
+    error: str | None
+
+
+class ListMcpServersResult(Struct):
+    servers: list[McpServerInfo]
+
+
+class McpServerStatusParams(Struct, omit_defaults=True):
+    """`mcp:server_status`: a server's state changed; `tools` are the exposed names."""
+
+    server: str
+    status: McpStatus
+    tools: list[str]
+    error: str | UnsetType = UNSET
+
+
 # A big `chat` line read in pieces (`rpc.decode_chat_head`): `ChatParams` with each message left
 # as raw JSON, built from ChatParams's own fields so the two never differ.
 ChatParamsHead: Final = msgspec.defstruct(
     "ChatParamsHead",
     [
-        (f.name, list[Raw] if f.name == "messages" else f.type)
-        if f.required else (f.name, f.type, f.default)
+        (f.name, list[Raw], [])  # optional since a thread's chat may send none
+        if f.name == "messages"
+        else (f.name, f.type) if f.required else (f.name, f.type, f.default)
         for f in msgspec.structs.fields(ChatParams)
     ],
     omit_defaults=True,

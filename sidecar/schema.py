@@ -33,6 +33,7 @@ from msgspec import UNSET, Struct, UnsetType
 
 from .methods import METHODS
 from .protocol import (
+    McpServerStatusParams,
     PROTOCOL_VERSION,
     ErrorObject,
     PullProgressParams,
@@ -53,11 +54,16 @@ NOTIFICATIONS: Final[dict[str, tuple[type[Struct], str]]] = {
     "chat:thinking": (TokenParams, "A delta of the assistant's thinking."),
     "chat:tool_call": (ToolCallParams, "A tool call of the model."),
     "chat:approval_request": (
-        ToolCallParams, "A write_file/exec_shell call waits for approve_tool.",
+        ToolCallParams,
+        "A call of write_file, exec_shell or an MCP tool (unless its server's autoApprove names "
+        "it) waits for approve_tool.",
     ),
     "chat:tool_result": (ToolResultNote, "A tool call has run, or was answered."),
     "model:pull_progress": (
         PullProgressParams, "Progress of a pull_model (request_id = its id), bytes over all layers.",
+    ),
+    "mcp:server_status": (
+        McpServerStatusParams, "An MCP server's state changed (starting, ready, failed, stopped).",
     ),
 }
 

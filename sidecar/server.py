@@ -25,7 +25,7 @@ import trio
 
 from . import errors
 from .admission import Admission
-from .chat import ChatContext, ChatSession, plan_tools
+from .chat import ChatContext, ChatSession
 from .config import Config
 from .framing import OversizedLine, encode_lines
 from .methods import METHODS, Method, methods_for
@@ -44,7 +44,11 @@ from .rpc import (
     encode_result,
 )
 from .singleflight import SharedCalls
+from .store import Store
+from .thread_chat import ThreadChat
+from .tool_plan import plan_tools
 from .tools import Workspace
+from .tools.mcp.hub import McpHub
 
 logger = logging.getLogger(__name__)
 
@@ -57,11 +61,13 @@ class Handle:
     """One request in flight."""
 
     __slots__ = (
-        "request", "scope", "done", "session", "stop_after", "cancelled", "counted", "on_cancel",
+        "request", "scope", "done", "session", "thread", "stop_after", "cancelled", "counted",
+        "on_cancel",
     )
 
     def __init__(self, request: Request, session: ChatSession | None = None) -> None:
         self.request = request
+        self.thread: ThreadChat | None = None  # a chat on a stored thread
         self.scope = trio.CancelScope()
         self.done = trio.Event()
         self.session = session
@@ -78,9 +84,16 @@ class Handle:
 
 class Server:
     def __init__(
-        self, config: Config, client: Provider, outbox: Outbox, nursery: trio.Nursery
+        self,
+        config: Config,
+        client: Provider,
+        outbox: Outbox,
+        nursery: trio.Nursery,
+        store: Store | None = None,
+        mcp: McpHub | None = None,
     ) -> None:
         self.config = config
+        self.store = store  # None: --no-store
         self.client = client
         self.outbox = outbox
         self.chat_context = ChatContext(
@@ -93,11 +106,13 @@ class Server:
             max_tool_rounds=config.max_tool_rounds,
             emit=self._emit,
             wait_writable=outbox.wait_writable,
+            mcp=mcp,
         )
         self._nursery = nursery
         # Keyed by request id; a notification (no id) is keyed by its own Handle.
         self.handles: dict[object, Handle] = {}
         self.chat_handles: dict[object, Handle] = {}  # the chats among them, in arrival order
+        self.thread_chats: dict[str, Handle] = {}  # the chats on stored threads, by thread id
         self.admission = Admission(config.max_requests)
         # Concurrent status probes share one /api/version, list_models one /api/tags.
         self.shared = SharedCalls(nursery)
@@ -179,6 +194,8 @@ class Server:
         self.handles[key] = handle
         if handle.session is not None:
             self.chat_handles[key] = handle
+        if handle.thread is not None:
+            self.thread_chats[handle.thread.thread_id] = handle
         if request.method == "shutdown":
             self.accepting = False  # nothing read after `shutdown` is served
         self._nursery.start_soon(self._serve, handle, method, params)
@@ -198,8 +215,17 @@ class Server:
             params = decode_params(request, method.decoder)
         if not isinstance(params, ChatParams):
             return Handle(request), method, params
+        on_thread = params.thread_id is not msgspec.UNSET
+        if on_thread:
+            self.require_store()
+            if params.thread_id in self.thread_chats:
+                raise errors.thread_busy(str(params.thread_id), elsewhere=False)
+        elif not params.messages:
+            raise errors.invalid_params("Expected `array` of length >= 1 - at `$.messages`")
+        elif params.after is not msgspec.UNSET:
+            raise errors.invalid_params("`after` needs a `thread_id` - at `$.after`")
         model = params.model if params.model is not msgspec.UNSET else self.config.model
-        if not model:
+        if not model and not on_thread:  # a thread's chat may use the thread's model
             raise errors.invalid_params(
                 "no model: pass params.model, or start the sidecar with --model NAME"
             )
@@ -210,11 +236,16 @@ class Server:
                 f"Busy: {running} chats are already running (--max-chats {self.config.max_chats})",
                 hint="Wait for a chat to finish, or stop one with cancel_chat.",
             )
-        tools = plan_tools(params, self.chat_context.workspace, self.config.auto_approve)
+        context = self.chat_context
+        tools = plan_tools(params, context.workspace, self.config.auto_approve, context.mcp)
         session = ChatSession(
-            request.id, params, model, tools, self.chat_context, trio.current_time()
+            request.id, params, model or "", tools, self.chat_context, trio.current_time()
         )
-        return Handle(request, session), method, params
+        handle = Handle(request, session)
+        if on_thread:
+            assert self.store is not None
+            handle.thread = ThreadChat(self.store, session, params)
+        return handle, method, params
 
     # --- the one place where outcomes become answers -----------------------------------------
 
@@ -247,6 +278,8 @@ class Server:
         key = handle if handle.request.is_notification else handle.id
         del self.handles[key]
         self.chat_handles.pop(key, None)
+        if handle.thread is not None:
+            self.thread_chats.pop(handle.thread.thread_id, None)
         if handle.counted:
             self.admission.leave()
         handle.done.set()
@@ -256,7 +289,8 @@ class Server:
 
     def _interrupted(self, handle: Handle) -> Any:
         if handle.session is not None:
-            return handle.session.result("cancelled", cancelled=True)
+            result = handle.session.result("cancelled", cancelled=True)
+            return result if handle.thread is None else handle.thread.decorate(result)
         if handle.on_cancel is not None:
             return handle.on_cancel()
         if self.stop_reason is None:  # cancel_request, not the sidecar exiting
@@ -267,6 +301,14 @@ class Server:
         )
 
     # --- what the handlers (methods.py) use ---------------------------------------------------
+
+    def require_store(self) -> Store:
+        """The store; raises `RpcError` (invalid_params) when the sidecar keeps none."""
+        if self.store is None:
+            raise errors.invalid_params(
+                "this sidecar keeps no conversations: it was started with --no-store"
+            )
+        return self.store
 
     def chats(self) -> list[Handle]:
         """The chats in flight, in the order they came."""

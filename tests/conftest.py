@@ -16,6 +16,19 @@ from sidecar_testkit.fake_ollama import ScriptedOllama, open_scripted_ollama
 from .support import child_subreaper
 
 
+@pytest.fixture(autouse=True, scope="session")
+def data_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every sidecar a test starts without --data-dir keeps its conversations in a temporary
+    XDG_DATA_HOME, never in the user's data folder."""
+    folder = tmp_path_factory.mktemp("xdg-data-home")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("XDG_DATA_HOME", str(folder))
+    try:
+        yield folder
+    finally:
+        patch.undo()
+
+
 @pytest.fixture
 async def fake_ollama() -> AsyncIterator[ScriptedOllama]:
     """The scripted Ollama on a free loopback port, with its request records."""

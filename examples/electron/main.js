@@ -6,10 +6,16 @@
 // build under process.resourcesPath (package.json > build > extraResources), else in development
 // `python -m sidecar` from OLLAMA_SIDECAR_PYTHON or the repo's .venv. Extra sidecar flags (e.g.
 // `--model llama3.2`) can be given in OLLAMA_SIDECAR_ARGS, split on spaces.
+//
+// MCP servers (docs/protocol.md, "MCP servers"): the app keeps the user's `mcpServers` file,
+// the one Claude Desktop and Cursor write, in its own data folder, app.getPath("userData") +
+// "/mcp.json" (~/.config/<App>/ on Linux, ~/Library/Application Support/<App>/ on macOS,
+// %APPDATA%\<App>\ on Windows), and passes it to each sidecar with --mcp-config when it exists.
 
 "use strict";
 
 const { spawn } = require("node:child_process");
+const fs = require("node:fs");
 const path = require("node:path");
 const { app, BrowserWindow, ipcMain } = require("electron");
 const { createSidecarHost, sidecarCommand } = require("./sidecar-host");
@@ -18,11 +24,16 @@ const { createSidecarHost, sidecarCommand } = require("./sidecar-host");
 // inherited), started with --parent-pid <this pid>; sidecar-host.js splits its stdout on "\n",
 // forwards every line to the window (sidecar:line) and stops it when the window goes or the app
 // quits.
+function mcpConfigArgs() {
+  const file = path.join(app.getPath("userData"), "mcp.json");
+  return fs.existsSync(file) ? ["--mcp-config", file] : [];
+}
+
 const host = createSidecarHost({
   ipcMain,
   spawn,
   sidecar: sidecarCommand({ isPackaged: app.isPackaged, resourcesPath: process.resourcesPath }),
-  args: (process.env.OLLAMA_SIDECAR_ARGS || "").split(" ").filter(Boolean),
+  args: [...mcpConfigArgs(), ...(process.env.OLLAMA_SIDECAR_ARGS || "").split(" ").filter(Boolean)],
 });
 host.installQuitHandlers(app);
 

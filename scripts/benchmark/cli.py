@@ -21,6 +21,7 @@ from typing import Any
 
 import trio
 
+from . import control, overload, store, streaming
 from . import control, load, overload, paced, streaming
 from .report import Row, machine, machine_text, table, write_json, write_plots
 from .rig import BenchFailure
@@ -77,6 +78,8 @@ def plan(scale: Scale) -> list[tuple[str, Callable[[Any], Awaitable[dict[str, An
         ("throughput_official", lambda fake: streaming.throughput_official(
             fake, scale.throughput_tokens)),
         ("throughput_floor", floor),
+        ("throughput_nostore", lambda fake: store.throughput(fake, scale.throughput_tokens, False)),
+        ("throughput_store", lambda fake: store.throughput(fake, scale.throughput_tokens, True)),
         ("paced_sidecar", lambda fake: paced.paced_cpu(
             fake, "sidecar", 1, PACED_RATE, scale.paced_tokens)),
         ("paced_official", lambda fake: paced.paced_cpu(
@@ -278,6 +281,13 @@ def rows(runs: dict[str, list[dict[str, Any]]], scale: Scale) -> list[Row]:
             "<= 20 ms"),
         Row("8", f"{burst}: RSS before", _mb(m("overload", "rss_before_kib")), "MB"),
         Row("8", f"{burst}: RSS growth at the peak", _mb(m("overload", "rss_growth_kib")), "MB"),
+    ]
+    stored, unstored = m("throughput_store", "tokens_per_s"), m("throughput_nostore", "tokens_per_s")
+    out += [
+        Row("9", "throughput: --no-store", unstored, "tok/s"),
+        Row("9", "throughput: store on, a chat on a thread", stored, "tok/s"),
+        Row("9", "store on / --no-store", _div(stored, unstored) and 100 * _div(stored, unstored),
+            "%", 95, True, ">= 95%"),
     ]
     return out
 

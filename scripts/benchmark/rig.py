@@ -11,7 +11,9 @@ kind of failure that makes `--quick` exit non-zero.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,16 +39,23 @@ class BenchFailure(Exception):
     """A correctness failure: lost or wrong tokens, an error, a process that misbehaved."""
 
 
+# Sidecars keep conversations by default: the benchmark's go to a folder of its own, never to
+# the user's data folder (removed when the benchmark exits).
+DATA_HOME = tempfile.mkdtemp(prefix="sidecar-bench-data-")
+atexit.register(shutil.rmtree, DATA_HOME, True)
+
+
 def child_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "OLLAMA_HOST"}
+    env["XDG_DATA_HOME"] = DATA_HOME
     paths = [str(SCRIPTS_DIR), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     return env
 
 
-def sidecar_command(url: str) -> list[str]:
+def sidecar_command(url: str, *extra: str) -> list[str]:
     return [sys.executable, "-m", "sidecar", "--ollama-url", url, "--model", "bench",
-            "--max-chats", "64"]
+            "--max-chats", "64", *extra]
 
 
 def rss_kib(pid: int) -> int | None:

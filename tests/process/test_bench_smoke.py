@@ -39,6 +39,9 @@ MEASUREMENTS = (
     "mixed requests beside a chat: time to drain",
     "mixed requests beside a chat: answered overloaded",
     "mixed requests beside a chat: chat's worst token delay",
+    "throughput: --no-store",
+    "throughput: store on, a chat on a thread",
+    "store on / --no-store",
     # issue 14
     "CPU per token: sidecar / msgspec floor",
     "paced CPU per token (1 chat x 50 tok/s, a read per token): sidecar",

@@ -184,7 +184,31 @@ def test_the_binary_carries_nothing_it_never_uses(frozen_binary: Path) -> None:
     if sys.platform != "win32":
         unused |= {"cffi", "pycparser"}
     assert "sidecar.providers.body" in modules and "trio" in modules
+    mcp = "mcp" in modules
+    if mcp:
+        # The MCP SDK (--mcp-config, imported lazily after sidecar:ready) uses these: it imports
+        # cryptography (which needs cffi's backend) when it loads, and its HTTP stack (httpcore2)
+        # speaks HTTP/1.1 with h11.
+        unused -= {"h11", "cryptography", "cffi", "pycparser"}
     assert not [m for m in modules if m.split(".")[0] in unused]
     assert not [s for s in scripts if s in ("pyi_rth_pkgres", "pyi_rth_setuptools")]
     folder = [p.name for p in frozen_binary.parent.rglob("*")]
-    assert not [n for n in folder if n.startswith(("_cffi_backend", "setuptools", "cryptography"))]
+    never = ("setuptools",) if mcp else ("_cffi_backend", "setuptools", "cryptography")
+    assert not [n for n in folder if n.startswith(never)]
+
+
+async def test_mcp_servers_work_in_the_frozen_binary(
+    fake_ollama: ScriptedOllama, binary: list[str], tmp_path: Path
+) -> None:
+    """The `mcp` SDK is imported lazily (after sidecar:ready): it must be in the binary too."""
+    from .mcp import McpSetup, ready
+    from .test_e2e_tools import call, tool_chat
+
+    setup = McpSetup(tmp_path).faults("f", autoApprove=["ok"])
+    with trio.fail_after(GUARD_S):
+        async with sidecar_for(fake_ollama, *setup.args(), command=binary) as sidecar:
+            await sidecar.wait_for(ready("f"))
+            chat = await sidecar.request("chat", tool_chat([call("f__ok", text="frozen")], tools=True))
+            await sidecar.response(chat)
+    [result] = sidecar.notifications("chat:tool_result", chat)
+    assert (result["server"], result["content"], result["is_error"]) == ("f", "ok: frozen", False)

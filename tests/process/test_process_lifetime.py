@@ -39,7 +39,7 @@ import msgspec
 import pytest
 import trio
 
-from sidecar.app import process_alive
+from sidecar.procs import process_alive
 from sidecar_testkit.fake_ollama import ScriptedOllama, tool_request_text
 
 from ..support import GUARD_S, chat_params, request_line

@@ -29,6 +29,10 @@ const transport: Transport = {
     } else if (msg.method === "chat") {
       chatId = msg.id ?? null;
       pendingChat?.();
+    } else if (msg.id !== undefined) {
+      // A sidecar that keeps no conversations (list_threads & co.): the window's plain mode.
+      const error = { code: -32601, message: `Method not found: ${msg.method}`, data: { kind: "method_not_found" } };
+      queueMicrotask(() => emit(JSON.stringify({ jsonrpc: "2.0", id: msg.id, error })));
     }
   },
   onLine(listener) {

@@ -56,7 +56,7 @@ for (const scheme of ["light", "dark"] as const) {
     await chat.pickModel("tools:latest");
     await page.getByRole("checkbox", { name: "Tools" }).check();
     await chat.say(JSON.stringify({ calls: [{ name: "write_file", arguments: { path: "a.txt", content: "x" } }] }));
-    await expect(page.getByRole("button", { name: "Approve" })).toBeFocused();
+    await expect(page.getByRole("button", { name: "Allow once" })).toBeFocused();
     found.push(...(await violations(page, "tool card asking for approval")));
     await page.getByRole("button", { name: "Deny" }).click();
     await chat.settled();

@@ -38,7 +38,11 @@ for (const c of CASES) {
     const retry = await until(() => chat.chatsSince(mark)[1]);
     expect(retry.id).not.toBe(request.id);
     expect(retry.params.model).toBe(c.model);
-    expect(retry.params.messages).toEqual([{ role: "user", content: "Hello there" }]);
+    // The first chat stored the message in a thread; Retry is a new version of the reply.
+    expect(request.params.messages).toEqual([{ role: "user", content: "Hello there" }]);
+    expect(retry.params.thread_id).toBe(request.params.thread_id);
+    expect(retry.params.messages ?? []).toEqual([]);
+    expect(typeof retry.params.after).toBe("string");
     const second = await until(() => shell.received(mark).find((m) => m.id === retry.id));
     expect(second.error?.data?.kind).toBe(c.kind);
     await expect(chat.alert).toHaveCount(1);

@@ -22,10 +22,14 @@ export interface ShellOptions {
   root?: boolean;
   /** More `--sidecar-arg` values. */
   sidecarArgs?: string[];
+  /** The shell's `--mcp-config FILE` (passed on to every sidecar). */
+  mcpConfig?: string;
 }
 
 export interface Shell {
   url: string;
+  /** The sidecars' --data-dir (conversations.sqlite3). */
+  dataDir: string;
   root: string | null;
   /** Every stderr line of the shell so far (relayed protocol lines and logs). */
   lines: string[];
@@ -40,7 +44,11 @@ async function startShell(options: ShellOptions): Promise<{ shell: Shell; stop: 
   if (options.scripted === false) args.push("--no-fallback", "--ollama-url", options.ollamaUrl ?? "http://127.0.0.1:9");
   else args.push("--scripted");
   if (options.pace !== undefined) args.push("--pace", String(options.pace));
+  if (options.mcpConfig !== undefined) args.push("--mcp-config", options.mcpConfig);
   const root = options.root ? mkdtempSync(join(tmpdir(), "ui-e2e-root-")) : null;
+  // Conversations go to a temporary folder, never the user's; a tab's sidecar waits 10 s for a reload.
+  const dataDir = mkdtempSync(join(tmpdir(), "ui-e2e-data-"));
+  args.push("--data-dir", dataDir, "--keep-alive", "10");
   for (const arg of [...(root ? ["--root", root] : []), ...(options.sidecarArgs ?? [])]) {
     args.push("--sidecar-arg", arg);
   }
@@ -77,6 +85,7 @@ async function startShell(options: ShellOptions): Promise<{ shell: Shell; stop: 
     });
   const shell: Shell = {
     url,
+    dataDir,
     root,
     lines,
     sent: (mark = 0) => parsed(">", mark),
@@ -89,6 +98,7 @@ async function startShell(options: ShellOptions): Promise<{ shell: Shell; stop: 
       await exited;
     }
     if (root) rmSync(root, { recursive: true, force: true });
+    rmSync(dataDir, { recursive: true, force: true });
   };
   return { shell, stop };
 }

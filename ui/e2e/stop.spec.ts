@@ -54,10 +54,14 @@ async function nextMessageStreams(chat: Chat, shell: Shell, mark: number, shown:
   const second = await until(() => chat.chatsSince(mark)[1]);
   await until(() => shell.received(mark).some((m) => m.id === second.id));
   expect(shell.sent(mark).filter((m) => m.method === "cancel_chat")).toHaveLength(1);
-  // The stopped reply is sent back as it was shown.
-  const next = second.params.messages;
-  expect(next.map((m: { role: string }) => m.role)).toEqual(["user", "assistant", "user"]);
-  expect(normalize(next[1].content)).toBe(shown);
+  // The next message continues the thread after the stopped reply, which the sidecar stored
+  // (interrupted) with the text the window received.
+  const first = chat.chatsSince(mark)[0];
+  const stopped = shell.received(mark).find((m) => m.id === first.id)!.result;
+  expect(second.params.thread_id).toBe(first.params.thread_id);
+  expect(second.params.messages).toEqual([{ role: "user", content: "And now a short one." }]);
+  expect(second.params.after).toBe(stopped.message_ids.at(-1));
+  expect(normalize(stopped.messages.at(-1).content).startsWith(shown)).toBe(true);
 }
 
 test("Stop mid-stream: one cancel_chat, no text after it, partial kept as Stopped, Send works", async ({ chat, shell }) => {

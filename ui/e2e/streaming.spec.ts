@@ -123,10 +123,10 @@ test("Enter sends, Shift+Enter adds a line; the conversation survives a reload a
   await expect(chat.lastAssistant).toContainText("second line");
   const first = (await until(() => chat.chatsSince(mark)[0])).params;
   expect(first.model).toBe("echo:latest");
-  expect(first.messages).toEqual([
-    { role: "system", content: "Answer like a parrot." },
-    { role: "user", content: "first line\nsecond line" },
-  ]);
+  // A new thread with the system prompt, then only the new message (the sidecar sends the path).
+  const created = shell.sent(mark).find((m) => m.method === "create_thread")!;
+  expect(created.params).toEqual({ model: "echo:latest", system: "Answer like a parrot." });
+  expect(first.messages).toEqual([{ role: "user", content: "first line\nsecond line" }]);
 
   await page.reload();
   await expect(chat.users).toHaveCount(1);
@@ -136,8 +136,11 @@ test("Enter sends, Shift+Enter adds a line; the conversation survives a reload a
   const again = await chat.say("third");
   await chat.settled();
   await expect(chat.assistants).toHaveCount(2);
-  const messages = (await until(() => chat.chatsSince(again)[0])).params.messages;
-  expect(messages.map((m: { role: string }) => m.role)).toEqual(["system", "user", "assistant", "user"]);
-  expect(messages[2].content).toBe("first line\nsecond line");
-  expect(messages[3]).toEqual({ role: "user", content: "third" });
+  const third = (await until(() => chat.chatsSince(again)[0])).params;
+  expect(third.thread_id).toBe(first.thread_id);
+  expect(third.messages).toEqual([{ role: "user", content: "third" }]);
+  const firstAnswer = shell.received(mark).find((m) => m.result?.thread_id === first.thread_id)!;
+  expect(third.after).toBe(firstAnswer.result.message_ids.at(-1));
+  await page.getByRole("button", { name: "Settings" }).click();
+  await expect(page.getByRole("textbox", { name: "System prompt" })).toHaveValue("Answer like a parrot.");
 });

@@ -1,5 +1,5 @@
 // Tool calls as cards: the scripted model asks for write_file (which needs approval) in a project
-// folder of the test's own (the sidecars run with --root <tmp>). Approve writes the file and the
+// folder of the test's own (the sidecars run with --root <tmp>). Allow once writes the file and the
 // card ends "done"; Deny writes nothing and the card ends "error". Either way the model answers.
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -26,10 +26,10 @@ test("approving a write_file call runs it and shows its result", async ({ chat, 
   const { mark, card } = await askToWrite(chat, "a.txt", "x");
   await expect(card.getByRole("button", { name: "Deny" })).toBeVisible();
   await chat.screenshot("tool-card");
-  await card.getByRole("button", { name: "Approve" }).click();
+  await card.getByRole("button", { name: "Allow once" }).click();
   await expect(card).toHaveAttribute("data-state", "done");
   await expect(card).toContainText("wrote 1 byte to a.txt");
-  await expect(card.getByRole("button", { name: "Approve" })).toHaveCount(0);
+  await expect(card.getByRole("button", { name: "Allow once" })).toHaveCount(0);
   expect(readFileSync(join(shell.root!, "a.txt"), "utf8")).toBe("x");
   await expect(chat.lastAssistant).toContainText("Tool results: [write_file] wrote 1 byte to a.txt");
   await chat.settled();

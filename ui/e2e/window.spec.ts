@@ -108,7 +108,7 @@ test("focus: the message box on load, the approval card's first button when aske
   await page.getByRole("checkbox", { name: "Tools" }).check();
   await chat.message.focus();
   const mark = await chat.say(JSON.stringify({ calls: [{ name: "write_file", arguments: { path: "k.txt", content: "k" } }] }));
-  const approve = page.getByRole("button", { name: "Approve" });
+  const approve = page.getByRole("button", { name: "Allow once" });
   await expect(approve).toBeFocused();
   await page.keyboard.press("Enter"); // answered from the keyboard
   await until(() => shell.sent(mark).some((m) => m.method === "approve_tool"));
@@ -167,10 +167,10 @@ test("the Settings popover: temperature, context length, thinking and system pro
   const params = chat.chatsSince(mark)[0].params;
   expect(params.options).toEqual({ temperature: 0.4, num_ctx: 8192 });
   expect(params.think).toBe(false);
-  expect(params.messages).toEqual([
-    { role: "system", content: "Answer like a parrot." },
-    { role: "user", content: "hello" },
-  ]);
+  // The conversation is a thread: its system prompt went once, with create_thread.
+  expect(params.messages).toEqual([{ role: "user", content: "hello" }]);
+  const created = chat.shell.sent(mark).find((m) => m.method === "create_thread")!;
+  expect(created.params.system).toBe("Answer like a parrot.");
 
   await page.reload();
   await expect(chat.model.locator("option")).not.toHaveCount(0);

@@ -2,18 +2,30 @@
 // The dev shell: does in a browser tab what Tauri's or Electron's main process does for the window.
 //
 //   node ui/shell/server.mjs [--port N] [--host H] [--ollama-url URL] [--scripted] [--no-fallback]
-//                            [--pace S] [--log-lines] [--sidecar-arg ARG]...
+//                            [--pace S] [--log-lines] [--data-dir DIR] [--keep-alive S]
+//                            [--sidecar-arg ARG]...
+//                            [--pace S] [--log-lines] [--mcp-config FILE] [--sidecar-arg ARG]...
 //
 // - Serves the built window (`ui/dist/`) over HTTP, plus `GET /config.json` ->
 //   `{"scripted": bool, "ollama_url": string}` so the page can show its "scripted model" badge.
 // - `/ws`: each WebSocket connection spawns ONE real sidecar (`.venv/bin/python -m sidecar
-//   --ollama-url URL --parent-pid <this pid> [--sidecar-arg values]`) and relays whole lines both
+//   --ollama-url URL --parent-pid <this pid> [--mcp-config FILE] [--sidecar-arg values]`) and relays whole lines both
 //   ways, one text message per line. The sidecar gets SIGTERM when its socket closes and when the
 //   shell exits; `--parent-pid` covers a shell that dies without cleaning up.
+// - `/ws?session=TOKEN` (the page keeps TOKEN in sessionStorage, so one tab keeps it across a
+//   reload): the sidecar outlives its socket by `--keep-alive` seconds (default 30), as Tauri and
+//   Electron keep theirs across a webview reload. A socket that comes back with the same token
+//   within that time gets the same sidecar, and first its `sidecar:ready` line again; lines the
+//   sidecar wrote while no socket was there are dropped (the page asks `get_thread`, whose answer
+//   holds them). Then the sidecar gets SIGTERM.
+// - `--data-dir DIR` is given to every sidecar (where conversations are kept); without it, the
+//   sidecar's default (the user data folder).
 // - Upstream: `--ollama-url`, else OLLAMA_HOST, else 127.0.0.1:11434, if it answers `/api/version`
 //   within 1.5 s; otherwise (or with `--scripted`) the scripted Ollama, started as a child with
 //   `--pace S` (default 0.03 s between lines). `--no-fallback` keeps a dead Ollama (for tests of
 //   the "Ollama is not running" error).
+// - `--mcp-config FILE` (made absolute here) is passed to each sidecar: its MCP servers become
+//   tools of every chat the window runs (docs/protocol.md, MCP servers).
 // - `--log-lines` writes every relayed line to stderr as `[conn] > line` (to the sidecar) and
 //   `[conn] < line` (from it), and lets the scripted Ollama log its requests there too.
 // - When ready it prints `ui: http://HOST:PORT/` on stdout (`--port 0` picks a free port); that
@@ -44,11 +56,14 @@ const TYPES = {
   ".svg": "image/svg+xml", ".png": "image/png", ".ico": "image/x-icon", ".woff2": "font/woff2",
 };
 const USAGE = `usage: node ui/shell/server.mjs [--port N] [--host H] [--ollama-url URL] [--scripted]
-       [--no-fallback] [--pace S] [--log-lines] [--sidecar-arg ARG]...`;
+       [--no-fallback] [--pace S] [--log-lines] [--mcp-config FILE] [--data-dir DIR] [--keep-alive S]
+       [--sidecar-arg ARG]...`;
+const SESSION_TOKEN = /^[A-Za-z0-9_-]{8,128}$/;
 
 function parseArgs(argv) {
   const opts = { port: 0, host: "127.0.0.1", ollamaUrl: undefined, scripted: false, noFallback: false,
-                 pace: 0.03, logLines: false, sidecarArgs: [] };
+                 pace: 0.03, logLines: false, mcpConfig: undefined, sidecarArgs: [], dataDir: undefined,
+                 keepAlive: 30 };
   const value = (i) => {
     if (i + 1 >= argv.length) fail(`${argv[i]} needs a value`);
     return argv[i + 1];
@@ -60,6 +75,9 @@ function parseArgs(argv) {
     else if (arg === "--ollama-url") opts.ollamaUrl = value(i++);
     else if (arg === "--pace") opts.pace = Number(value(i++));
     else if (arg === "--sidecar-arg") opts.sidecarArgs.push(value(i++));
+    else if (arg === "--data-dir") opts.dataDir = value(i++);
+    else if (arg === "--keep-alive") opts.keepAlive = Number(value(i++));
+    else if (arg === "--mcp-config") opts.mcpConfig = resolve(value(i++));
     else if (arg === "--scripted") opts.scripted = true;
     else if (arg === "--no-fallback") opts.noFallback = true;
     else if (arg === "--log-lines") opts.logLines = true;
@@ -68,6 +86,8 @@ function parseArgs(argv) {
   }
   if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) fail("--port must be 0-65535");
   if (!(opts.pace >= 0)) fail("--pace must be a number >= 0");
+  if (!(opts.keepAlive >= 0)) fail("--keep-alive must be a number of seconds >= 0");
+  if (opts.mcpConfig !== undefined && !existsSync(opts.mcpConfig)) fail(`--mcp-config ${opts.mcpConfig}: no such file`);
   return opts;
 }
 
@@ -148,10 +168,34 @@ function lineSplitter() {
 }
 
 let connections = 0;
-function relay(ws) {
+const sessions = new Map(); // session token -> { child, n, ws, ready, timer }
+
+function relay(ws, req) {
+  const token = new URL(req.url, "http://shell").searchParams.get("session");
+  const kept = token && SESSION_TOKEN.test(token) ? sessions.get(token) : undefined;
+  if (kept && kept.ws === null && kept.child.exitCode === null && kept.child.signalCode === null) {
+    clearTimeout(kept.timer);
+    kept.ws = ws;
+    if (opts.logLines) log(`[${kept.n}] socket back for sidecar pid ${kept.child.pid}`);
+    if (kept.ready !== null) ws.send(kept.ready);
+    attach(kept, ws, token);
+    return;
+  }
+  if (kept) sessions.delete(token); // an old socket is still on it, or it died: start another
+  const session = spawnSidecar(ws);
+  if (token && SESSION_TOKEN.test(token)) sessions.set(token, session);
+  attach(session, ws, token && SESSION_TOKEN.test(token) ? token : null);
+}
+
+/** Spawns a sidecar and relays its stdout to whatever socket the session has at the time. */
+function spawnSidecar(ws) {
   const n = ++connections;
-  const args = ["-m", "sidecar", "--ollama-url", upstream.url, "--parent-pid", String(process.pid), ...opts.sidecarArgs];
+  const args = ["-m", "sidecar", "--ollama-url", upstream.url, "--parent-pid", String(process.pid),
+                ...(opts.mcpConfig === undefined ? [] : ["--mcp-config", opts.mcpConfig])];
+  if (opts.dataDir) args.push("--data-dir", opts.dataDir);
+  args.push(...opts.sidecarArgs);
   const child = spawn(PYTHON, args, { cwd: process.cwd(), stdio: ["pipe", "pipe", "inherit"] });
+  const session = { child, n, ws, ready: null, timer: null };
   sidecars.add(child);
   if (opts.logLines) log(`[${n}] sidecar pid ${child.pid} started`);
   const split = lineSplitter();
@@ -159,33 +203,61 @@ function relay(ws) {
   child.stdout.setEncoding("utf8");
   child.stdout.on("data", (chunk) => {
     for (const line of split(chunk)) {
+      if (session.ready === null) session.ready = line;
       if (opts.logLines) process.stderr.write(`[${n}] < ${line}\n`);
-      if (ws.readyState !== WebSocket.OPEN) continue;
+      const socket = session.ws;
+      if (socket === null || socket.readyState !== WebSocket.OPEN) continue;
       queued++;
-      ws.send(line, () => {
+      socket.send(line, () => {
         if (--queued < MAX_QUEUED_MESSAGES / 4 && child.stdout.isPaused()) child.stdout.resume();
       });
     }
     if (queued > MAX_QUEUED_MESSAGES) child.stdout.pause();
   });
   child.stdin.on("error", () => {}); // EPIPE after the sidecar exited; its exit closes the socket
+  child.on("error", (error) => {
+    sidecars.delete(child);
+    log(`[${n}] cannot start the sidecar: ${error.message}`);
+    session.ws?.close(1011, "cannot start the sidecar");
+  });
+  child.on("exit", (code, signal) => {
+    sidecars.delete(child);
+    clearTimeout(session.timer);
+    for (const [token, s] of sessions) if (s === session) sessions.delete(token);
+    if (opts.logLines) log(`[${n}] sidecar exited (${signal ?? code})`);
+    if (session.ws?.readyState === WebSocket.OPEN) session.ws.close(1011, `sidecar exited (${signal ?? code})`);
+  });
+  return session;
+}
+
+/** The socket's lines go to the session's sidecar; its close stops the sidecar, at once or, for
+ * a session with a token, after --keep-alive seconds unless the token comes back. */
+function attach(session, ws, token) {
+  const { child, n } = session;
   ws.on("message", (data) => {
     const line = data.toString();
     if (opts.logLines) process.stderr.write(`[${n}] > ${line}\n`);
     if (child.stdin.writable) child.stdin.write(line + "\n");
   });
-  ws.on("close", () => stopChild(child));
-  ws.on("error", () => stopChild(child));
-  child.on("error", (error) => {
-    sidecars.delete(child);
-    log(`[${n}] cannot start the sidecar: ${error.message}`);
-    ws.close(1011, "cannot start the sidecar");
-  });
-  child.on("exit", (code, signal) => {
-    sidecars.delete(child);
-    if (opts.logLines) log(`[${n}] sidecar exited (${signal ?? code})`);
-    if (ws.readyState === WebSocket.OPEN) ws.close(1011, `sidecar exited (${signal ?? code})`);
-  });
+  const gone = () => {
+    if (session.ws !== ws) return;
+    session.ws = null;
+    if (child.stdout.isPaused()) child.stdout.resume(); // nobody reads: drop, never block it
+    if (token === null || stopping) {
+      stopChild(child);
+      return;
+    }
+    if (opts.logLines) log(`[${n}] socket closed; keeping sidecar pid ${child.pid} for ${opts.keepAlive} s`);
+    session.timer = setTimeout(() => {
+      if (session.ws === null) {
+        sessions.delete(token);
+        stopChild(child);
+      }
+    }, opts.keepAlive * 1000);
+    session.timer.unref();
+  };
+  ws.on("close", gone);
+  ws.on("error", gone);
 }
 
 function stopChild(child) {
@@ -223,7 +295,7 @@ server.on("upgrade", (req, socket, head) => {
     socket.end("HTTP/1.1 403 Forbidden\r\nconnection: close\r\n\r\n");
     return;
   }
-  wss.handleUpgrade(req, socket, head, relay);
+  wss.handleUpgrade(req, socket, head, (ws) => relay(ws, req));
 });
 process.on("SIGINT", shutdown);
 process.on("SIGTERM", shutdown);

@@ -22,10 +22,15 @@ import { ERROR_CODES, PROTOCOL } from "./protocol";
 import type {
   ChatParams,
   ChatResult,
+  CreateThreadParams,
   ErrorData,
   ErrorObject,
+  GetThreadResult,
+  ListThreadsParams,
   LoadModelResult,
   Logprob,
+  McpServerInfo,
+  McpServerStatusParams,
   ModelInfo,
   PullModelResult,
   PullProgressParams,
@@ -34,18 +39,45 @@ import type {
   RunningModel,
   ShowModelResult,
   Status,
+  ThreadInfo,
+  ThreadSummary,
   TokenParams,
   ToolCallParams,
+  ToolInfo,
   ToolResultNote,
 } from "./protocol";
 import type { Transport } from "./transport";
 
+/** An MCP tool's event also names its server and the server's own name for the tool. */
+export interface McpFields {
+  server?: string;
+  tool?: string;
+}
+
 export type ChatEvent =
   | { type: "token"; content: string; logprobs?: Logprob[] }
   | { type: "thinking"; content: string; logprobs?: Logprob[] }
-  | { type: "tool_call"; call_id: string; name: string; arguments: Record<string, unknown> }
-  | { type: "approval_request"; call_id: string; name: string; arguments: Record<string, unknown> }
-  | { type: "tool_result"; call_id: string; name: string; content: string; is_error: boolean };
+  | ({ type: "tool_call"; call_id: string; name: string; arguments: Record<string, unknown> } & McpFields)
+  | ({
+      type: "approval_request";
+      call_id: string;
+      name: string;
+      arguments: Record<string, unknown>;
+      /** The MCP tool's annotations as its server sent them: hints, never a reason to skip asking. */
+      annotations?: Record<string, unknown>;
+    } & McpFields)
+  | ({
+      type: "tool_result";
+      call_id: string;
+      name: string;
+      content: string;
+      is_error: boolean;
+      /** The MCP `content` array as the server sent it (images, resources), for the window. */
+      mcp_content?: Record<string, unknown>[];
+    } & McpFields);
+
+/** How long an approval holds: this call, the rest of this chat, or the rest of the sidecar's life. */
+export type ApprovalScope = "once" | "chat" | "always";
 
 /** A JSON-RPC error response. Branch on `code` or `kind`; show `hint`; `data.messages` is the partial reply. */
 export class RpcError extends Error {
@@ -99,6 +131,26 @@ export interface PullHandle {
 }
 
 type Pending = { resolve(value: unknown): void; reject(error: Error): void };
+
+/** The conversation methods (docs/protocol.md, Conversations): `client.threads.*`. */
+export interface ThreadsApi {
+  /** create_thread: a new, empty thread. */
+  create(params?: CreateThreadParams): Promise<ThreadInfo>;
+  /** list_threads: newest first; `query` searches the messages' text. */
+  list(params?: ListThreadsParams): Promise<ThreadSummary[]>;
+  /** get_thread: the path to `leaf` (default: the newest message) and the reply in flight. */
+  get(threadId: string, leaf?: string): Promise<GetThreadResult>;
+  rename(threadId: string, title: string): Promise<void>;
+  delete(threadId: string): Promise<void>;
+  /** export_thread: the thread as one document. */
+  export(threadId: string, format?: "json" | "markdown"): Promise<string>;
+}
+
+export interface ClientOptions {
+  /** The first request id (default 1). A page that reattaches to a sidecar still running an
+   * earlier page's chat starts past that page's ids (e.g. Date.now()), so no id collides. */
+  firstId?: number;
+}
 
 /** One running chat or pull: its event buffer, the iterators waiting on it, and a callback. */
 class EventStream<E> {
@@ -160,11 +212,17 @@ function toEvent(type: ChatEvent["type"], params: unknown): ChatEvent {
     case "tool_call":
     case "approval_request": {
       const p = params as ToolCallParams;
-      return { type, call_id: p.call_id, name: p.name, arguments: p.arguments ?? {} };
+      const event: ChatEvent = { type, call_id: p.call_id, name: p.name, arguments: p.arguments ?? {} };
+      if (p.server !== undefined) Object.assign(event, { server: p.server, tool: p.tool });
+      if (type === "approval_request" && p.annotations !== undefined) Object.assign(event, { annotations: p.annotations });
+      return event;
     }
     case "tool_result": {
       const p = params as ToolResultNote;
-      return { type, call_id: p.call_id, name: p.name, content: p.content, is_error: p.is_error };
+      const event: ChatEvent = { type, call_id: p.call_id, name: p.name, content: p.content, is_error: p.is_error };
+      if (p.server !== undefined) Object.assign(event, { server: p.server, tool: p.tool });
+      if (p.mcp_content !== undefined) Object.assign(event, { mcp_content: p.mcp_content });
+      return event;
     }
   }
 }
@@ -173,7 +231,7 @@ export class SidecarClient {
   /** Resolves with the sidecar:ready params; rejects with ClosedError if the transport closes first. */
   readonly ready: Promise<ReadyParams>;
 
-  private nextId = 1;
+  private nextId: number;
   private readonly pending = new Map<RequestId, Pending>();
   private readonly chats = new Map<RequestId, EventStream<ChatEvent>>();
   private readonly pulls = new Map<RequestId, EventStream<PullProgress>>();
@@ -183,7 +241,24 @@ export class SidecarClient {
   private readyResolve!: (params: ReadyParams) => void;
   private readyReject!: (error: Error) => void;
 
-  constructor(private readonly transport: Transport) {
+  /** The conversations the sidecar keeps. */
+  readonly threads: ThreadsApi = {
+    create: async (params = {}) => (await this.request<{ thread: ThreadInfo }>("create_thread", params)).thread,
+    list: async (params = {}) => (await this.request<{ threads: ThreadSummary[] }>("list_threads", params)).threads,
+    get: (threadId, leaf) =>
+      this.request<GetThreadResult>("get_thread", leaf === undefined ? { thread_id: threadId } : { thread_id: threadId, leaf }),
+    rename: async (threadId, title) => {
+      await this.request("rename_thread", { thread_id: threadId, title });
+    },
+    delete: async (threadId) => {
+      await this.request("delete_thread", { thread_id: threadId });
+    },
+    export: async (threadId, format = "json") =>
+      (await this.request<{ content: string }>("export_thread", { thread_id: threadId, format })).content,
+  };
+
+  constructor(private readonly transport: Transport, options: ClientOptions = {}) {
+    this.nextId = options.firstId ?? 1;
     this.ready = new Promise<ReadyParams>((resolve, reject) => {
       this.readyResolve = resolve;
       this.readyReject = reject;
@@ -212,6 +287,50 @@ export class SidecarClient {
     };
   }
 
+  /**
+   * Follows a chat this client did not send: one an earlier page started on the same sidecar
+   * (get_thread's `streaming.chat_id` after a reload). Its later events and its response come
+   * here as if `chat()` had sent it.
+   */
+  attach(chatId: RequestId, onEvent?: (event: ChatEvent) => void): ChatHandle {
+    const stream = new EventStream<ChatEvent>(onEvent);
+    this.chats.set(chatId, stream);
+    if (typeof chatId === "number" && chatId >= this.nextId) this.nextId = chatId + 1;
+    const result = new Promise<ChatResult>((resolve, reject) => {
+      if (this.closedReason !== null) {
+        this.settle(chatId, () => reject(new ClosedError(this.closedReason ?? "closed")));
+        return;
+      }
+      this.pending.set(chatId, { resolve: resolve as (value: unknown) => void, reject });
+    });
+    result.catch(() => {});
+    return {
+      id: chatId,
+      events: { [Symbol.asyncIterator]: () => stream.iterate() },
+      result,
+      cancel: () => this.cancel(chatId),
+    };
+  }
+
+  /**
+   * get_thread, following the reply in flight: when the answer names one (`streaming`), the
+   * chat is attached (see `attach`) while the answer's line is handled, before any later line,
+   * so `streaming.content` plus the events that follow is the reply, byte for byte.
+   */
+  resume(
+    threadId: string,
+    onEvent: (event: ChatEvent) => void,
+    leaf?: string,
+  ): Promise<{ thread: GetThreadResult; chat: ChatHandle | null }> {
+    let chat: ChatHandle | null = null;
+    const params = leaf === undefined ? { thread_id: threadId } : { thread_id: threadId, leaf };
+    const answer = this.send(this.nextId++, "get_thread", params, (result) => {
+      const streaming = (result as GetThreadResult).streaming;
+      if (streaming && streaming.chat_id !== null) chat = this.attach(streaming.chat_id, onEvent);
+    });
+    return answer.then((thread) => ({ thread: thread as GetThreadResult, chat }));
+  }
+
   /** cancel_chat for one chat, or every running chat without an id; resolves with the cancelled ids. */
   async cancel(chatId?: RequestId): Promise<RequestId[]> {
     const params = chatId === undefined ? {} : { chat_id: chatId };
@@ -219,10 +338,35 @@ export class SidecarClient {
     return cancelled;
   }
 
-  async approve(chatId: RequestId, callId: string, approved: boolean, reason?: string): Promise<void> {
+  /** approve_tool; `scope` (default "once") says how long an approval holds for that tool. */
+  async approve(
+    chatId: RequestId,
+    callId: string,
+    approved: boolean,
+    reason?: string,
+    scope?: ApprovalScope,
+  ): Promise<void> {
     const params: Record<string, unknown> = { chat_id: chatId, call_id: callId, approved };
     if (reason !== undefined) params.reason = reason;
+    if (scope !== undefined) params.scope = scope;
     await this.request("approve_tool", params);
+  }
+
+  /** What a chat with `tools: true` would offer now: built-ins, then the ready MCP servers' tools. */
+  async listTools(): Promise<ToolInfo[]> {
+    return (await this.request<{ tools: ToolInfo[] }>("list_tools")).tools;
+  }
+
+  /** The MCP servers of --mcp-config with their status, exposed tool names and error. */
+  async listMcpServers(): Promise<McpServerInfo[]> {
+    return (await this.request<{ servers: McpServerInfo[] }>("list_mcp_servers")).servers;
+  }
+
+  /** Called with every `mcp:server_status` (a server started, became ready, failed or stopped). */
+  onMcpServerStatus(listener: (status: McpServerStatusParams) => void): () => void {
+    return this.onNotification((method, params) => {
+      if (method === "mcp:server_status") listener(params as McpServerStatusParams);
+    });
   }
 
   async toolResult(chatId: RequestId, callId: string, content: string, isError?: boolean): Promise<void> {
@@ -304,8 +448,18 @@ export class SidecarClient {
     this.transport.close();
   }
 
-  private send(id: number, method: string, params: unknown): Promise<unknown> {
-    return new Promise((resolve, reject) => {
+  private send(id: number, method: string, params: unknown, onAnswer?: (result: unknown) => void): Promise<unknown> {
+    return new Promise((resolveAnswer, reject) => {
+      const resolve = (result: unknown) => {
+        if (onAnswer) {
+          try {
+            onAnswer(result); // synchronously, as the line is handled
+          } catch (err) {
+            console.error("sidecar client: an answer hook threw", err);
+          }
+        }
+        resolveAnswer(result);
+      };
       if (this.closedReason !== null) {
         this.chats.get(id)?.end();
         this.chats.delete(id);

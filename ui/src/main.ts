@@ -1,5 +1,5 @@
 // Entry point of the window. The transport: `?ws=URL`, else the dev shell's WebSocket at
-// ws://<host>/ws. `/config.json` (served by the dev shell, absent elsewhere) says whether the
+// ws://<host>/ws?session=TOKEN (TOKEN lives in sessionStorage: a reload gets the same sidecar). `/config.json` (served by the dev shell, absent elsewhere) says whether the
 // replies come from the scripted Ollama. `?model=NAME` preselects a model.
 //
 // Inside Tauri or Electron, import `mountChat` from "./app/controller" and pass
@@ -13,7 +13,28 @@ function socketUrl(params: URLSearchParams): string {
   const explicit = params.get("ws");
   if (explicit) return explicit;
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  return `${scheme}://${location.host}/ws`;
+  return `${scheme}://${location.host}/ws?session=${encodeURIComponent(sessionToken())}`;
+}
+
+/** This tab's token: the dev shell keeps the tab's sidecar for it across a reload (30 s). */
+function sessionToken(): string {
+  const key = "ollama-sidecar-ui:session";
+  try {
+    let token = sessionStorage.getItem(key);
+    if (!token) {
+      token = randomToken();
+      sessionStorage.setItem(key, token);
+    }
+    return token;
+  } catch {
+    return randomToken(); // no sessionStorage: a sidecar per page load
+  }
+}
+
+function randomToken(): string {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 async function loadConfig(): Promise<AppConfig> {

@@ -10,9 +10,10 @@ export interface ApproveToolParams {
   call_id: string;
   approved: boolean;
   reason?: string;
+  scope?: "always" | "chat" | "once";
 }
 
-/** Answers a chat:approval_request. Without an id it is a notification: it runs and is never answered. */
+/** Answers a chat:approval_request; scope once (default), chat or always. Without an id it is a notification: it runs and is never answered. */
 export interface ApproveToolRequest {
   jsonrpc?: "2.0";
   id?: number | string;
@@ -73,7 +74,7 @@ export interface CancelRequestResult {
   cancelled: (number | string)[];
 }
 
-/** A write_file/exec_shell call waits for approve_tool. */
+/** A call of write_file, exec_shell or an MCP tool (unless its server's autoApprove names it) waits for approve_tool. */
 export interface ChatApprovalRequestNotification {
   jsonrpc: "2.0";
   method: "chat:approval_request";
@@ -81,7 +82,7 @@ export interface ChatApprovalRequestNotification {
 }
 
 export interface ChatParams {
-  messages: Message[];
+  messages?: Message[];
   model?: string;
   options?: Record<string, unknown>;
   think?: boolean | "high" | "low" | "max" | "medium";
@@ -90,6 +91,8 @@ export interface ChatParams {
   tools?: boolean | (string | Record<string, unknown>)[];
   approval?: "ask" | "auto";
   tool_choice?: "auto" | "none" | "required" | ToolChoiceFunction;
+  thread_id?: string;
+  after?: string | null;
   logprobs?: boolean;
   top_logprobs?: number;
   truncate?: boolean;
@@ -101,7 +104,7 @@ export interface ChatRequest {
   jsonrpc?: "2.0";
   id?: number | string;
   method: "chat";
-  params: ChatParams;
+  params?: ChatParams;
 }
 
 /** The success response to chat; `id` is the request's. */
@@ -115,6 +118,8 @@ export interface ChatResult {
   done_reason: string;
   messages: Message[];
   usage: Usage;
+  thread_id?: string;
+  message_ids?: string[];
 }
 
 /** A delta of the assistant's thinking. */
@@ -145,6 +150,28 @@ export interface ChatToolResultNotification {
   params: ToolResultNote;
 }
 
+export interface CreateThreadParams {
+  title?: string;
+  model?: string;
+  system?: string;
+  messages?: Message[];
+}
+
+/** Starts a stored conversation (a thread); chat with its thread_id to talk in it. Without an id it is a notification: it runs and is never answered. */
+export interface CreateThreadRequest {
+  jsonrpc?: "2.0";
+  id?: number | string;
+  method: "create_thread";
+  params?: CreateThreadParams;
+}
+
+/** The success response to create_thread; `id` is the request's. */
+export interface CreateThreadResponse {
+  jsonrpc: "2.0";
+  id: number | string;
+  result: ThreadResult;
+}
+
 /** Deletes an installed model. Without an id it is a notification: it runs and is never answered. */
 export interface DeleteModelRequest {
   jsonrpc?: "2.0";
@@ -155,6 +182,21 @@ export interface DeleteModelRequest {
 
 /** The success response to delete_model; `id` is the request's. */
 export interface DeleteModelResponse {
+  jsonrpc: "2.0";
+  id: number | string;
+  result: EmptyResult;
+}
+
+/** Deletes a thread and all its messages. Without an id it is a notification: it runs and is never answered. */
+export interface DeleteThreadRequest {
+  jsonrpc?: "2.0";
+  id?: number | string;
+  method: "delete_thread";
+  params: ThreadIdParams;
+}
+
+/** The success response to delete_thread; `id` is the request's. */
+export interface DeleteThreadResponse {
   jsonrpc: "2.0";
   id: number | string;
   result: EmptyResult;
@@ -192,6 +234,75 @@ export interface ErrorResponse {
   error: ErrorObject;
 }
 
+export interface ExportThreadParams {
+  thread_id: string;
+  format?: "json" | "markdown";
+}
+
+/** A thread as one JSON or Markdown document. Without an id it is a notification: it runs and is never answered. */
+export interface ExportThreadRequest {
+  jsonrpc?: "2.0";
+  id?: number | string;
+  method: "export_thread";
+  params: ExportThreadParams;
+}
+
+/** The success response to export_thread; `id` is the request's. */
+export interface ExportThreadResponse {
+  jsonrpc: "2.0";
+  id: number | string;
+  result: ExportThreadResult;
+}
+
+export interface ExportThreadResult {
+  content: string;
+}
+
+export interface GetThreadParams {
+  thread_id: string;
+  leaf?: string;
+}
+
+/** A thread's messages from the root to a leaf, and the reply in flight on it. Without an id it is a notification: it runs and is never answered. */
+export interface GetThreadRequest {
+  jsonrpc?: "2.0";
+  id?: number | string;
+  method: "get_thread";
+  params: GetThreadParams;
+}
+
+/** The success response to get_thread; `id` is the request's. */
+export interface GetThreadResponse {
+  jsonrpc: "2.0";
+  id: number | string;
+  result: GetThreadResult;
+}
+
+export interface GetThreadResult {
+  thread: ThreadInfo;
+  messages: StoredMessage[];
+  streaming: StreamingReply | null;
+}
+
+/** The MCP servers of --mcp-config: transport, status, exposed tool names, error. Without an id it is a notification: it runs and is never answered. */
+export interface ListMcpServersRequest {
+  jsonrpc?: "2.0";
+  id?: number | string;
+  method: "list_mcp_servers";
+  params?: NoParams;
+}
+
+/** The success response to list_mcp_servers; `id` is the request's. */
+export interface ListMcpServersResponse {
+  jsonrpc: "2.0";
+  id: number | string;
+  result: ListMcpServersResult;
+}
+
+export interface ListMcpServersResult {
+  servers: McpServerInfo[];
+}
+
 /** The models installed upstream. Without an id it is a notification: it runs and is never answered. */
 export interface ListModelsRequest {
   jsonrpc?: "2.0";
@@ -209,6 +320,50 @@ export interface ListModelsResponse {
 
 export interface ListModelsResult {
   models: ModelInfo[];
+}
+
+export interface ListThreadsParams {
+  limit?: number;
+  before?: string;
+  query?: string;
+}
+
+/** The stored threads, newest first; query searches their messages' text. Without an id it is a notification: it runs and is never answered. */
+export interface ListThreadsRequest {
+  jsonrpc?: "2.0";
+  id?: number | string;
+  method: "list_threads";
+  params?: ListThreadsParams;
+}
+
+/** The success response to list_threads; `id` is the request's. */
+export interface ListThreadsResponse {
+  jsonrpc: "2.0";
+  id: number | string;
+  result: ListThreadsResult;
+}
+
+export interface ListThreadsResult {
+  threads: ThreadSummary[];
+}
+
+/** The tools a chat with "tools": true would offer right now: built-ins and the ready MCP servers' tools. Without an id it is a notification: it runs and is never answered. */
+export interface ListToolsRequest {
+  jsonrpc?: "2.0";
+  id?: number | string;
+  method: "list_tools";
+  params?: NoParams;
+}
+
+/** The success response to list_tools; `id` is the request's. */
+export interface ListToolsResponse {
+  jsonrpc: "2.0";
+  id: number | string;
+  result: ListToolsResult;
+}
+
+export interface ListToolsResult {
+  tools: ToolInfo[];
 }
 
 export interface LoadModelParams {
@@ -242,6 +397,29 @@ export interface Logprob {
   logprob: number;
   bytes?: number[];
   top_logprobs?: TopLogprob[];
+}
+
+export interface McpServerInfo {
+  name: string;
+  transport: "http" | "stdio";
+  status: "failed" | "ready" | "starting" | "stopped";
+  tools: string[];
+  error: string | null;
+}
+
+/** An MCP server's state changed (starting, ready, failed, stopped). */
+export interface McpServerStatusNotification {
+  jsonrpc: "2.0";
+  method: "mcp:server_status";
+  params: McpServerStatusParams;
+}
+
+/** `mcp:server_status`: a server's state changed; `tools` are the exposed names. */
+export interface McpServerStatusParams {
+  server: string;
+  status: "failed" | "ready" | "starting" | "stopped";
+  tools: string[];
+  error?: string;
 }
 
 /**
@@ -287,7 +465,7 @@ export interface ModelPullProgressNotification {
 export interface NoParams {
 }
 
-export type Notification = SidecarReadyNotification | ChatTokenNotification | ChatThinkingNotification | ChatToolCallNotification | ChatApprovalRequestNotification | ChatToolResultNotification | ModelPullProgressNotification;
+export type Notification = SidecarReadyNotification | ChatTokenNotification | ChatThinkingNotification | ChatToolCallNotification | ChatApprovalRequestNotification | ChatToolResultNotification | ModelPullProgressNotification | McpServerStatusNotification;
 
 export interface OllamaStatus {
   reachable: boolean;
@@ -343,10 +521,30 @@ export interface ReadyParams {
   methods: string[];
 }
 
-export type Request = ChatRequest | CancelChatRequest | ApproveToolRequest | ToolResultRequest | ListModelsRequest | StatusRequest | ShutdownRequest | CancelRequestRequest | ShowModelRequest | RunningModelsRequest | PullModelRequest | DeleteModelRequest | LoadModelRequest | UnloadModelRequest;
+export interface RenameThreadParams {
+  thread_id: string;
+  title: string;
+}
+
+/** Gives a thread a title. Without an id it is a notification: it runs and is never answered. */
+export interface RenameThreadRequest {
+  jsonrpc?: "2.0";
+  id?: number | string;
+  method: "rename_thread";
+  params: RenameThreadParams;
+}
+
+/** The success response to rename_thread; `id` is the request's. */
+export interface RenameThreadResponse {
+  jsonrpc: "2.0";
+  id: number | string;
+  result: EmptyResult;
+}
+
+export type Request = ChatRequest | CancelChatRequest | ApproveToolRequest | ToolResultRequest | ListModelsRequest | StatusRequest | ListToolsRequest | ListMcpServersRequest | ShutdownRequest | CreateThreadRequest | ListThreadsRequest | GetThreadRequest | RenameThreadRequest | DeleteThreadRequest | ExportThreadRequest | CancelRequestRequest | ShowModelRequest | RunningModelsRequest | PullModelRequest | DeleteModelRequest | LoadModelRequest | UnloadModelRequest;
 
 /** A response: the result of one of the methods, or an error. */
-export type Response = ChatResponse | CancelChatResponse | ApproveToolResponse | ToolResultResponse | ListModelsResponse | StatusResponse | ShutdownResponse | CancelRequestResponse | ShowModelResponse | RunningModelsResponse | PullModelResponse | DeleteModelResponse | LoadModelResponse | UnloadModelResponse | ErrorResponse;
+export type Response = ChatResponse | CancelChatResponse | ApproveToolResponse | ToolResultResponse | ListModelsResponse | StatusResponse | ListToolsResponse | ListMcpServersResponse | ShutdownResponse | CreateThreadResponse | ListThreadsResponse | GetThreadResponse | RenameThreadResponse | DeleteThreadResponse | ExportThreadResponse | CancelRequestResponse | ShowModelResponse | RunningModelsResponse | PullModelResponse | DeleteModelResponse | LoadModelResponse | UnloadModelResponse | ErrorResponse;
 
 export interface RunningModel {
   name: string;
@@ -447,6 +645,63 @@ export interface StatusResult {
   methods: string[];
 }
 
+/** Why a stored reply is `failed`: the error's kind and message, as the chat answered. */
+export interface StoredError {
+  kind: string;
+  message: string;
+}
+
+/** One message of a thread. Empty fields are left out, as in chat results. */
+export interface StoredMessage {
+  id: string;
+  parent_id: string | null;
+  role: string;
+  content: string;
+  thinking?: string;
+  tool_calls?: ToolCall[];
+  images?: string[];
+  tool_name?: string;
+  tool_call_id?: string;
+  status: "complete" | "failed" | "interrupted" | "streaming";
+  error?: StoredError;
+  created_at: string;
+  usage?: Usage;
+  versions: string[];
+}
+
+/** The reply in flight on a thread (in this sidecar): its text so far. */
+export interface StreamingReply {
+  chat_id: number | string | null;
+  content: string;
+  thinking: string;
+}
+
+export interface ThreadIdParams {
+  thread_id: string;
+}
+
+export interface ThreadInfo {
+  id: string;
+  title: string;
+  model: string | null;
+  system: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ThreadResult {
+  thread: ThreadInfo;
+}
+
+export interface ThreadSummary {
+  id: string;
+  title: string;
+  updated_at: string;
+  model: string | null;
+  message_count: number;
+  preview: string;
+}
+
 export interface TokenParams {
   chat_id: number | string | null;
   content: string;
@@ -464,11 +719,19 @@ export interface ToolCallFunction {
   index?: number;
 }
 
+/**
+ * `chat:tool_call` and `chat:approval_request`. An MCP tool's also carry `server` and `tool`
+ * (the server's own name for it); its approval request carries the tool's `annotations` as the
+ * server sent them (hints, never trusted to skip approval).
+ */
 export interface ToolCallParams {
   chat_id: number | string | null;
   call_id: string;
   name: string;
   arguments: Record<string, unknown>;
+  server?: string;
+  tool?: string;
+  annotations?: Record<string, unknown>;
 }
 
 /** `tool_choice` naming one function: `{"type":"function","function":{"name":...}}`. */
@@ -481,12 +744,28 @@ export interface ToolChoiceName {
   name: string;
 }
 
+export interface ToolInfo {
+  name: string;
+  description: string;
+  input_schema: Record<string, unknown>;
+  source: "builtin" | "mcp";
+  needs_approval: boolean;
+  server?: string;
+}
+
+/**
+ * `chat:tool_result`: `content` is the text the model sees; an MCP tool's also carries
+ * `server`, `tool` and `mcp_content` (the MCP `content` array as the server sent it).
+ */
 export interface ToolResultNote {
   chat_id: number | string | null;
   call_id: string;
   name: string;
   content: string;
   is_error: boolean;
+  server?: string;
+  tool?: string;
+  mcp_content?: Record<string, unknown>[];
 }
 
 export interface ToolResultParams {
@@ -550,6 +829,7 @@ export interface Notifications {
   "chat:approval_request": ToolCallParams;
   "chat:tool_result": ToolResultNote;
   "model:pull_progress": PullProgressParams;
+  "mcp:server_status": McpServerStatusParams;
 }
 
 /** Method -> its params and the result of a success response. */
@@ -560,7 +840,15 @@ export interface Methods {
   tool_result: { params: ToolResultParams; result: EmptyResult };
   list_models: { params: NoParams; result: ListModelsResult };
   status: { params: NoParams; result: StatusResult };
+  list_tools: { params: NoParams; result: ListToolsResult };
+  list_mcp_servers: { params: NoParams; result: ListMcpServersResult };
   shutdown: { params: NoParams; result: EmptyResult };
+  create_thread: { params: CreateThreadParams; result: ThreadResult };
+  list_threads: { params: ListThreadsParams; result: ListThreadsResult };
+  get_thread: { params: GetThreadParams; result: GetThreadResult };
+  rename_thread: { params: RenameThreadParams; result: EmptyResult };
+  delete_thread: { params: ThreadIdParams; result: EmptyResult };
+  export_thread: { params: ExportThreadParams; result: ExportThreadResult };
   cancel_request: { params: CancelRequestParams; result: CancelRequestResult };
   show_model: { params: ModelParams; result: ShowModelResult };
   running_models: { params: NoParams; result: RunningModelsResult };

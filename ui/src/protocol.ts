@@ -23,6 +23,8 @@ export const ERROR_CODES = {
   stream_interrupted: -32003,
   busy: -32004,
   overloaded: -32005,
+  thread_busy: -32006,
+  thread_not_found: -32007,
   not_supported: -32008,
   cancelled: -32010,
 } as const;

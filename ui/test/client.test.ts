@@ -232,6 +232,53 @@ describe("SidecarClient", () => {
     expect(await Promise.all(calls)).toEqual([undefined, undefined, undefined, undefined]);
   });
 
+  it("sends the approval scope, unwraps list_tools and list_mcp_servers, and reports server status", async () => {
+    const { t, client } = setup();
+    const approvals = [client.approve(4, "call_1", true, undefined, "chat"), client.approve(4, "call_2", true, undefined, "always")];
+    expect(t.sent.map((m) => m.params)).toEqual([
+      { chat_id: 4, call_id: "call_1", approved: true, scope: "chat" },
+      { chat_id: 4, call_id: "call_2", approved: true, scope: "always" },
+    ]);
+    for (const m of t.sent) t.reply(m.id, {});
+    await Promise.all(approvals);
+    const tool = { name: "fs__read_file", description: "d", input_schema: { type: "object" }, source: "mcp", server: "fs", needs_approval: true };
+    const server = { name: "fs", transport: "stdio", status: "ready", tools: ["fs__read_file"], error: null };
+    const tools = client.listTools();
+    const servers = client.listMcpServers();
+    expect(t.sent.slice(2).map((m) => [m.method, m.params])).toEqual([["list_tools", undefined], ["list_mcp_servers", undefined]]);
+    t.reply(3, { tools: [tool] });
+    t.reply(4, { servers: [server] });
+    await expect(tools).resolves.toEqual([tool]);
+    await expect(servers).resolves.toEqual([server]);
+    const seen: unknown[] = [];
+    client.onMcpServerStatus((status) => seen.push(status));
+    t.note("mcp:server_status", { server: "fs", status: "failed", tools: [], error: "exited" });
+    expect(seen).toEqual([{ server: "fs", status: "failed", tools: [], error: "exited" }]);
+  });
+
+  it("keeps an MCP tool's server, tool, annotations and mcp_content in chat events", async () => {
+    const { t, client } = setup();
+    const events: ChatEvent[] = [];
+    const chat = client.chat({ messages: MESSAGES }, (e) => events.push(e));
+    const mcp = { chat_id: chat.id, call_id: "c1", name: "fs__read_file", server: "fs", tool: "read_file" };
+    t.note("chat:tool_call", { ...mcp, arguments: { path: "a" } });
+    t.note("chat:approval_request", { ...mcp, arguments: { path: "a" }, annotations: { readOnlyHint: true } });
+    t.note("chat:tool_result", { ...mcp, content: "A", is_error: false, mcp_content: [{ type: "text", text: "A" }] });
+    t.reply(chat.id, { done_reason: "stop", messages: [], usage: USAGE });
+    await chat.result;
+    expect(events).toEqual([
+      { type: "tool_call", call_id: "c1", name: "fs__read_file", arguments: { path: "a" }, server: "fs", tool: "read_file" },
+      {
+        type: "approval_request", call_id: "c1", name: "fs__read_file", arguments: { path: "a" },
+        server: "fs", tool: "read_file", annotations: { readOnlyHint: true },
+      },
+      {
+        type: "tool_result", call_id: "c1", name: "fs__read_file", content: "A", is_error: false,
+        server: "fs", tool: "read_file", mcp_content: [{ type: "text", text: "A" }],
+      },
+    ]);
+  });
+
   it("unwraps list_models and returns status", async () => {
     const { t, client } = setup();
     const model = { name: "text:latest", size: 1, modified_at: "", family: "f", parameter_size: "1B", quantization: "Q4" };
@@ -511,7 +558,8 @@ describe("against the real sidecar", () => {
     const [first] = (await once(createInterface({ input: ollama.stdout! }), "line")) as [string];
     const { url } = JSON.parse(first) as { url: string };
 
-    const sidecar = spawn(PYTHON, ["-m", "sidecar", "--ollama-url", url, "--parent-pid", String(process.pid)], {
+    // --no-store: these tests are about the wire, and must not write the user's data folder.
+    const sidecar = spawn(PYTHON, ["-m", "sidecar", "--ollama-url", url, "--no-store", "--parent-pid", String(process.pid)], {
       cwd: REPO, stdio: ["pipe", "pipe", "inherit"],
     });
     children.push(sidecar);

@@ -239,7 +239,9 @@ describe("an assistant reply", () => {
     const c2 = el.querySelector<HTMLElement>('[data-tool-call="c2"]')!;
     expect(c1.dataset.state).toBe("running");
     expect(c1.textContent).toContain("read_file");
-    expect(c1.querySelector(".tool-args")!.textContent).toBe('{\n  "path": "README.md"\n}');
+    // Arguments as the tool receives them: each by name, a string as its own text.
+    expect(c1.querySelector('[data-arg="path"] pre')!.textContent).toBe("README.md");
+    expect(c2.querySelector('[data-arg="content"] pre')!.textContent).toBe("y");
     reply.toolResult("c1", "read_file", "# demo\n", false);
     expect(c1.dataset.state).toBe("done");
     expect(c1.textContent).toContain("# demo");
@@ -250,6 +252,25 @@ describe("an assistant reply", () => {
     reply.end(false);
     const blocks = [...reply.article.querySelector(".msg-body")!.children].map((c) => c.className);
     expect(blocks).toEqual(["md", "tool-card", "tool-card", "md"]);
+  });
+
+  it("offers the four approval choices and hands the scope to the answer", async () => {
+    const reply = new AssistantReply(batcher);
+    el.append(reply.turn);
+    const card = reply.toolCall({ call_id: "c3", name: "write_file", arguments: { path: "a", content: "l1\nl2" } });
+    const answers: Array<[boolean, string]> = [];
+    card.askApproval(async (approved, scope) => {
+      answers.push([approved, scope]);
+    });
+    const buttons = [...card.element.querySelectorAll("button")];
+    expect(buttons.map((b) => b.textContent)).toEqual(["Allow once", "Allow for this chat", "Always allow", "Deny"]);
+    buttons[2].click();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(answers).toEqual([[true, "always"]]);
+    expect(card.element.querySelector('[data-arg="content"] pre')!.textContent).toBe("l1\nl2");
+    const { showServer } = await import("../src/app/approval");
+    showServer(card, "fs");
+    expect(card.element.querySelector(".tool-server")!.textContent).toBe("fs");
   });
 });
 

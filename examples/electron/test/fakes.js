@@ -8,7 +8,15 @@
 const { spawn } = require("node:child_process");
 const { EventEmitter, once } = require("node:events");
 const fs = require("node:fs");
+const os = require("node:os");
 const path = require("node:path");
+
+// The real sidecars these tests start keep conversations in a temporary folder, never the
+// user's data folder (scripts/examples-test sets one too).
+if (!process.env.XDG_DATA_HOME) {
+  process.env.XDG_DATA_HOME = fs.mkdtempSync(path.join(os.tmpdir(), "sidecar-examples-data-"));
+  process.on("exit", () => fs.rmSync(process.env.XDG_DATA_HOME, { recursive: true, force: true }));
+}
 
 const EXAMPLE = path.resolve(__dirname, "..");
 const REPO = path.resolve(EXAMPLE, "..", "..");
@@ -57,6 +65,12 @@ class FakeApp extends EventEmitter {
   constructor() {
     super();
     this.quitCalls = 0;
+    this.userData = null; // a test's own folder (app.getPath("userData")), never the real one
+  }
+
+  getPath(name) {
+    if (name !== "userData" || !this.userData) throw new Error(`FakeApp.getPath(${name}) is not set up`);
+    return this.userData;
   }
 
   quit() {

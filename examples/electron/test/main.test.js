@@ -7,7 +7,9 @@
 
 const assert = require("node:assert/strict");
 const childProcess = require("node:child_process");
+const fs = require("node:fs");
 const Module = require("node:module");
+const os = require("node:os");
 const path = require("node:path");
 const { after, before, describe, it } = require("node:test");
 
@@ -16,10 +18,11 @@ const { FakeApp, FakeIpcMain, FakeWindow, PYTHON, Page, gone, startScriptedOllam
 const MAIN = path.resolve(__dirname, "..", "main.js");
 
 /** Loads main.js with `electron` answered by fakes; returns them and the windows it opened. */
-function loadMain(env) {
+function loadMain(env, userData) {
   const ipcMain = new FakeIpcMain();
   const app = new FakeApp();
   app.isPackaged = false;
+  app.userData = userData;
   let ready;
   const whenReady = new Promise((resolve) => (ready = resolve));
   app.whenReady = () => whenReady;
@@ -78,10 +81,14 @@ describe("main.js with a real sidecar", () => {
   });
 
   it("spawns the sidecar for its window, streams a chat into it, and stops the sidecar on quit", async () => {
-    const { app, windows } = loadMain({
-      OLLAMA_SIDECAR_PYTHON: PYTHON,
-      OLLAMA_SIDECAR_ARGS: `--ollama-url ${ollama.url}`,
-    });
+    // The app keeps its MCP servers in <userData>/mcp.json and passes the file to each sidecar.
+    const userData = fs.mkdtempSync(path.join(os.tmpdir(), "electron-user-data-"));
+    const mcpConfig = path.join(userData, "mcp.json");
+    fs.writeFileSync(mcpConfig, JSON.stringify({ mcpServers: { fs: { command: "npx", args: ["-y", "x"], disabled: true } } }));
+    const { app, windows } = loadMain(
+      { OLLAMA_SIDECAR_PYTHON: PYTHON, OLLAMA_SIDECAR_ARGS: `--ollama-url ${ollama.url}` },
+      userData,
+    );
     await new Promise((r) => setImmediate(r));
     assert.equal(windows.length, 1, "main.js opened no window when the app was ready");
     const [window] = windows;
@@ -94,6 +101,7 @@ describe("main.js with a real sidecar", () => {
     const { args, child } = spawned[0];
     assert.equal(ready.pid, child.pid);
     assert.equal(args[args.indexOf("--parent-pid") + 1], String(process.pid));
+    assert.equal(args[args.indexOf("--mcp-config") + 1], mcpConfig);
 
     const chat = page.request("chat", { model: "demo", messages: [{ role: "user", content: "Hi" }] });
     const response = await chat.response;

@@ -4,7 +4,9 @@
 //   `Command.sidecar("binaries/ollama-sidecar", ["--parent-pid", PID])` from
 //   @tauri-apps/plugin-shell (allowed by src-tauri/capabilities/default.json), reads its stdout
 //   line events and writes requests to its stdin. PID is the app's own process id, asked of the
-//   Rust core (`app_pid`), so the sidecar exits if the app dies.
+//   Rust core (`app_pid`), so the sidecar exits if the app dies. When the user keeps MCP servers
+//   in the app's config folder (`mcp.json`, asked of the core: `mcp_config`), the window adds
+//   `--mcp-config FILE`; the capability allows exactly these two shapes of arguments.
 // - `?via=rust`: the Rust variant (channel-transport.ts): the Rust core spawns the sidecar and
 //   streams its lines through a tauri::ipc::Channel. It also stops the sidecar when the page
 //   reloads (a new start replaces it) and when the app exits.
@@ -27,7 +29,10 @@ const shellApi: ShellApi = shell;
 
 async function pluginTransport(): Promise<Transport> {
   const pid = await invoke<number>("app_pid");
-  return tauriTransport(SIDECAR, ["--parent-pid", String(pid)], shellApi);
+  // The app's MCP servers file (<app config folder>/mcp.json, see src-tauri/src/lib.rs), if any.
+  const mcpConfig = await invoke<string | null>("mcp_config");
+  const mcpArgs = mcpConfig ? ["--mcp-config", mcpConfig] : [];
+  return tauriTransport(SIDECAR, ["--parent-pid", String(pid), ...mcpArgs], shellApi);
 }
 
 const root = document.getElementById("app");

@@ -48,8 +48,8 @@ describe("configuration", () => {
     assert.deepEqual(shell.map((p) => p.identifier).sort(), ["shell:allow-kill", "shell:allow-spawn", "shell:allow-stdin-write"]);
 
     const scope = byId("shell:allow-spawn").allow;
-    assert.equal(scope.length, 1);
-    const [entry] = scope;
+    assert.equal(scope.length, 2);
+    const [entry, withMcp] = scope;
     assert.equal(entry.name, conf.bundle.externalBin[0]); // Command.sidecar's name is the externalBin entry
     assert.equal(entry.sidecar, true);
     assert.equal(entry.args[0], "--parent-pid");
@@ -59,6 +59,14 @@ describe("configuration", () => {
     assert.ok(pid.test("48213"));
     for (const bad of ["", "12 34", "--model", "1;rm -rf /", "-1"]) assert.ok(!pid.test(bad), bad);
     assert.equal(entry.args.length, 2);
+    // The second shape adds the app's MCP servers file, and nothing else.
+    assert.deepEqual({ ...withMcp, args: withMcp.args.slice(0, 2) }, entry);
+    assert.equal(withMcp.args[2], "--mcp-config");
+    const file = new RegExp(`^${withMcp.args[3].validator}$`);
+    assert.ok(file.test("/home/me/.config/com.example.app/mcp.json"));
+    assert.ok(file.test("C:\\Users\\me\\AppData\\Roaming\\app\\mcp.json"));
+    for (const bad of ["", "--model", "mcp.json", "/etc/passwd"]) assert.ok(!file.test(bad), bad);
+    assert.equal(withMcp.args.length, 4);
   });
 
   it("the code names the sidecar as the configuration does", () => {
@@ -67,7 +75,8 @@ describe("configuration", () => {
     // Rust's ShellExt::sidecar takes the file name only.
     assert.match(read("src-tauri/src/lib.rs"), new RegExp(`const SIDECAR: &str = "${path.basename(externalBin)}";`));
     // The window's own spawn passes exactly the arguments the capability allows.
-    assert.match(read("src/main.ts"), /tauriTransport\(SIDECAR, \["--parent-pid", String\(pid\)\], shellApi\)/);
+    assert.match(read("src/main.ts"), /tauriTransport\(SIDECAR, \["--parent-pid", String\(pid\), \.\.\.mcpArgs\], shellApi\)/);
+    assert.match(read("src/main.ts"), /const mcpArgs = mcpConfig \? \["--mcp-config", mcpConfig\] : \[\];/);
   });
 
   it("the Rust commands the TypeScript invokes are registered", () => {

@@ -44,7 +44,7 @@ export function applySettings(params: ChatParams, settings: ChatSettings, thinki
   if (thinkingShown && settings.think !== undefined) out.think = settings.think;
   if (settings.system && settings.system.trim()) {
     const system: Message = { role: "system", content: settings.system };
-    out.messages = [system, ...params.messages.filter((m) => m.role !== "system")];
+    out.messages = [system, ...(params.messages ?? []).filter((m) => m.role !== "system")];
   }
   return out;
 }

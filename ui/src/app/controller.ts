@@ -7,8 +7,9 @@
 // the messages to send back). Errors -> an alert with the sidecar's hint and Retry.
 
 import { ClosedError, RpcError, SidecarClient, type ChatEvent, type ChatHandle } from "../client";
-import type { ChatParams, ChatResult, Message, ModelInfo, Usage } from "../protocol";
+import type { ChatParams, ChatResult, Message, ModelInfo, StreamingReply, Usage } from "../protocol";
 import type { Transport } from "../transport";
+import { showServer } from "./approval";
 import { ModelPanel } from "./models";
 import { SettingsPanel, applySettings, cleanSettings } from "./chat-settings";
 import { disclosure, type Disclosure } from "./popovers";
@@ -17,6 +18,8 @@ import { FrameBatcher } from "./renderer";
 import { ScrollPin } from "./scroll";
 import { ConversationStore, Settings, type Entry } from "./store";
 import { ThemeController, type ThemeChoice } from "./theme";
+import { ThreadsMode, type ThreadHost, type TurnSpec } from "./threads";
+import { ToolsPanel } from "./tools-panel";
 import {
   AssistantReply,
   autoGrow,
@@ -51,6 +54,10 @@ interface Turn {
   noModel?: boolean;
   /** Resolves once the chat's response (or failure) has been handled. */
   settled: Promise<void>;
+  /** A chat on a stored thread (threads.ts): what it asks. */
+  spec?: TurnSpec;
+  /** Sent before the window knew whether the sidecar keeps conversations: decided in `run`. */
+  early?: { text: string; element: HTMLElement };
 }
 
 /** The scripted Ollama's friendly scenario: the picker's default when the replies are scripted. */
@@ -80,7 +87,7 @@ export function reconcileStopped(messages: Message[], shownRoundText: string): M
   return out;
 }
 
-export class ChatApp {
+export class ChatApp implements ThreadHost {
   readonly frame: Frame;
   readonly batcher: FrameBatcher;
   readonly scroll: ScrollPin;
@@ -105,11 +112,17 @@ export class ChatApp {
   private requestedModel: string | null;
   private modelsError: unknown = null;
   private readyText = "Connected";
+  /** Conversations kept by the sidecar (null until known, and for a --no-store sidecar). */
+  threads: ThreadsMode | null = null;
+  private threadsStarting: Promise<void> | null = null;
+  private threadsDecided = false;
+  private readonly toolsPanel = new ToolsPanel();
 
   constructor(root: HTMLElement, options: AppOptions) {
     this.options = options;
     this.requestedModel = options.model ?? null;
     this.frame = buildFrame(root);
+    this.frame.scroller.parentElement?.before(this.toolsPanel.element); // above the thread (tools-panel.ts)
     this.batcher = new FrameBatcher();
     this.scroll = new ScrollPin(this.frame.scroller, this.frame.jump);
     this.batcher.onFlush(() => this.scroll.followLater());
@@ -181,6 +194,12 @@ export class ChatApp {
     });
     f.themeSelect.addEventListener("change", () => this.theme.set(f.themeSelect.value as ThemeChoice));
     this.chatSettings.onChange((settings) => {
+      if (this.threads) {
+        // A thread's settings are kept per thread in this browser (its system prompt is the
+        // thread's own, set when the thread is created).
+        if (this.threads.threadId) this.settings.set(`thread-settings:${this.threads.threadId}`, JSON.stringify(settings));
+        return;
+      }
       this.store.settings = settings;
       this.store.save();
     });
@@ -238,7 +257,9 @@ export class ChatApp {
       const transport = observeClose(await this.options.connect(), (reason) => {
         if (client) this.onClosed(client, reason);
       });
-      client = new SidecarClient(transport);
+      // Ids from the clock: a reloaded page may share its sidecar with the chat of the page
+      // before it (the dev shell, Tauri, Electron keep it), and no id of ours may equal that one.
+      client = new SidecarClient(transport, { firstId: Date.now() });
       this.client = client;
       const ready = await client.ready;
       this.modelPanel.setMethods(ready.methods);
@@ -246,6 +267,8 @@ export class ChatApp {
       this.setStatus("ready", this.readyText);
       this.frame.statusDot.title = `Ollama at ${ready.ollama_url}`;
       void this.loadModels(client);
+      await this.startThreads(client);
+      void this.toolsPanel.attach(client);
       return client;
     })();
     this.clientReady = attempt;
@@ -255,6 +278,106 @@ export class ChatApp {
       this.showBanner(`Could not reach the sidecar: ${describe(err)}`);
     });
     return attempt;
+  }
+
+  /** Thread mode when the sidecar keeps conversations (decided once per page). */
+  private startThreads(client: SidecarClient): Promise<void> {
+    if (this.threads) {
+      this.threads.setClient(client); // a new sidecar after a reconnect
+      return Promise.resolve();
+    }
+    if (this.threadsDecided) return Promise.resolve();
+    this.threadsStarting ??= ThreadsMode.start(this, client)
+      .then((mode) => {
+        this.threads = mode;
+      })
+      .catch((err) => console.warn("conversations unavailable:", err))
+      .finally(() => {
+        this.threadsStarting = null;
+        this.threadsDecided = true;
+      });
+    return this.threadsStarting;
+  }
+
+  // --- what threads.ts uses (ThreadHost) ----------------------------------------------------------
+
+  busy(): boolean {
+    return this.active !== null;
+  }
+
+  connectClient(): Promise<SidecarClient> {
+    return this.connect();
+  }
+
+  clearView(): void {
+    this.alert = null;
+    this.lastTurn = null;
+    this.frame.thread.querySelectorAll(".turn, .alert").forEach((el) => el.remove());
+    this.updateEmpty();
+  }
+
+  startThreadTurn(spec: TurnSpec, userText: string | null): void {
+    if (this.active) return;
+    this.retireAlert();
+    if (userText !== null) {
+      const element = userMessage(userText, spec.kind === "send" ? spec.images ?? [] : []);
+      this.appendToThread(element);
+      this.threads?.addLiveRow("user", element);
+      this.updateEmpty();
+    }
+    this.scroll.jumpToLatest();
+    this.startTurn(spec);
+  }
+
+  adopt(client: SidecarClient, handle: ChatHandle, streaming: StreamingReply): (event: ChatEvent) => void {
+    const reply = new AssistantReply(this.batcher);
+    reply.setStreaming(true);
+    this.appendToThread(reply.turn);
+    if (streaming.thinking) reply.thinkingDelta(streaming.thinking);
+    if (streaming.content) reply.token(streaming.content);
+    const turn: Turn = { reply, handle, client, stopped: false, settled: Promise.resolve(), spec: { kind: "regenerate", after: null } };
+    this.active = turn;
+    this.lastTurn = turn;
+    turn.settled = handle.result.then(
+      (result) => this.onResult(turn, result),
+      (err) => this.onError(turn, err),
+    );
+    this.updateEmpty();
+    this.updateControls();
+    requestAnimationFrame(() => this.scroll.jumpToLatest());
+    return (event) => this.onEvent(turn, event);
+  }
+
+  formatStats(usage: Usage | undefined | null): string | null {
+    return formatStats(usage);
+  }
+
+  chatSystem(): string | undefined {
+    return this.chatSettings.settings.system;
+  }
+
+  showThreadSettings(threadId: string | null, system: string | null): void {
+    if (threadId === null) {
+      this.chatSettings.show({});
+      return;
+    }
+    const key = `thread-settings:${threadId}`;
+    let saved: unknown = {};
+    try {
+      saved = JSON.parse(this.settings.get(key) ?? "{}");
+    } catch {
+      saved = {};
+    }
+    // A thread just created keeps what the popover holds; an opened one shows what was kept.
+    const base = this.settings.get(key) === null ? this.chatSettings.settings : cleanSettings(saved);
+    const shown = { ...base, system: system ?? undefined };
+    if (shown.system === undefined) delete shown.system;
+    this.chatSettings.show(shown);
+    this.settings.set(key, JSON.stringify(shown));
+  }
+
+  focusInput(): void {
+    this.frame.input.focus();
   }
 
   private onClosed(client: SidecarClient, reason: string): void {
@@ -392,6 +515,21 @@ export class ChatApp {
     autoGrow(f.input);
     this.retireAlert();
     const images = this.modelPanel.takeImages();
+    if (this.threads) {
+      this.startThreadTurn({ kind: "send", text, images }, text);
+      f.input.focus();
+      return;
+    }
+    if (!this.threadsDecided) {
+      // Not connected yet: whether this goes to a thread is decided once we are (run).
+      const element = userMessage(text);
+      this.appendToThread(element);
+      this.updateEmpty();
+      this.scroll.jumpToLatest();
+      this.startTurn(undefined, { text, element });
+      f.input.focus();
+      return;
+    }
     this.store.addUser(text, images);
     this.store.save();
     this.appendToThread(userMessage(text, images));
@@ -401,18 +539,36 @@ export class ChatApp {
     f.input.focus();
   }
 
-  private startTurn(): void {
+  private startTurn(spec?: TurnSpec, early?: Turn["early"]): void {
     const reply = new AssistantReply(this.batcher);
     reply.setStreaming(true);
     this.appendToThread(reply.turn);
+    if (spec) this.threads?.addLiveRow("reply", reply.turn);
     reply.showWaiting();
     this.scroll.follow();
     const previous = this.lastTurn;
-    const turn: Turn = { reply, handle: null, client: null, stopped: false, settled: Promise.resolve() };
+    const turn: Turn = { reply, handle: null, client: null, stopped: false, settled: Promise.resolve(), spec, early };
     this.active = turn;
     this.lastTurn = turn;
     turn.settled = this.run(turn, previous);
     this.updateControls();
+  }
+
+  /** The model and tools of the next chat (a thread's chat sends no history: threads.ts). */
+  private baseParams(): ChatParams {
+    const f = this.frame;
+    const params: ChatParams = {};
+    if (f.modelSelect.value) params.model = f.modelSelect.value;
+    if (f.toolsToggle.checked) params.tools = true;
+    return params;
+  }
+
+  /** A thread's chat: the model, tools and settings, no messages (the system is the thread's). */
+  private threadBaseParams(): ChatParams {
+    const settings = { ...this.chatSettings.settings, system: undefined };
+    const params = applySettings({ ...this.baseParams(), messages: [] }, settings, this.chatSettings.thinkingShown);
+    delete params.messages;
+    return params;
   }
 
   private buildParams(): ChatParams {
@@ -430,6 +586,17 @@ export class ChatApp {
         await Promise.race([previous.settled, delay(STOPPED_RESULT_WAIT_MS)]);
       }
       const client = await this.connect();
+      if (turn.early) {
+        if (this.threads) {
+          turn.spec = { kind: "send", text: turn.early.text };
+          this.threads.addLiveRow("user", turn.early.element);
+          this.threads.addLiveRow("reply", turn.reply.turn);
+        } else {
+          this.store.addUser(turn.early.text);
+          this.store.save();
+        }
+        turn.early = undefined;
+      }
       if (turn.stopped) {
         this.finishStopped(turn, null, null);
         return;
@@ -440,7 +607,12 @@ export class ChatApp {
         void this.loadModels(client);
       }
       turn.client = client;
-      const handle = client.chat(this.buildParams(), (event) => this.onEvent(turn, event));
+      const params = turn.spec && this.threads ? await this.threads.params(turn.spec, this.threadBaseParams()) : this.buildParams();
+      if (turn.stopped) {
+        this.finishStopped(turn, null, null);
+        return;
+      }
+      const handle = client.chat(params, (event) => this.onEvent(turn, event));
       turn.handle = handle;
       const result = await handle.result;
       this.onResult(turn, result);
@@ -460,17 +632,18 @@ export class ChatApp {
         reply.thinkingDelta(event.content);
         break;
       case "tool_call":
-        reply.toolCall(event);
+        showServer(reply.toolCall(event), event.server);
         this.scroll.follow();
         break;
       case "approval_request": {
         const card = reply.toolCall(event);
-        card.askApproval(async (approved) => {
+        showServer(card, event.server);
+        card.askApproval(async (approved, scope) => {
           const client = turn.client;
           const handle = turn.handle;
           try {
             if (!client || !handle) throw new Error("the chat is over");
-            await client.approve(handle.id, event.call_id, approved);
+            await client.approve(handle.id, event.call_id, approved, undefined, approved ? scope : undefined);
           } finally {
             this.frame.input.focus(); // back to the message box once answered
           }
@@ -510,6 +683,10 @@ export class ChatApp {
     const stats = formatStats(result.usage);
     if (stats) reply.setStats(stats);
     this.announce(reply);
+    if (turn.spec) {
+      this.endTurn(turn);
+      return;
+    }
     this.store.addReply(result.messages, {
       doneReason: result.done_reason !== "stop" ? result.done_reason : undefined,
       stats: stats ?? undefined,
@@ -531,6 +708,10 @@ export class ChatApp {
     const stats = formatStats(usage);
     if (stats) reply.setStats(stats);
     this.announce(reply, " (stopped)");
+    if (turn.spec) {
+      this.endTurn(turn);
+      return;
+    }
     this.store.addReply(kept, {
       stopped: true,
       doneReason: "cancelled",
@@ -570,8 +751,8 @@ export class ChatApp {
       kind = "client";
     }
     const partial = err instanceof RpcError ? err.data.messages ?? [] : [];
-    const entry = this.store.addReply(partial, { error: message });
-    this.store.save();
+    const entry = turn.spec ? null : this.store.addReply(partial, { error: message });
+    if (!turn.spec) this.store.save();
     if (reply.isEmpty) reply.turn.classList.add("failed-empty");
     const element = errorAlert(message, hint, kind, () => this.retry());
     reply.turn.after(element);
@@ -583,6 +764,7 @@ export class ChatApp {
     if (this.active === turn) this.active = null;
     this.updateControls();
     this.scroll.follow();
+    if (turn.spec) void this.threads?.finished();
   }
 
   /** Resends the conversation that failed; the failed reply and its alert are replaced. */
@@ -591,6 +773,10 @@ export class ChatApp {
     if (!failed || this.active) return;
     this.alert = null;
     failed.element.remove();
+    if (this.threads) {
+      void this.threads.retryLast();
+      return;
+    }
     failed.reply.turn.remove();
     if (failed.entry) this.store.remove(failed.entry);
     this.store.save();
@@ -607,6 +793,12 @@ export class ChatApp {
 
   newChat(): void {
     if (this.active) return;
+    if (this.threads) {
+      this.threads.newChat(); // the old conversation stays in the sidebar
+      this.scroll.jumpToLatest();
+      this.frame.input.focus();
+      return;
+    }
     this.alert = null;
     this.lastTurn = null;
     this.store.clear();

@@ -2,7 +2,9 @@
 // conversation (user message, assistant reply with thinking, text and tool cards, alerts).
 // Accessible names and data-* attributes here are a contract the e2e tests rely on.
 
+import type { ApprovalScope } from "../client";
 import type { Message } from "../protocol";
+import { APPROVAL_CHOICES, argumentsView } from "./approval";
 import { FrameBatcher, StreamingMarkdown, StreamingText, renderStatic } from "./renderer";
 
 type Attrs = Record<string, string | boolean | undefined>;
@@ -251,7 +253,7 @@ export class ToolCard {
     this.callId = callId;
     this.stateLabel = h("span", { class: "tool-state" });
     const argsText = prettyJson(args);
-    const argsBody = h("pre", { class: "tool-args" }, argsText);
+    const argsBody = argumentsView(args);
     const argsSection =
       argsText.length > LONG_RESULT_CHARS || argsText.split("\n").length > LONG_RESULT_LINES * 2
         ? h("details", { class: "tool-section" }, h("summary", { text: "Arguments" }), argsBody)
@@ -277,19 +279,19 @@ export class ToolCard {
     this.stateLabel.textContent = label ?? STATE_LABEL[state];
   }
 
-  /** Shows Approve / Deny; `decide` runs on a click, the buttons go away when it settles. */
-  askApproval(decide: (approved: boolean) => Promise<void>): void {
+  /** Shows the approval choices (approval.ts); `decide` runs on a click, the buttons go away when it settles. */
+  askApproval(decide: (approved: boolean, scope: ApprovalScope) => Promise<void>): void {
     this.setState("waiting");
     if (this.approval) return;
-    const approve = h("button", { type: "button", class: "primary small", text: "Approve" });
-    const deny = h("button", { type: "button", class: "small", text: "Deny" });
+    const buttons = APPROVAL_CHOICES.map((choice) =>
+      h("button", { type: "button", class: choice.primary ? "primary small" : "small", text: choice.label }),
+    );
     const note = h("span", { class: "tool-approval-note", text: "Run this tool?" });
-    const box = h("div", { class: "tool-approval" }, note, approve, deny);
-    const click = (approved: boolean) => async () => {
-      approve.disabled = true;
-      deny.disabled = true;
+    const box = h("div", { class: "tool-approval" }, note, ...buttons);
+    const click = (approved: boolean, scope: ApprovalScope) => async () => {
+      for (const button of buttons) button.disabled = true;
       try {
-        await decide(approved);
+        await decide(approved, scope);
         this.removeApproval();
         if (this.state === "waiting") {
           if (approved) this.setState("running");
@@ -300,11 +302,10 @@ export class ToolCard {
         this.removeApproval(true);
       }
     };
-    approve.addEventListener("click", click(true));
-    deny.addEventListener("click", click(false));
+    APPROVAL_CHOICES.forEach((choice, i) => buttons[i].addEventListener("click", click(choice.approved, choice.scope)));
     this.approval = box;
     this.element.append(box);
-    approve.focus({ preventScroll: true }); // a keyboard user answers right away
+    buttons[0].focus({ preventScroll: true }); // a keyboard user answers right away ("Allow once")
   }
 
   removeApproval(keepNote = false): void {

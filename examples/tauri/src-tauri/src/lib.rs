@@ -2,7 +2,8 @@
 //!
 //! - The window spawns it itself with `Command.sidecar` (ui/'s Tauri transport). The core only
 //!   registers the shell plugin (capabilities/default.json says what the window may do) and
-//!   answers `app_pid`, so the sidecar gets `--parent-pid` and exits if the app dies.
+//!   answers `app_pid`, so the sidecar gets `--parent-pid` and exits if the app dies, and
+//!   `mcp_config`, the app's MCP servers file (`--mcp-config`) when the user has one.
 //! - The Rust variant (`sidecar_start` / `sidecar_send` / `sidecar_stop`, used by
 //!   src/channel-transport.ts): the core spawns the sidecar with tauri_plugin_shell's `ShellExt`
 //!   and forwards its stdout to the window through a `tauri::ipc::Channel`, one message per
@@ -105,6 +106,25 @@ fn app_pid() -> u32 {
     std::process::id()
 }
 
+/// The app's MCP servers file, when the user has one: `mcp.json` in the app's config folder
+/// (`~/.config/<identifier>/` on Linux, `~/Library/Application Support/<identifier>/` on macOS,
+/// `%APPDATA%\\<identifier>\\` on Windows), in the `mcpServers` shape Claude Desktop and Cursor
+/// write. Both variants pass it to the sidecar as `--mcp-config FILE` (docs/protocol.md, "MCP servers").
+#[tauri::command]
+fn mcp_config(app: AppHandle) -> Option<String> {
+    let file = app.path().app_config_dir().ok()?.join("mcp.json");
+    file.is_file().then(|| file.to_string_lossy().into_owned())
+}
+
+/// The sidecar's arguments: `--parent-pid` (this process), then `--mcp-config FILE` if there is one.
+fn sidecar_args(app: &AppHandle) -> Vec<String> {
+    let mut args = vec!["--parent-pid".to_string(), std::process::id().to_string()];
+    if let Some(file) = mcp_config(app.clone()) {
+        args.extend(["--mcp-config".to_string(), file]);
+    }
+    args
+}
+
 /// Spawns a sidecar for the window (killing the previous one) and streams its lines to `on_event`.
 #[tauri::command]
 fn sidecar_start(app: AppHandle, state: State<'_, Sidecar>, on_event: Channel<SidecarEvent>) -> Result<u64, String> {
@@ -112,7 +132,7 @@ fn sidecar_start(app: AppHandle, state: State<'_, Sidecar>, on_event: Channel<Si
         .shell()
         .sidecar(SIDECAR)
         .map_err(|error| error.to_string())?
-        .args(["--parent-pid".to_string(), std::process::id().to_string()])
+        .args(sidecar_args(&app))
         .set_raw_out(true)
         .spawn()
         .map_err(|error| error.to_string())?;
@@ -219,7 +239,7 @@ pub fn run() {
     tauri::Builder::default()
         .plugin(tauri_plugin_shell::init())
         .manage(Sidecar::default())
-        .invoke_handler(tauri::generate_handler![app_pid, sidecar_start, sidecar_send, sidecar_stop])
+        .invoke_handler(tauri::generate_handler![app_pid, mcp_config, sidecar_start, sidecar_send, sidecar_stop])
         .build(tauri::generate_context!())
         .expect("error while building the Tauri application")
         .run(|app, event| {

@@ -1,0 +1,243 @@
+"""MCP servers as tool sources, on real sidecar processes against real MCP servers (the
+filesystem and everything servers from npm, run offline with node) and the scripted Ollama:
+discovery, chats that call MCP tools, results, approval with each scope, `list_tools`,
+`list_mcp_servers` and `mcp:server_status`."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from sidecar_testkit.fake_ollama import ScriptedOllama
+
+from .e2e import GUARD_S, sidecar_for
+from .mcp import FAULT_PY, McpSetup, ready
+from .test_e2e_tools import call, tool_chat
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> McpSetup:
+    return McpSetup(tmp_path)
+
+
+def offered(fake: ScriptedOllama, index: int = -1) -> list[str]:
+    return [t["function"]["name"] for t in fake.chat_records[index].chat.get("tools") or []]
+
+
+async def approve(sidecar: Any, chat: Any, scope: str | None = None, approved: bool = True) -> dict[str, Any]:
+    """Waits for the chat's next approval request not yet answered here, and answers it."""
+    seen: set[tuple[Any, str]] = sidecar.__dict__.setdefault("answered_approvals", set())
+    asked = await sidecar.wait_for(
+        lambda l: l.method == "chat:approval_request"
+        and l.value["params"]["chat_id"] == chat
+        and (chat, l.value["params"]["call_id"]) not in seen
+    )
+    params = asked.value["params"]
+    seen.add((chat, params["call_id"]))
+    answer: dict[str, Any] = {"chat_id": chat, "call_id": params["call_id"], "approved": approved}
+    if scope is not None:
+        answer["scope"] = scope
+    assert (await sidecar.call("approve_tool", answer))["result"] == {}
+    return params
+
+
+async def test_the_model_reads_a_file_through_the_filesystem_server(
+    fake_ollama: ScriptedOllama, root: Path, setup: McpSetup
+) -> None:
+    (root / "notes.txt").write_text("the treasure is under the oak\n")
+    setup.filesystem("fs", root, autoApprove=["read_text_file"])
+    path = str(root / "notes.txt")
+    with trio.fail_after(GUARD_S):
+        async with sidecar_for(fake_ollama, "--root", str(root), *setup.args()) as sidecar:
+            await sidecar.wait_for(ready("fs"))
+            chat = await sidecar.request(
+                "chat", tool_chat([call("fs__read_text_file", path=path)], tools=["mcp:fs"])
+            )
+            response = await sidecar.response(chat)
+    # autoApprove names the server's own tool: no approval asked.
+    assert sidecar.notifications("chat:approval_request", chat) == []
+    [tool_call] = sidecar.notifications("chat:tool_call", chat)
+    assert (tool_call["name"], tool_call["server"], tool_call["tool"]) == (
+        "fs__read_text_file", "fs", "read_text_file",
+    )
+    [result] = sidecar.notifications("chat:tool_result", chat)
+    assert (result["server"], result["tool"], result["is_error"]) == ("fs", "read_text_file", False)
+    assert "the treasure is under the oak" in result["content"]
+    assert result["mcp_content"][0]["type"] == "text"
+    assert "the treasure is under the oak" in sidecar.text(chat)
+    assert response["result"]["messages"][1]["tool_name"] == "fs__read_text_file"
+    # "mcp:fs" offered the filesystem server's tools and nothing else.
+    names = offered(fake_ollama, 0)
+    assert "fs__read_text_file" in names and all(n.startswith("fs__") for n in names)
+
+
+async def test_echo_and_add_round_trip_and_approval_once_asks_every_time(
+    fake_ollama: ScriptedOllama, root: Path, setup: McpSetup
+) -> None:
+    setup.everything()
+    calls = [call("everything__echo", message="hello mcp"), call("everything__get-sum", a=2, b=40)]
+    with trio.fail_after(GUARD_S):
+        async with sidecar_for(fake_ollama, *setup.args()) as sidecar:
+            await sidecar.wait_for(ready("everything"))
+            chat = await sidecar.request("chat", tool_chat(calls, tools=True))
+            first = await approve(sidecar, chat)
+            second = await approve(sidecar, chat, "once")
+            response = await sidecar.response(chat)
+    assert (first["server"], first["tool"], first["arguments"]) == ("everything", "echo", {"message": "hello mcp"})
+    assert second["tool"] == "get-sum"
+    assert isinstance(first.get("annotations", {}), dict)
+    results = sidecar.notifications("chat:tool_result", chat)
+    assert [r["is_error"] for r in results] == [False, False]
+    assert "hello mcp" in results[0]["content"] and "42" in results[1]["content"]
+    assert response["result"]["done_reason"] == "stop"
+    assert "42" in sidecar.text(chat)
+
+
+async def test_approval_scopes_chat_and_always_and_deny(
+    fake_ollama: ScriptedOllama, root: Path, setup: McpSetup
+) -> None:
+    setup.everything()
+    echo = call("everything__echo", message="x")
+    twice = tool_chat([echo, echo], tools=["everything__echo"])
+    with trio.fail_after(GUARD_S):
+        async with sidecar_for(fake_ollama, "--root", str(root), *setup.args()) as sidecar:
+            await sidecar.wait_for(ready("everything"))
+            # "chat": the second call of the same chat runs without asking...
+            chat1 = await sidecar.request("chat", twice)
+            await approve(sidecar, chat1, "chat")
+            await sidecar.response(chat1)
+            assert len(sidecar.notifications("chat:approval_request", chat1)) == 1
+            # ... but a new chat asks again. Deny it: the model hears the user declined.
+            chat2 = await sidecar.request("chat", tool_chat([echo], tools=["everything__echo"]))
+            await approve(sidecar, chat2, "always", approved=False)
+            await sidecar.response(chat2)
+            [denied] = sidecar.notifications("chat:tool_result", chat2)
+            assert denied["is_error"] and "declined" in denied["content"]
+            # "always": no chat asks again for the rest of the sidecar's life.
+            chat3 = await sidecar.request("chat", tool_chat([echo], tools=["everything__echo"]))
+            await approve(sidecar, chat3, "always")
+            await sidecar.response(chat3)
+            chat4 = await sidecar.request("chat", twice)
+            await sidecar.response(chat4)
+            listed = await sidecar.call("list_tools")
+    assert sidecar.notifications("chat:approval_request", chat4) == []
+    assert [r["is_error"] for r in sidecar.notifications("chat:tool_result", chat4)] == [False, False]
+    echo_info = next(t for t in listed["result"]["tools"] if t["name"] == "everything__echo")
+    assert echo_info["needs_approval"] is False
+
+
+async def test_approval_scope_chat_applies_to_the_built_in_write_file(
+    fake_ollama: ScriptedOllama, root: Path
+) -> None:
+    write = call("write_file", path="a.txt", content="one")
+    with trio.fail_after(GUARD_S):
+        async with sidecar_for(fake_ollama, "--root", str(root)) as sidecar:
+            chat = await sidecar.request("chat", tool_chat([write, write], tools=["write_file"]))
+            await approve(sidecar, chat, "chat")
+            await sidecar.response(chat)
+            again = await sidecar.request("chat", tool_chat([write], tools=["write_file"]))
+            await approve(sidecar, again, "always")
+            await sidecar.response(again)
+            last = await sidecar.request("chat", tool_chat([write], tools=["write_file"]))
+            await sidecar.response(last)
+    assert len(sidecar.notifications("chat:approval_request", chat)) == 1
+    assert sidecar.notifications("chat:approval_request", last) == []
+    assert (root / "a.txt").read_text() == "one"
+
+
+async def test_list_tools_list_mcp_servers_and_status_notifications(
+    fake_ollama: ScriptedOllama, root: Path, setup: McpSetup
+) -> None:
+    setup.everything(autoApprove=["echo"]).filesystem("files", root)
+    setup.faults("off", disabled=True)
+    with trio.fail_after(GUARD_S):
+        async with sidecar_for(fake_ollama, "--root", str(root), *setup.args()) as sidecar:
+            await sidecar.wait_for(ready("everything"))
+            await sidecar.wait_for(ready("files"))
+            servers = (await sidecar.call("list_mcp_servers"))["result"]["servers"]
+            tools = (await sidecar.call("list_tools"))["result"]["tools"]
+            chat = await sidecar.request("chat", tool_chat([], tools=True))
+            await sidecar.response(chat)
+    by_name = {s["name"]: s for s in servers}
+    assert set(by_name) == {"everything", "files", "off"}
+    assert by_name["off"]["status"] == "stopped" and not (setup.marks("off") / "pid").exists()
+    assert by_name["files"]["transport"] == "stdio" and by_name["files"]["error"] is None
+    assert by_name["everything"]["status"] == "ready" and "everything__echo" in by_name["everything"]["tools"]
+    statuses = [(n["server"], n["status"]) for n in sidecar.notifications("mcp:server_status")]
+    assert statuses.index(("everything", "starting")) < statuses.index(("everything", "ready"))
+    # The ready line comes before anything about the servers.
+    assert sidecar.lines[0].method == "sidecar:ready"
+    by_tool = {t["name"]: t for t in tools}
+    assert by_tool["read_file"]["source"] == "builtin" and "server" not in by_tool["read_file"]
+    echo = by_tool["everything__echo"]
+    assert (echo["source"], echo["server"], echo["needs_approval"]) == ("mcp", "everything", False)
+    assert by_tool["everything__get-sum"]["needs_approval"] is True
+    assert echo["input_schema"]["type"] == "object"
+    assert by_tool["write_file"]["needs_approval"] is True
+    # `true` offered exactly what list_tools listed.
+    assert sorted(offered(fake_ollama)) == sorted(by_tool)
+
+
+async def test_unknown_mcp_names_are_refused(fake_ollama: ScriptedOllama, setup: McpSetup) -> None:
+    setup.everything()
+    with trio.fail_after(GUARD_S):
+        async with sidecar_for(fake_ollama, *setup.args()) as sidecar:
+            await sidecar.wait_for(ready("everything"))
+            server = await sidecar.call("chat", tool_chat([], tools=["mcp:nope"]))
+            tool = await sidecar.call("chat", tool_chat([], tools=["everything__nope"]))
+    assert server["error"]["code"] == -32602 and "nope" in server["error"]["message"]
+    assert tool["error"]["code"] == -32602 and "everything__nope" in tool["error"]["message"]
+
+
+async def test_images_and_structured_content_reach_the_model_as_text(
+    fake_ollama: ScriptedOllama, setup: McpSetup
+) -> None:
+    setup.everything(autoApprove=["get-tiny-image", "get-structured-content"])
+    calls = [call("everything__get-tiny-image"), call("everything__get-structured-content", location="New York")]
+    with trio.fail_after(GUARD_S):
+        async with sidecar_for(fake_ollama, *setup.args()) as sidecar:
+            await sidecar.wait_for(ready("everything"))
+            chat = await sidecar.request("chat", tool_chat(calls, tools=["mcp:everything"]))
+            await sidecar.response(chat)
+    image, structured = sidecar.notifications("chat:tool_result", chat)
+    assert "[image image/png" in image["content"]
+    assert any(item["type"] == "image" and item["data"] for item in image["mcp_content"])
+    assert structured["is_error"] is False and "temperature" in structured["content"]
+
+
+async def test_a_streamable_http_server(fake_ollama: ScriptedOllama, setup: McpSetup) -> None:
+    """The fault server on Streamable HTTP, started by the test on a free loopback port."""
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = await trio.lowlevel.open_process(
+        [sys.executable, str(FAULT_PY), f"http:{port}", str(setup.marks("web"))],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        with trio.fail_after(GUARD_S):
+            while True:  # until it listens
+                try:
+                    await (await trio.open_tcp_stream("127.0.0.1", port)).aclose()
+                    break
+                except OSError:
+                    await trio.sleep(0.05)
+            setup.http("web", f"http://127.0.0.1:{port}/mcp", autoApprove=["ok"])
+            async with sidecar_for(fake_ollama, *setup.args()) as sidecar:
+                await sidecar.wait_for(ready("web"))
+                servers = (await sidecar.call("list_mcp_servers"))["result"]["servers"]
+                chat = await sidecar.request("chat", tool_chat([call("web__ok", text="over http")], tools=["mcp:web"]))
+                await sidecar.response(chat)
+    finally:
+        server.kill()
+        await server.wait()
+    assert servers[0]["transport"] == "http"
+    [result] = sidecar.notifications("chat:tool_result", chat)
+    assert (result["server"], result["content"]) == ("web", "ok: over http")
