@@ -4,6 +4,7 @@ stdout watch. Process-level behaviour is in test_process_lifetime.py."""
 from __future__ import annotations
 
 import os
+import select
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -130,8 +131,13 @@ async def test_wait_reader_gone_returns_when_the_last_reader_closes(pipe: tuple[
             await trio.testing.wait_all_tasks_blocked()
             extra_reader = os.dup(read_end)
             os.close(read_end)
-            await trio.sleep(0.05)
-            assert not returned.is_set()  # another reader is left
+            # Another reader is left: the kernel reports no hang-up, so the watch (a poll() on
+            # the same fd) has nothing to wake on. Asserted on the fd itself, not over a window.
+            poller = select.poll()
+            poller.register(write_end, select.POLLERR | select.POLLHUP)
+            assert poller.poll(0) == []
+            await trio.testing.wait_all_tasks_blocked()
+            assert not returned.is_set()
             os.close(extra_reader)
             await returned.wait()
 

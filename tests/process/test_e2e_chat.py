@@ -80,12 +80,14 @@ async def test_cancel_mid_stream_keeps_the_partial_text_and_disconnects_from_oll
 async def test_eof_with_a_chat_in_flight_completes_it_then_exits_0(fake_ollama: ScriptedOllama) -> None:
     fake_ollama.pause_after = 3
     with trio.fail_after(GUARD_S):
-        async with sidecar_for(fake_ollama) as sidecar:
+        async with sidecar_for(fake_ollama, "--log-level", "INFO") as sidecar:
             chat = await sidecar.request("chat", chat_params("text"))
             await fake_ollama.wait_paused()
             await sidecar.close_stdin()
-            await trio.sleep(0.2)
-            assert sidecar.process.returncode is None  # still draining
+            # The sidecar has seen the EOF and says it drains (server.py logs it): wait for that.
+            while b"stdin closed; waiting for 1 requests" not in sidecar.stderr:
+                await trio.sleep(0.01)
+            assert sidecar.process.poll() is None  # still draining
             fake_ollama.release()
             code = await sidecar.wait_exit()
     assert code == 0
@@ -131,13 +133,24 @@ async def test_separators_and_multibyte_text_survive_intact(fake_ollama: Scripte
 
 
 async def test_chats_run_concurrently_each_with_its_own_id(fake_ollama: ScriptedOllama) -> None:
-    fake_ollama.pace = 0.01
+    # Chat A is held mid-stream by the scripted Ollama; chat B must start, stream and finish
+    # while A is still open. Chats run one after another would never answer B (the guard fails).
+    fake_ollama.pause_after = 2
     with trio.fail_after(GUARD_S):
         async with sidecar_for(fake_ollama) as sidecar:
             a = await sidecar.request("chat", chat_params("echo", "one two three four five"))
+            await fake_ollama.wait_paused()
+            await sidecar.wait_for(lambda l: sidecar.text(a) != "")  # A is streaming
+            fake_ollama.pause_after = 1_000  # A stays held; B passes
             b = await sidecar.request("chat", chat_params("echo", "six seven eight nine ten"))
-            await sidecar.response(a)
             await sidecar.response(b)
+            a_before_b_ended = sidecar.text(a)
+            a_answered_early = [r for r in sidecar.responses() if r["id"] == a]
+            fake_ollama.release()
+            await sidecar.response(a)
+    assert a_answered_early == []
+    assert a_before_b_ended and "one two three four five".startswith(a_before_b_ended)
+    assert a_before_b_ended != "one two three four five"
     assert sidecar.text(a) == "one two three four five"
     assert sidecar.text(b) == "six seven eight nine ten"
 

@@ -9,6 +9,7 @@ import sys
 from contextlib import suppress
 from pathlib import Path
 
+import msgspec
 import pytest
 import trio
 
@@ -109,21 +110,53 @@ async def test_a_closed_stdout_stops_the_chat_and_exits(fake_ollama: ScriptedOll
     assert record.lines_sent < 100000
 
 
-async def test_stray_output_on_fd_1_goes_to_stderr_not_the_protocol() -> None:
-    script = (
-        "import os, sys\n"
-        "from sidecar.stdio import claim_stdout\n"
-        "fd = claim_stdout()\n"
-        "print('stray banner', flush=True)\n"
-        "os.write(1, b'stray write\\n')\n"
-        "os.write(fd, b'{\"protocol\":1}\\n')\n"
+# Loaded by the sidecar's interpreter at start-up (PYTHONPATH): stray output the way a library
+# makes it, at start-up (right after the sidecar claims fd 1, when it sets up logging) and while
+# serving (whenever the process opens a TCP connection: the chat's, the status probe's).
+STRAY_SITECUSTOMIZE = """
+import logging, os, sys
+_basic_config = logging.basicConfig
+def _noisy_basic_config(*args, **kwargs):
+    print("stray print at start-up", flush=True)
+    os.write(1, b"stray os.write at start-up\\n")
+    return _basic_config(*args, **kwargs)
+logging.basicConfig = _noisy_basic_config
+def _noisy_connect(event, args):
+    if event == "socket.connect":
+        print("stray print while serving", flush=True)
+        os.write(1, b"stray os.write while serving\\n")
+sys.addaudithook(_noisy_connect)
+"""
+
+
+async def test_stray_output_on_fd_1_goes_to_stderr_not_the_protocol(
+    fake_ollama: ScriptedOllama, tmp_path: Path
+) -> None:
+    (tmp_path / "sitecustomize.py").write_text(STRAY_SITECUSTOMIZE)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO_ROOT)])}
+    env.pop("OLLAMA_HOST", None)
+    requests = (
+        b'{"jsonrpc":"2.0","id":1,"method":"chat","params":{"model":"echo",'
+        b'"messages":[{"role":"user","content":"still clean"}]}}\n'
+        b'{"jsonrpc":"2.0","id":2,"method":"status"}\n'
     )
     with trio.fail_after(GUARD_S):
         result = await trio.run_process(
-            [sys.executable, "-c", script], capture_stdout=True, capture_stderr=True
+            [sys.executable, "-m", "sidecar", *E2E_VARIANTS[variant()](fake_ollama)],
+            stdin=requests, capture_stdout=True, capture_stderr=True, env=env,
         )
-    assert result.stdout == b'{"protocol":1}\n'
-    assert b"stray banner\n" in result.stderr and b"stray write\n" in result.stderr
+    assert result.returncode == 0
+    lines = result.stdout.split(b"\n")
+    assert lines.pop() == b""
+    values = [msgspec.json.decode(line) for line in lines]  # every stdout line is JSON
+    assert values[0]["method"] == "sidecar:ready"
+    by_id = {v["id"]: v for v in values if "method" not in v}
+    assert by_id[1]["result"]["messages"][0]["content"] == "still clean"
+    assert by_id[2]["result"]["ollama"]["reachable"] is True
+    assert b"stray" not in result.stdout
+    for text in (b"stray print at start-up\n", b"stray os.write at start-up\n",
+                 b"stray print while serving\n", b"stray os.write while serving\n"):
+        assert text in result.stderr
 
 
 async def test_eof_drain_timeout_cancels_what_is_left(fake_ollama: ScriptedOllama) -> None:

@@ -124,6 +124,38 @@ async def test_write_file_waits_for_approval_and_runs_when_approved(
     ]
 
 
+@pytest.mark.parametrize("approved", [True, False])
+async def test_exec_shell_asks_for_approval_and_runs_nothing_before_it(
+    fake_ollama: ScriptedOllama, root: Path, approved: bool
+) -> None:
+    # --allow-shell without --auto-approve: the safety gate (§4, Approval).
+    command = "echo ran > ran.txt"
+    with trio.fail_after(GUARD_S):
+        async with sidecar_for(fake_ollama, "--root", str(root), "--allow-shell") as sidecar:
+            chat = await sidecar.request("chat", tool_chat([call("exec_shell", command=command)], tools=True))
+            asked = await sidecar.wait_for(
+                lambda l: l.method == "chat:approval_request" or (l.is_response and l.value["id"] == chat)
+            )
+            ran_before_the_answer = (root / "ran.txt").exists()
+            answer = await sidecar.call("approve_tool", {
+                "chat_id": chat, "call_id": asked.value.get("params", {}).get("call_id", "?"),
+                "approved": approved, "reason": "not on my machine",
+            })
+            response = await sidecar.response(chat)
+    assert asked.method == "chat:approval_request"
+    assert asked.value["params"]["name"] == "exec_shell"
+    assert asked.value["params"]["arguments"] == {"command": command}
+    assert ran_before_the_answer is False
+    assert answer["result"] == {}
+    assert (root / "ran.txt").exists() is approved
+    [note] = sidecar.notifications("chat:tool_result", chat)
+    assert note["is_error"] is not approved
+    assert note["content"] == (
+        "[exit code 0]" if approved else "The user declined to run exec_shell: not on my machine"
+    )
+    assert response["result"]["done_reason"] == "stop"
+
+
 async def test_a_denied_approval_is_a_tool_error_the_model_sees(fake_ollama: ScriptedOllama, root: Path) -> None:
     with trio.fail_after(GUARD_S):
         async with sidecar_for(fake_ollama, "--root", str(root)) as sidecar:

@@ -60,3 +60,42 @@ def test_output_lines_escape_line_and_paragraph_separators_but_keep_nel() -> Non
 
 def test_encode_lines_writes_one_buffer_of_whole_lines() -> None:
     assert encode_lines([1, "x"]) == b'1\n"x"\n'
+
+
+# --- found by scripts/mutate (docs/testing.md) -------------------------------------------------
+
+
+def test_a_new_splitter_holds_nothing() -> None:
+    assert LineSplitter(10).pending == 0
+
+
+def test_an_oversized_line_ending_in_a_later_read_counts_every_byte() -> None:
+    splitter = LineSplitter(10)
+    assert splitter.feed(b"x" * 20) == []
+    [line, ok] = splitter.feed(b"yy\nok\n")
+    assert isinstance(line, OversizedLine) and line.size == 22
+    assert ok == b"ok"
+
+
+def test_an_oversized_unterminated_last_line_is_reported_at_eof_with_its_size() -> None:
+    splitter = LineSplitter(4)
+    splitter.feed(b"ok\n1234567")
+    [line] = splitter.flush()
+    assert isinstance(line, OversizedLine) and line.size == 7
+    assert splitter.pending == 0
+    assert splitter.flush() == []
+
+
+def test_a_short_rest_after_a_line_is_kept_for_the_next_read() -> None:
+    splitter = LineSplitter(4)
+    assert splitter.feed(b"a\nbcd") == [b"a"]
+    assert splitter.pending == 3
+    assert splitter.feed(b"\n") == [b"bcd"]
+
+
+def test_pieces_that_together_pass_the_limit_are_dropped_at_once() -> None:
+    splitter = LineSplitter(10)
+    splitter.feed(b"x" * 6)
+    splitter.feed(b"y" * 6)
+    assert len(splitter._buffer) == 0  # dropped as it arrives, not held until its `\n`
+    assert splitter.pending == 12

@@ -141,6 +141,59 @@ def test_error_responses_carry_kind_hint_and_extras() -> None:
     }
 
 
+# --- exact messages and ids (found by scripts/mutate; docs/testing.md) ---------------------------
+DEEP = b"[" * 5000 + b"]" * 5000
+EXACT = [
+    (b"true", None, -32600, "expected a JSON object, got a boolean"),
+    (b"1.5", None, -32600, "expected a JSON object, got a number"),
+    (b'"s"', None, -32600, "expected a JSON object, got a string"),
+    (b"null", None, -32600, "expected a JSON object, got null"),
+    (b"[1]", None, -32600, "batch requests are not supported; send one request per line"),
+    (b'{"id":true,"method":"x"}', None, -32600, "id must be an integer or a string, got a boolean"),
+    (b'{"id":1.5}', None, -32600, "id must be an integer or a string, got a number"),
+    (b'{"id":[1]}', None, -32600, "id must be an integer or a string, got an array"),
+    (b'{"id":{}}', None, -32600, "id must be an integer or a string, got an object"),
+    (b'{"id":null}', None, -32600, "id must be an integer or a string, got null"),
+    (b'{"id":1,"jsonrpc":"1.0","method":"x"}', 1, -32600, '"jsonrpc" must be "2.0" (or left out)'),
+    (b'{"id":1}', 1, -32600, 'missing "method"'),
+    (b'{"id":1,"method":true}', 1, -32600, '"method" must be a string, got a boolean'),
+    (b'{"id":1,"method":1.5}', 1, -32600, '"method" must be a string, got a number'),
+    (b'{"id":1,\xff}', None, -32700, "invalid UTF-8 at byte 8"),
+    (b"[" * 5000, None, -32700, "invalid JSON: unbalanced brackets"),
+    (DEEP, None, -32600, "JSON nested too deeply (more than about 1,000 levels)"),
+    # The id of a line too deep to decode is found past nested values, past "id" used as a
+    # value, and after leading whitespace.
+    (b'  {"a":[1],"b":{"c":{}},"x":"id","id":7,"d":' + DEEP + b"}", 7, -32600,
+     "JSON nested too deeply (more than about 1,000 levels)"),
+    (b'{"a":[[1]],"id":"s","d":' + DEEP + b"}", "s", -32600,
+     "JSON nested too deeply (more than about 1,000 levels)"),
+    (b'{"b":{"c":[0],"id":5},"id":7,"d":' + DEEP + b"}", 7, -32600,  # a nested "id" is not it
+     "JSON nested too deeply (more than about 1,000 levels)"),
+]
+
+
+@pytest.mark.parametrize(("line", "id", "code", "detail"), EXACT)
+def test_each_bad_line_has_its_exact_message_and_id(line: bytes, id: object, code: int, detail: str) -> None:
+    prefix = {-32700: "Parse error: ", -32600: "Invalid request: "}[code]
+    assert rejected(line) == (code, id, prefix + detail)
+
+
+def test_an_oversized_line_names_its_size_and_the_limit() -> None:
+    assert rejected(OversizedLine(2000)) == (
+        -32600, None, "Invalid request: line of 2000 bytes exceeds the limit of 1024 bytes (--max-line-bytes)",
+    )
+
+
+def test_params_too_deep_to_decode_are_an_invalid_request() -> None:
+    params = b'{"messages":[{"role":"user"}],"options":{"a":' + DEEP + b"}}"
+    request = Request(id=1, method="chat", params=msgspec.Raw(params))
+    with pytest.raises(errors.RpcError) as exc:
+        decode_params(request, METHODS["chat"].decoder)
+    assert (exc.value.code, exc.value.message) == (
+        -32600, "Invalid request: JSON nested too deeply (more than about 1,000 levels)",
+    )
+
+
 def _big(envelope: bytes) -> bytes:
     """`envelope` (a JSON object with a `%s` where the messages go) with 300 KB of messages."""
     message = b'{"role":"user","content":"' + b"x" * 1000 + b'"}'

@@ -1,15 +1,21 @@
 // A 5,000-token burst (the scripted Ollama with no pacing echoes 5,000 words, one per line of its
 // stream): the window must write to the DOM at most once per animation frame, so its flushes are
-// bounded by the frames that passed, not by the tokens, and no task may block the page for more
-// than 200 ms.
+// bounded by the frames that passed, not by the tokens. The long tasks the burst causes are
+// measured and reported, never judged here: speed belongs to the benchmark (`scripts/bench
+// --ui-burst` runs this test with BURST_REPORT=FILE and holds the figure to its budget;
+// docs/benchmarks.md). A browser that cannot observe long tasks fails the test instead of
+// reporting none.
+import { writeFileSync } from "node:fs";
 import { expect, test } from "./fixtures";
 
 test.use({ shellOptions: { pace: 0 } });
 
 const WORDS = 5000;
 
-test("a 5,000-token burst: flushes bounded by frames, no long task over 200 ms", async ({ chat, page }) => {
+test("a 5,000-token burst: flushes bounded by frames, long tasks measured", async ({ chat, page }) => {
   await chat.open();
+  const observable = await page.evaluate(() => PerformanceObserver.supportedEntryTypes.includes("longtask"));
+  expect(observable, "this browser cannot observe long tasks (PerformanceObserver 'longtask')").toBe(true);
   await chat.pickModel("echo:latest");
   const text = Array.from({ length: WORDS }, (_, i) => `w${i + 1}`).join(" ");
   await chat.message.fill(text);
@@ -44,7 +50,8 @@ test("a 5,000-token burst: flushes bounded by frames, no long task over 200 ms",
   await expect(chat.lastAssistant).toContainText(`w${WORDS}`);
   const shown = ((await chat.lastAssistant.textContent()) ?? "").trim().split(/\s+/);
   expect(shown).toHaveLength(WORDS);
-  await page.waitForTimeout(100); // let the observer report the last tasks
+  // The observer reports in tasks of its own: an idle callback runs once they have run.
+  await page.evaluate(() => new Promise((resolve) => requestIdleCallback(() => resolve(null))));
   const longTasks = await page.evaluate(
     (from) =>
       (window as unknown as { __longTasks: Array<{ start: number; duration: number }> }).__longTasks
@@ -60,5 +67,9 @@ test("a 5,000-token burst: flushes bounded by frames, no long task over 200 ms",
   expect(stats.tokens).toBeGreaterThan(0);
   expect(stats.flushes).toBeLessThanOrEqual(stats.frames + 3); // + the synchronous first/last flushes
   expect(stats.flushes).toBeLessThan(WORDS / 10);
-  expect(Math.max(0, ...longTasks), `long tasks (ms): ${longTasks.map(Math.round)}`).toBeLessThan(200);
+  const report = process.env.BURST_REPORT;
+  if (report) {
+    const longest = Math.max(0, ...longTasks);
+    writeFileSync(report, JSON.stringify({ ...stats, longTasks, longestTaskMs: longest }) + "\n");
+  }
 });

@@ -1,7 +1,7 @@
 // Model output is untrusted: markdown is sanitized, so a reply containing <script>, an onerror=
 // handler or a javascript: link runs nothing. The echo scenario makes the model say exactly what
 // the user wrote.
-import { expect, test } from "./fixtures";
+import { expect, painted, test } from "./fixtures";
 
 const PAYLOAD = [
   "Here comes <script>window.__pwned = 'script'; alert('script')</script> a script.",
@@ -30,7 +30,21 @@ test("<script>, onerror= and javascript: in model output are inert", async ({ ch
   const reply = chat.lastAssistant;
   await expect(reply).toContainText("a script.");
   await expect(reply).toContainText("alert('in a code block is fine')"); // shown as code, as text
-  await page.waitForTimeout(500);
+  // Every image in the reply has loaded or failed (an onerror= would have run by then), and the
+  // page has painted since: the events a payload would fire on, not a time window.
+  await page.evaluate(() =>
+    Promise.all(
+      [...document.querySelectorAll<HTMLImageElement>('[data-role="assistant"] img')].map((img) =>
+        img.complete
+          ? null
+          : new Promise((resolve) => {
+              img.addEventListener("load", resolve, { once: true });
+              img.addEventListener("error", resolve, { once: true });
+            }),
+      ),
+    ),
+  );
+  await painted(page);
   expect(dialogs).toEqual([]);
   expect(await page.evaluate(() => (window as unknown as { __pwned?: unknown }).__pwned)).toBeUndefined();
   const unsafe = await page.evaluate(() => {

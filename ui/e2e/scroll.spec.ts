@@ -2,7 +2,7 @@
 // and it stays put while text keeps arriving, with a "Jump to latest" button; the button (or
 // scrolling back to the bottom) pins it again; the end of a reply does not move an unpinned view.
 import type { Page } from "@playwright/test";
-import { expect, test } from "./fixtures";
+import { expect, painted, test } from "./fixtures";
 
 /** The conversation's scroll position (its scrolling ancestor, or the page). */
 function scrollState(page: Page) {
@@ -72,6 +72,6 @@ test("scroll lock holds while text arrives; Jump to latest and scrolling down re
   const beforeEnd = await scrollState(page);
   await chat.stop.click();
   await chat.settled();
-  await page.waitForTimeout(300);
+  await painted(page);
   expect(Math.abs((await scrollState(page)).top - beforeEnd.top)).toBeLessThanOrEqual(1);
 });

@@ -1,7 +1,7 @@
 // Stop really stops: the Stop button and Esc each send exactly one cancel_chat for the running
 // chat (counted on the wire by the dev shell), no text arrives after it, the partial reply stays
 // with a "Stopped" mark, and the next message streams at once.
-import { expect, test, until, type Chat, type Shell } from "./fixtures";
+import { expect, painted, test, until, type Chat, type Shell } from "./fixtures";
 
 const normalize = (text: string) => text.replace(/\s+/g, " ").trim();
 
@@ -35,8 +35,9 @@ async function stopMidStream(chat: Chat, shell: Shell, how: "button" | "escape")
   // (tokens already in flight may complete the result but are not shown).
   expect(normalize(received[at].result.messages.at(-1).content).startsWith(shown)).toBe(true);
 
-  // No text after the stop, even a while later.
-  await chat.page.waitForTimeout(600);
+  // No text after the stop: the cancelled result was the chat's last line (above), and the
+  // window has painted since.
+  await painted(chat.page);
   expect(normalize((await reply.textContent()) ?? "")).toBe(shown);
   return { mark, shown };
 }

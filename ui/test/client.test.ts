@@ -375,12 +375,35 @@ describe("splitLines", () => {
     expect(JSON.parse(text).content).toBe("héllo 日本 🙂 done");
   });
 
-  it("is linear for a long line read in many pieces", () => {
-    const split = splitLines();
+  it("is linear for a long line read in many pieces: each piece is scanned once", () => {
+    // The work, not only the result: every scan a splitter could make (indexOf, includes, a
+    // regex, split...) is counted, in characters, on the strings as long as a piece or longer.
+    // Rescanning the held part on every read (quadratic) scans ~64x the input here.
     const piece = "x".repeat(64 * 1024);
-    for (let i = 0; i < 128; i++) expect(split(piece)).toEqual([]);
-    const [line] = split("\n");
-    expect(line.length).toBe(128 * 64 * 1024);
+    const pieces = 128;
+    let scanned = 0;
+    const scans = ["indexOf", "lastIndexOf", "includes", "search", "match", "matchAll", "split", "replace", "replaceAll"] as const;
+    const spies = scans.map((name) => {
+      const original = String.prototype[name] as (...args: unknown[]) => unknown;
+      return vi.spyOn(String.prototype, name).mockImplementation(function (this: string, ...args: unknown[]) {
+        const text = String(this);
+        if (text.length >= piece.length) {
+          const from = name === "indexOf" && typeof args[1] === "number" ? args[1] : 0;
+          scanned += text.length - from;
+        }
+        return original.apply(this, args);
+      } as never);
+    });
+    try {
+      const split = splitLines();
+      for (let i = 0; i < pieces; i++) expect(split(piece)).toEqual([]);
+      const [line] = split("\n");
+      expect(line.length).toBe(pieces * piece.length);
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+    expect(scanned).toBeGreaterThanOrEqual(pieces * piece.length); // the spies saw the scans
+    expect(scanned).toBeLessThanOrEqual(2 * pieces * piece.length);
   });
 });
 
