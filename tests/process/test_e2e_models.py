@@ -117,6 +117,9 @@ async def test_pull_errors_are_specific_and_keep_the_last_progress(fake_ollama: 
     assert "file does not exist" in missing["error"]["message"]
     assert error_of(failed) == (-32002, "upstream_error")
     assert "max retries exceeded" in failed["error"]["message"]
+    # The hint speaks of a download, not of a model generating a reply.
+    assert "pull again" in failed["error"]["data"]["hint"]
+    assert "generating" not in failed["error"]["data"]["hint"]
     last = progress_of(sidecar, failed_id)[-1]
     assert failed["error"]["data"]["progress"] == last
     assert 4_000_000 < last["completed"] < last["total"]
