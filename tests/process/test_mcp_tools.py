@@ -186,13 +186,28 @@ async def test_list_tools_list_mcp_servers_and_status_notifications(
 
 async def test_unknown_mcp_names_are_refused(fake_ollama: ScriptedOllama, setup: McpSetup) -> None:
     setup.everything()
+    setup.everything("off", disabled=True)
     with trio.fail_after(GUARD_S):
         async with sidecar_for(fake_ollama, *setup.args()) as sidecar:
             await sidecar.wait_for(ready("everything"))
+            off = await sidecar.call("chat", tool_chat([], tools=["mcp:off"]))
             server = await sidecar.call("chat", tool_chat([], tools=["mcp:nope"]))
             tool = await sidecar.call("chat", tool_chat([], tools=["everything__nope"]))
+            nowhere = await sidecar.call("chat", tool_chat([], tools=["nope__tool"]))
+            alive = await sidecar.call("list_mcp_servers")
     assert server["error"]["code"] == -32602 and "nope" in server["error"]["message"]
+    assert "is not in --mcp-config" in server["error"]["message"]
+    assert "enabled servers: everything" in server["error"]["message"]
     assert tool["error"]["code"] == -32602 and "everything__nope" in tool["error"]["message"]
+    # A SERVER__TOOL of no configured server is not called a built-in: the message says both.
+    assert nowhere["error"]["code"] == -32602
+    assert "unknown tool 'nope__tool'" in nowhere["error"]["message"]
+    assert "enabled servers: everything" in nowhere["error"]["message"]
+    assert off["error"]["code"] == -32602
+    assert "MCP server 'off' is disabled in --mcp-config" in off["error"]["message"]
+    assert [(s["name"], s["status"]) for s in alive["result"]["servers"]] == [
+        ("everything", "ready"), ("off", "stopped")
+    ]
 
 
 async def test_images_and_structured_content_reach_the_model_as_text(
