@@ -308,3 +308,20 @@ async def test_tool_rounds_are_stored_in_the_thread(
     assert stored[3]["content"] == done["messages"][2]["content"]
     assert stored[3]["usage"] == done["usage"] and "usage" not in stored[1]
     assert {m["status"] for m in stored} == {"complete"}
+
+
+async def test_a_chat_with_no_model_anywhere_stores_nothing(
+    fake_ollama: ScriptedOllama, data_dir: Path
+) -> None:
+    with trio.fail_after(GUARD_S):
+        async with stored_sidecar(fake_ollama, data_dir) as sidecar:  # no --model
+            tid = (await result(sidecar, "create_thread", {}))["thread"]["id"]
+            refused = await error(sidecar, "chat", {"thread_id": tid, "messages": user("lost?")})
+            after = await result(sidecar, "get_thread", {"thread_id": tid})
+            answered = await result(
+                sidecar, "chat", {"thread_id": tid, "model": "echo", "messages": user("again")}
+            )
+    assert refused["code"] == -32602 and "no model" in refused["message"]
+    assert after["messages"] == []  # no lone user message left behind
+    assert answered["messages"][-1]["content"] == "again"
+    assert fake_ollama.chat_records[-1].json["messages"] == user("again")  # not two in a row
