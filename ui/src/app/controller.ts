@@ -357,6 +357,7 @@ export class ChatApp implements ThreadHost {
   }
 
   showThreadSettings(threadId: string | null, system: string | null): void {
+    this.chatSettings.lockSystem(threadId !== null);
     if (threadId === null) {
       this.chatSettings.show({});
       return;
