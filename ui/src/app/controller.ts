@@ -399,7 +399,7 @@ export class ChatApp implements ThreadHost {
       this.hideBanner();
       if (this.frame.statusDot.dataset.status === "warning") this.setStatus("ready", this.readyText);
       if (models.length === 0) {
-        this.showBanner("Ollama has no models installed. Run `ollama pull <model>` to get one.");
+        this.showBanner(this.modelPanel.noModelsNotice());
       }
     } catch (err) {
       if (err instanceof ClosedError) return;
