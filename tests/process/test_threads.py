@@ -121,6 +121,26 @@ async def test_an_unknown_thread_is_thread_not_found(
     assert fake_ollama.chat_records == []
 
 
+async def test_a_message_of_another_thread_is_invalid_params_and_a_renamed_title_stays(
+    fake_ollama: ScriptedOllama, data_dir: Path
+) -> None:
+    with trio.fail_after(GUARD_S):
+        async with stored_sidecar(fake_ollama, data_dir) as sidecar:
+            tid = (await result(sidecar, "create_thread", {"model": "echo"}))["thread"]["id"]
+            other = await result(sidecar, "create_thread", {"model": "echo", "messages": user("elsewhere")})
+            foreign = (await result(sidecar, "get_thread", {"thread_id": other["thread"]["id"]}))["messages"][0]["id"]
+            bad_after = await error(sidecar, "chat", {"thread_id": tid, "after": foreign, "messages": user("hi")})
+            bad_leaf = await error(sidecar, "get_thread", {"thread_id": tid, "leaf": foreign})
+            assert await result(sidecar, "rename_thread", {"thread_id": tid, "title": "  Plants \n"}) == {}
+            await result(sidecar, "chat", {"thread_id": tid, "messages": user("Why is the sky blue")})
+            got = await result(sidecar, "get_thread", {"thread_id": tid})
+    assert (bad_after["code"], bad_after["data"]["kind"]) == (-32602, "invalid_params")
+    assert (bad_leaf["code"], bad_leaf["data"]["kind"]) == (-32602, "invalid_params")
+    assert len(fake_ollama.chat_records) == 1  # the refused chat asked no model
+    assert got["thread"]["title"] == "Plants"
+    assert [m["content"] for m in got["messages"]] == ["Why is the sky blue", "Why is the sky blue"]
+
+
 async def test_a_thread_with_a_reply_in_flight_is_thread_busy(
     fake_ollama: ScriptedOllama, data_dir: Path
 ) -> None:
