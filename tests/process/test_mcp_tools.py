@@ -241,3 +241,27 @@ async def test_a_streamable_http_server(fake_ollama: ScriptedOllama, setup: McpS
     assert servers[0]["transport"] == "http"
     [result] = sidecar.notifications("chat:tool_result", chat)
     assert (result["server"], result["content"]) == ("web", "ok: over http")
+
+
+async def test_a_servers_stderr_is_logged_under_its_name_and_it_gets_a_small_environment(
+    fake_ollama: ScriptedOllama, root: Path, setup: McpSetup, tmp_path: Path
+) -> None:
+    seen = tmp_path / "server-env"
+    script = (
+        f'echo "started, says noisy" >&2; env > "{seen}"; '
+        f'exec "{sys.executable}" "{FAULT_PY}" serve "{setup.marks("noisy")}"'
+    )
+    setup._add("noisy", {"command": "/bin/sh", "args": ["-c", script], "env": {"GIVEN_BY_CONFIG": "yes"}})
+    with trio.fail_after(GUARD_S):
+        async with sidecar_for(
+            fake_ollama, "--root", str(root), "--log-level", "INFO", *setup.args(),
+            env={"ONLY_IN_THE_SIDECAR": "s3cret"},
+        ) as sidecar:
+            await sidecar.wait_for(ready("noisy"))
+            while b"[noisy] started, says noisy" not in sidecar.stderr:
+                await trio.sleep(0.01)  # wait for the log line itself
+    assert all("started, says noisy" not in line.raw.decode() for line in sidecar.lines)
+    env = dict(line.split("=", 1) for line in seen.read_text().splitlines() if "=" in line)
+    assert env["GIVEN_BY_CONFIG"] == "yes"
+    assert "PATH" in env and "HOME" in env
+    assert "ONLY_IN_THE_SIDECAR" not in env
