@@ -211,6 +211,25 @@ async def test_cancelled_and_failed_replies_are_stored(
     assert got["messages"][3]["error"] == {"kind": failed["data"]["kind"], "message": failed["message"]}
 
 
+async def test_a_reply_that_failed_before_its_first_token_is_stored_but_not_sent_again(
+    fake_ollama: ScriptedOllama, data_dir: Path
+) -> None:
+    with trio.fail_after(GUARD_S):
+        async with stored_sidecar(fake_ollama, data_dir) as sidecar:
+            tid = (await result(sidecar, "create_thread", {"model": "echo"}))["thread"]["id"]
+            failed = await error(sidecar, "chat", {"thread_id": tid, "messages": user("first"), "model": "server-error"})
+            await result(sidecar, "chat", {"thread_id": tid, "messages": user("second")})
+            got = await result(sidecar, "get_thread", {"thread_id": tid})
+    assert failed["data"]["messages"] == []
+    assert [(m["role"], m["content"], m["status"]) for m in got["messages"]] == [
+        ("user", "first", "complete"),
+        ("assistant", "", "failed"),
+        ("user", "second", "complete"),
+        ("assistant", "second", "complete"),
+    ]
+    assert fake_ollama.chat_records[-1].json["messages"] == [*user("first"), *user("second")]
+
+
 async def test_export_as_json_and_markdown(fake_ollama: ScriptedOllama, data_dir: Path) -> None:
     with trio.fail_after(GUARD_S):
         async with stored_sidecar(fake_ollama, data_dir) as sidecar:
