@@ -91,7 +91,10 @@ async def test_echo_and_add_round_trip_and_approval_once_asks_every_time(
             response = await sidecar.response(chat)
     assert (first["server"], first["tool"], first["arguments"]) == ("everything", "echo", {"message": "hello mcp"})
     assert second["tool"] == "get-sum"
-    assert isinstance(first.get("annotations", {}), dict)
+    # The approval request carries the tool's MCP annotations as the server sent them.
+    assert first["annotations"] == {
+        "readOnlyHint": True, "destructiveHint": False, "idempotentHint": True, "openWorldHint": False,
+    }
     results = sidecar.notifications("chat:tool_result", chat)
     assert [r["is_error"] for r in results] == [False, False]
     assert "hello mcp" in results[0]["content"] and "42" in results[1]["content"]
