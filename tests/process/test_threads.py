@@ -64,6 +64,8 @@ async def test_list_rename_delete_and_search(fake_ollama: ScriptedOllama, data_d
             listed = (await result(sidecar, "list_threads"))["threads"]
             found = (await result(sidecar, "list_threads", {"query": "photosynth"}))["threads"]
             page = (await result(sidecar, "list_threads", {"limit": 1, "before": new}))["threads"]
+            newest_time = listed[0]["updated_at"]
+            by_time = (await result(sidecar, "list_threads", {"before": newest_time}))["threads"]
             await result(sidecar, "rename_thread", {"thread_id": old, "title": "Plants"})
             renamed = (await result(sidecar, "get_thread", {"thread_id": old}))["thread"]["title"]
             assert await result(sidecar, "delete_thread", {"thread_id": new}) == {}
@@ -74,6 +76,7 @@ async def test_list_rename_delete_and_search(fake_ollama: ScriptedOllama, data_d
     ]
     assert [t["id"] for t in found] == [old]
     assert [t["id"] for t in page] == [old]
+    assert [t["id"] for t in by_time] == [old]  # `before` an `updated_at`: threads updated before it
     assert renamed == "Plants"
     assert [t["id"] for t in after_delete] == [old]
 
