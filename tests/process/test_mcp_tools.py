@@ -268,3 +268,16 @@ async def test_a_servers_stderr_is_logged_under_its_name_and_it_gets_a_small_env
     assert env["GIVEN_BY_CONFIG"] == "yes"
     assert "PATH" in env and "HOME" in env
     assert "ONLY_IN_THE_SIDECAR" not in env
+
+
+async def test_the_client_offers_the_root_as_a_file_uri(
+    fake_ollama: ScriptedOllama, root: Path, setup: McpSetup
+) -> None:
+    setup.faults("f", autoApprove=["roots"])
+    with trio.fail_after(GUARD_S):
+        async with sidecar_for(fake_ollama, "--root", str(root), *setup.args()) as sidecar:
+            await sidecar.wait_for(ready("f"))
+            chat = await sidecar.request("chat", tool_chat([call("f__roots")], tools=["f__roots"]))
+            await sidecar.response(chat)
+    [result] = sidecar.notifications("chat:tool_result", chat)
+    assert (result["is_error"], result["content"]) == (False, root.resolve().as_uri())
