@@ -8,7 +8,8 @@ notifications/cancelled). A file `mode` there, when present, replaces MODE (for 
 
 Tools: `ok(text)` answers text; `sleep(seconds)` answers after that long (a hang);
 `crash()` writes a line to stderr and exits mid-call; `grow()` adds the tool `extra` and sends
-`notifications/tools/list_changed`.
+`notifications/tools/list_changed`; `roots()` answers the client's roots (MCP's roots/list), one
+URI a line.
 """
 
 from __future__ import annotations
@@ -60,6 +61,13 @@ def crash() -> str:
     sys.stderr.write("fault server: crashing on purpose\n")
     sys.stderr.flush()
     os._exit(3)
+
+
+@server.tool()
+async def roots(ctx: Context) -> str:
+    """Answers the roots the client offers, one URI a line."""
+    listed = await ctx.request_context.session.list_roots()
+    return "\n".join(str(root.uri) for root in listed.roots)
 
 
 @server.tool()

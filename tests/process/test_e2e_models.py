@@ -14,7 +14,7 @@ import trio
 
 from sidecar.methods import METHODS, OLLAMA_ONLY
 from sidecar_testkit.fake_ollama import ScriptedOllama
-from sidecar_testkit.fake_ollama.scenarios import SIGNIN_URL
+from sidecar_testkit.fake_ollama.scenarios import SIGNIN_URL, Script
 from sidecar_testkit.harness import SidecarProcess
 
 from .e2e import GUARD_S, chat_params, sidecar_for
@@ -323,3 +323,25 @@ async def test_pull_passes_insecure_through(fake_ollama: ScriptedOllama) -> None
             answer = await sidecar.call("pull_model", {"model": "text", "insecure": True})
     assert answer["result"] == {"model": "text", "status": "success"}
     assert fake_ollama.records[0].json == {"model": "text", "insecure": True}
+
+
+@pytest.mark.variants("ollama")
+async def test_cancel_request_of_another_method_answers_it_cancelled_first(fake_ollama: ScriptedOllama) -> None:
+    # A model that never finishes loading: the load stays in flight until it is cancelled.
+    fake_ollama.scripts["never-loads"] = lambda request: Script(lines=[], first_delay=3600.0)
+    with trio.fail_after(GUARD_S):
+        async with sidecar_for(fake_ollama) as sidecar:
+            load = await sidecar.request("load_model", {"model": "never-loads"})
+            record = await fake_ollama.wait_for_request("/api/chat")
+            cancel = await sidecar.request("cancel_request", {"id": load})
+            cancelled = await sidecar.response(cancel)
+            await record.disconnected.wait()
+            unknown = await sidecar.call("cancel_request", {"id": "never-sent"})
+            finished = await sidecar.call("cancel_request", {"id": load})
+    loaded = await sidecar.response(load)
+    answers = sidecar.responses()
+    assert answers.index(loaded) < answers.index(cancelled)
+    assert error_of(loaded) == (-32010, "cancelled")
+    assert loaded["error"]["message"] == "Cancelled: load_model was cancelled before it finished"
+    assert cancelled["result"] == {"cancelled": [load]}
+    assert unknown["result"] == finished["result"] == {"cancelled": []}

@@ -115,7 +115,10 @@ async def test_echo_and_add_round_trip_and_approval_once_asks_every_time(
             response = await sidecar.response(chat)
     assert (first["server"], first["tool"], first["arguments"]) == ("everything", "echo", {"message": "hello mcp"})
     assert second["tool"] == "get-sum"
-    assert isinstance(first.get("annotations", {}), dict)
+    # The approval request carries the tool's MCP annotations as the server sent them.
+    assert first["annotations"] == {
+        "readOnlyHint": True, "destructiveHint": False, "idempotentHint": True, "openWorldHint": False,
+    }
     results = sidecar.notifications("chat:tool_result", chat)
     assert [r["is_error"] for r in results] == [False, False]
     assert "hello mcp" in results[0]["content"] and "42" in results[1]["content"]
@@ -280,3 +283,40 @@ async def test_a_streamable_http_server(fake_ollama: ScriptedOllama, setup: McpS
     assert servers[0]["transport"] == "http"
     [result] = sidecar.notifications("chat:tool_result", chat)
     assert (result["server"], result["content"]) == ("web", "ok: over http")
+
+
+async def test_a_servers_stderr_is_logged_under_its_name_and_it_gets_a_small_environment(
+    fake_ollama: ScriptedOllama, root: Path, setup: McpSetup, tmp_path: Path
+) -> None:
+    seen = tmp_path / "server-env"
+    script = (
+        f'echo "started, says noisy" >&2; env > "{seen}"; '
+        f'exec "{sys.executable}" "{FAULT_PY}" serve "{setup.marks("noisy")}"'
+    )
+    setup._add("noisy", {"command": "/bin/sh", "args": ["-c", script], "env": {"GIVEN_BY_CONFIG": "yes"}})
+    with trio.fail_after(GUARD_S):
+        async with sidecar_for(
+            fake_ollama, "--root", str(root), "--log-level", "INFO", *setup.args(),
+            env={"ONLY_IN_THE_SIDECAR": "s3cret"},
+        ) as sidecar:
+            await sidecar.wait_for(ready("noisy"))
+            while b"[noisy] started, says noisy" not in sidecar.stderr:
+                await trio.sleep(0.01)  # wait for the log line itself
+    assert all("started, says noisy" not in line.raw.decode() for line in sidecar.lines)
+    env = dict(line.split("=", 1) for line in seen.read_text().splitlines() if "=" in line)
+    assert env["GIVEN_BY_CONFIG"] == "yes"
+    assert "PATH" in env and "HOME" in env
+    assert "ONLY_IN_THE_SIDECAR" not in env
+
+
+async def test_the_client_offers_the_root_as_a_file_uri(
+    fake_ollama: ScriptedOllama, root: Path, setup: McpSetup
+) -> None:
+    setup.faults("f", autoApprove=["roots"])
+    with trio.fail_after(GUARD_S):
+        async with sidecar_for(fake_ollama, "--root", str(root), *setup.args()) as sidecar:
+            await sidecar.wait_for(ready("f"))
+            chat = await sidecar.request("chat", tool_chat([call("f__roots")], tools=["f__roots"]))
+            await sidecar.response(chat)
+    [result] = sidecar.notifications("chat:tool_result", chat)
+    assert (result["is_error"], result["content"]) == (False, root.resolve().as_uri())

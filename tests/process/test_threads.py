@@ -64,6 +64,8 @@ async def test_list_rename_delete_and_search(fake_ollama: ScriptedOllama, data_d
             listed = (await result(sidecar, "list_threads"))["threads"]
             found = (await result(sidecar, "list_threads", {"query": "photosynth"}))["threads"]
             page = (await result(sidecar, "list_threads", {"limit": 1, "before": new}))["threads"]
+            newest_time = listed[0]["updated_at"]
+            by_time = (await result(sidecar, "list_threads", {"before": newest_time}))["threads"]
             await result(sidecar, "rename_thread", {"thread_id": old, "title": "Plants"})
             renamed = (await result(sidecar, "get_thread", {"thread_id": old}))["thread"]["title"]
             assert await result(sidecar, "delete_thread", {"thread_id": new}) == {}
@@ -74,6 +76,7 @@ async def test_list_rename_delete_and_search(fake_ollama: ScriptedOllama, data_d
     ]
     assert [t["id"] for t in found] == [old]
     assert [t["id"] for t in page] == [old]
+    assert [t["id"] for t in by_time] == [old]  # `before` an `updated_at`: threads updated before it
     assert renamed == "Plants"
     assert [t["id"] for t in after_delete] == [old]
 
@@ -119,6 +122,26 @@ async def test_an_unknown_thread_is_thread_not_found(
             err = await error(sidecar, method, params)
     assert (err["code"], err["data"]["kind"]) == (-32007, "thread_not_found")
     assert fake_ollama.chat_records == []
+
+
+async def test_a_message_of_another_thread_is_invalid_params_and_a_renamed_title_stays(
+    fake_ollama: ScriptedOllama, data_dir: Path
+) -> None:
+    with trio.fail_after(GUARD_S):
+        async with stored_sidecar(fake_ollama, data_dir) as sidecar:
+            tid = (await result(sidecar, "create_thread", {"model": "echo"}))["thread"]["id"]
+            other = await result(sidecar, "create_thread", {"model": "echo", "messages": user("elsewhere")})
+            foreign = (await result(sidecar, "get_thread", {"thread_id": other["thread"]["id"]}))["messages"][0]["id"]
+            bad_after = await error(sidecar, "chat", {"thread_id": tid, "after": foreign, "messages": user("hi")})
+            bad_leaf = await error(sidecar, "get_thread", {"thread_id": tid, "leaf": foreign})
+            assert await result(sidecar, "rename_thread", {"thread_id": tid, "title": "  Plants \n"}) == {}
+            await result(sidecar, "chat", {"thread_id": tid, "messages": user("Why is the sky blue")})
+            got = await result(sidecar, "get_thread", {"thread_id": tid})
+    assert (bad_after["code"], bad_after["data"]["kind"]) == (-32602, "invalid_params")
+    assert (bad_leaf["code"], bad_leaf["data"]["kind"]) == (-32602, "invalid_params")
+    assert len(fake_ollama.chat_records) == 1  # the refused chat asked no model
+    assert got["thread"]["title"] == "Plants"
+    assert [m["content"] for m in got["messages"]] == ["Why is the sky blue", "Why is the sky blue"]
 
 
 async def test_a_thread_with_a_reply_in_flight_is_thread_busy(
@@ -189,6 +212,25 @@ async def test_cancelled_and_failed_replies_are_stored(
     assert got["messages"][1]["content"] == "Thinking hard"
     assert got["messages"][3]["content"] == failed["data"]["messages"][0]["content"]
     assert got["messages"][3]["error"] == {"kind": failed["data"]["kind"], "message": failed["message"]}
+
+
+async def test_a_reply_that_failed_before_its_first_token_is_stored_but_not_sent_again(
+    fake_ollama: ScriptedOllama, data_dir: Path
+) -> None:
+    with trio.fail_after(GUARD_S):
+        async with stored_sidecar(fake_ollama, data_dir) as sidecar:
+            tid = (await result(sidecar, "create_thread", {"model": "echo"}))["thread"]["id"]
+            failed = await error(sidecar, "chat", {"thread_id": tid, "messages": user("first"), "model": "server-error"})
+            await result(sidecar, "chat", {"thread_id": tid, "messages": user("second")})
+            got = await result(sidecar, "get_thread", {"thread_id": tid})
+    assert failed["data"]["messages"] == []
+    assert [(m["role"], m["content"], m["status"]) for m in got["messages"]] == [
+        ("user", "first", "complete"),
+        ("assistant", "", "failed"),
+        ("user", "second", "complete"),
+        ("assistant", "second", "complete"),
+    ]
+    assert fake_ollama.chat_records[-1].json["messages"] == [*user("first"), *user("second")]
 
 
 async def test_export_as_json_and_markdown(fake_ollama: ScriptedOllama, data_dir: Path) -> None:

@@ -99,3 +99,15 @@ def test_pieces_that_together_pass_the_limit_are_dropped_at_once() -> None:
     splitter.feed(b"y" * 6)
     assert len(splitter._buffer) == 0  # dropped as it arrives, not held until its `\n`
     assert splitter.pending == 12
+
+
+def test_feed_block_gives_whole_lines_keeps_the_rest_and_never_holds_past_the_limit() -> None:
+    splitter = LineSplitter(max_line_bytes=8)
+    assert splitter.feed_block(b"a\nb") == b"a\n"  # the unterminated rest is not in the block
+    assert splitter.feed_block(b"cd") == b""  # no line ended: nothing to give, the bytes held
+    assert splitter.feed_block(b"e\nfg") == b"bcde\n"
+    assert splitter.flush() == [b"fg"]
+    # An unfinished line that would pass the limit is not taken: `feed` must drop it as it comes.
+    fresh = LineSplitter(max_line_bytes=8)
+    assert fresh.feed_block(b"x" * 9) is None
+    assert fresh.pending == 0
