@@ -259,9 +259,11 @@ export function toFragment(html: string): DocumentFragment {
   return template.content;
 }
 
-const COPIED_MS = 2000;
+/** How long a Copy button says "Copied". */
+export const COPIED_MS = 2000;
 
-async function writeClipboard(text: string): Promise<void> {
+/** Copies `text`: the async clipboard, else the selection way; rejects when neither works. */
+export async function writeClipboard(text: string): Promise<void> {
   try {
     await navigator.clipboard.writeText(text);
     return;

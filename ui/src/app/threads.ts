@@ -15,6 +15,7 @@
 import type { ChatEvent, ChatHandle, SidecarClient } from "../client";
 import { RpcError } from "../client";
 import type { ChatParams, Message, StoredMessage, StreamingReply, ThreadSummary, Usage } from "../protocol";
+import { COPIED_MS, writeClipboard } from "./markdown";
 import type { FrameBatcher } from "./renderer";
 import { Sidebar, mountSidebar } from "./sidebar";
 import type { ConversationStore, Settings } from "./store";
@@ -55,7 +56,6 @@ interface Row {
 
 const THREAD_SETTING = "thread";
 const IMPORTED_SETTING = "imported";
-const COPIED_MS = 1200;
 const START_TIMEOUT_MS = 15_000;
 
 /** The path as rows: each user message alone, every run of other messages as one reply. */
@@ -334,10 +334,13 @@ export class ThreadsMode {
     };
     const text = row.messages.map((m) => (m.role === "assistant" ? m.content : "")).filter(Boolean).join("\n\n");
     const copy = button("Copy", () => {
-      void copyText(row.kind === "user" ? head.content : text).then(() => {
-        copy.textContent = "Copied";
-        setTimeout(() => (copy.textContent = "Copy"), COPIED_MS);
-      });
+      writeClipboard(row.kind === "user" ? head.content : text).then(
+        () => {
+          copy.textContent = "Copied";
+          setTimeout(() => (copy.textContent = "Copy"), COPIED_MS);
+        },
+        () => (copy.textContent = "Copy failed"),
+      );
     });
     if (row.kind === "user") button("Edit", () => this.startEdit(index));
     else button("Regenerate", () => this.regenerate(index));
@@ -400,26 +403,6 @@ export class ThreadsMode {
     if (threadId === this.threadId && !this.host.busy()) this.newChat();
     await this.refreshList();
     this.host.focusInput();
-  }
-}
-
-async function copyText(text: string): Promise<void> {
-  try {
-    await navigator.clipboard.writeText(text);
-    return;
-  } catch {
-    // no clipboard permission (an insecure origin, a test browser): the old way
-  }
-  const area = document.createElement("textarea");
-  area.value = text;
-  area.style.position = "fixed";
-  area.style.opacity = "0";
-  document.body.append(area);
-  area.select();
-  try {
-    document.execCommand("copy");
-  } finally {
-    area.remove();
   }
 }
 
