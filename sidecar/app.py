@@ -70,7 +70,7 @@ def ready_line(config: Config) -> bytes:
                 ollama_url=config.base_url,
                 pid=os.getpid(),
                 provider=config.provider,
-                methods=methods_for(config.provider),
+                methods=methods_for(config.provider, store=config.data_dir is not None),
             ),
         )
     )

@@ -142,7 +142,7 @@ async def status(server: Server, handle: Handle, params: NoParams) -> StatusResu
         chats=chats,
         ollama=upstream,
         provider=server.client.provider,  # type: ignore[arg-type]
-        methods=methods_for(server.client.provider),
+        methods=methods_for(server.client.provider, store=server.store is not None),
     )
 
 
@@ -298,6 +298,17 @@ OLLAMA_ONLY: Final = frozenset(
 )
 
 
-def methods_for(provider: str) -> list[str]:
-    """The methods a sidecar with this `--provider` serves (sidecar:ready, status)."""
-    return [name for name in METHODS if provider == "ollama" or name not in OLLAMA_ONLY]
+# Methods that need the conversation store; with --no-store they answer not_supported.
+STORE_ONLY: Final = frozenset(
+    {"create_thread", "list_threads", "get_thread", "rename_thread", "delete_thread", "export_thread"}
+)
+
+
+def methods_for(provider: str, *, store: bool = True) -> list[str]:
+    """The methods a sidecar with this `--provider` (and a store, or --no-store) serves
+    (sidecar:ready, status)."""
+    return [
+        name
+        for name in METHODS
+        if (provider == "ollama" or name not in OLLAMA_ONLY) and (store or name not in STORE_ONLY)
+    ]

@@ -256,6 +256,8 @@ async def test_without_a_store_chats_work_and_threads_are_refused(
             env={"XDG_DATA_HOME": str(data_home)},
         ) as sidecar:
             plain = await result(sidecar, "chat", {"messages": user("plain")})
+            status = await result(sidecar, "status", {})
+            advertised = sidecar.ready["methods"]
             refused = [
                 await error(sidecar, method, params)
                 for method, params in [
@@ -277,6 +279,10 @@ async def test_without_a_store_chats_work_and_threads_are_refused(
         assert (refusal["code"], refusal["data"]["kind"]) == (-32008, "not_supported"), refusal
         assert "--no-store" in refusal["message"] and "--no-store" in refusal["data"]["hint"]
     assert "create_thread" in refused[0]["message"] and "thread_id" in refused[-1]["message"]
+    # The methods list says what this sidecar serves: no thread methods, chat still there.
+    thread_methods = {"create_thread", "list_threads", "get_thread", "rename_thread", "delete_thread", "export_thread"}
+    assert "chat" in advertised and not thread_methods & set(advertised)
+    assert status["methods"] == advertised
     assert empty["code"] == -32602
     assert still["messages"] == [{"role": "assistant", "content": "still serving"}]
     assert not (data_home / "ollama-sidecar").exists()
