@@ -128,5 +128,18 @@ def not_supported(provider: str, method: str) -> RpcError:
     )
 
 
+def store_off(method: str) -> RpcError:
+    """A thread method (or a chat with `thread_id`) on a sidecar started with --no-store."""
+    return RpcError(
+        NOT_SUPPORTED,
+        f"Not supported: {method} needs the conversation store, and this sidecar was started "
+        "with --no-store (it keeps no conversations)",
+        hint=(
+            "Start the sidecar without --no-store (--data-dir DIR chooses the folder) to keep "
+            "conversations; a chat without thread_id works as it is."
+        ),
+    )
+
+
 def cancelled(method: str) -> RpcError:
     return RpcError(CANCELLED, f"Cancelled: {method} was cancelled before it finished")

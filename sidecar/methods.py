@@ -190,7 +190,9 @@ async def list_mcp_servers(server: Server, handle: Handle, params: NoParams) -> 
 
 
 async def shutdown(server: Server, handle: Handle, params: NoParams) -> EmptyResult:
-    await server.cancel(server.chats())
+    # Chats and pulls have a cancelled answer of their own: both are written before the `{}`.
+    pulls = [h for h in list(server.handles.values()) if h.on_cancel is not None]
+    await server.cancel([*server.chats(), *pulls])
     handle.stop_after = True
     return EmptyResult()
 

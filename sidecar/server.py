@@ -217,15 +217,17 @@ class Server:
             return Handle(request), method, params
         on_thread = params.thread_id is not msgspec.UNSET
         if on_thread:
-            self.require_store()
+            self.require_store("chat with thread_id")
             if params.thread_id in self.thread_chats:
                 raise errors.thread_busy(str(params.thread_id), elsewhere=False)
         elif not params.messages:
             raise errors.invalid_params("Expected `array` of length >= 1 - at `$.messages`")
         elif params.after is not msgspec.UNSET:
             raise errors.invalid_params("`after` needs a `thread_id` - at `$.after`")
-        model = params.model if params.model is not msgspec.UNSET else self.config.model
-        if not model and not on_thread:  # a thread's chat may use the thread's model
+        model = params.model if params.model is not msgspec.UNSET else None
+        if model is None and not on_thread:  # a thread's chat: params.model, the thread's, --model
+            model = self.config.model
+        if not model and not on_thread:
             raise errors.invalid_params(
                 "no model: pass params.model, or start the sidecar with --model NAME"
             )
@@ -302,12 +304,11 @@ class Server:
 
     # --- what the handlers (methods.py) use ---------------------------------------------------
 
-    def require_store(self) -> Store:
-        """The store; raises `RpcError` (invalid_params) when the sidecar keeps none."""
+    def require_store(self, method: str) -> Store:
+        """The store; raises `RpcError` (not_supported) when the sidecar keeps none (--no-store):
+        the params may be right, this sidecar cannot serve them."""
         if self.store is None:
-            raise errors.invalid_params(
-                "this sidecar keeps no conversations: it was started with --no-store"
-            )
+            raise errors.store_off(method)
         return self.store
 
     def chats(self) -> list[Handle]:

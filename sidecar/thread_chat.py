@@ -22,7 +22,7 @@ import trio
 from . import errors
 from .chat import ChatSession
 from .protocol import ChatParams, ChatResult, Message, Usage
-from .store import Store, replies
+from .store import Store, replies, threads
 from .store.rows import model_message
 from .thread_protocol import StoredError, StoredMessage, StreamingReply
 
@@ -52,6 +52,12 @@ class ThreadChat:
     async def begin(self, default_model: str | None) -> None:
         """Stores the new messages and sets the session's history and model. Raises `RpcError`
         (thread_not_found, thread_busy, invalid_params)."""
+        if not self.session.model and not default_model:
+            # No model anywhere but perhaps the thread's: refused before anything is stored, so
+            # a refused chat never leaves a lone user message behind.
+            info = await self.store.run(threads.get_info, self.thread_id)
+            if not info.model:
+                raise _no_model()
         begun = await self.store.run(
             replies.begin_chat, self.thread_id, self.after, self.new_messages, self.store.owner
         )
@@ -65,10 +71,7 @@ class ThreadChat:
         if not self.session.model:
             model = begun.thread.model or default_model
             if not model:
-                raise errors.invalid_params(
-                    "no model: pass params.model, give the thread a model, or start the sidecar "
-                    "with --model NAME"
-                )
+                raise _no_model()
             self.session.model = model
 
     # --- while it runs ------------------------------------------------------------------------
@@ -196,3 +199,10 @@ def _sizes(message: Message) -> tuple[int, int, int]:
 def _worth_sending(message: StoredMessage) -> bool:
     """An empty reply (failed before its first token) is not sent to the model again."""
     return not (message.role == "assistant" and not message.content and not message.tool_calls)
+
+
+def _no_model() -> errors.RpcError:
+    return errors.invalid_params(
+        "no model: pass params.model, give the thread a model, or start the sidecar with "
+        "--model NAME"
+    )

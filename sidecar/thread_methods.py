@@ -42,7 +42,7 @@ def _opt(value: object) -> str | None:
 
 
 async def create_thread(server: Server, handle: Handle, params: CreateThreadParams) -> ThreadResult:
-    store = server.require_store()
+    store = server.require_store("create_thread")
     info = await store.run(
         threads.create_thread, _opt(params.title), _opt(params.model), _opt(params.system),
         params.messages,
@@ -53,7 +53,7 @@ async def create_thread(server: Server, handle: Handle, params: CreateThreadPara
 async def list_threads(
     server: Server, handle: Handle, params: ListThreadsParams
 ) -> ListThreadsResult:
-    store = server.require_store()
+    store = server.require_store("list_threads")
     found = await store.run(
         threads.list_threads, params.limit, _opt(params.before), _opt(params.query)
     )
@@ -69,7 +69,7 @@ def _read(
 
 
 async def get_thread(server: Server, handle: Handle, params: GetThreadParams) -> GetThreadResult:
-    store = server.require_store()
+    store = server.require_store("get_thread")
     info, messages = await store.run(_read, params.thread_id, _opt(params.leaf), store.owner)
     running = server.thread_chats.get(params.thread_id)
     streaming = None
@@ -79,7 +79,7 @@ async def get_thread(server: Server, handle: Handle, params: GetThreadParams) ->
 
 
 async def rename_thread(server: Server, handle: Handle, params: RenameThreadParams) -> EmptyResult:
-    store = server.require_store()
+    store = server.require_store("rename_thread")
     await store.run(threads.rename_thread, params.thread_id, params.title.strip())
     return EmptyResult()
 
@@ -92,7 +92,7 @@ def _delete(conn: sqlite3.Connection, thread_id: str, me: replies.Owner) -> None
 
 
 async def delete_thread(server: Server, handle: Handle, params: ThreadIdParams) -> EmptyResult:
-    store = server.require_store()
+    store = server.require_store("delete_thread")
     if params.thread_id in server.thread_chats:
         raise errors.thread_busy(params.thread_id, elsewhere=False)
     await store.run(_delete, params.thread_id, store.owner)
@@ -102,7 +102,7 @@ async def delete_thread(server: Server, handle: Handle, params: ThreadIdParams) 
 async def export_thread(
     server: Server, handle: Handle, params: ExportThreadParams
 ) -> ExportThreadResult:
-    store = server.require_store()
+    store = server.require_store("export_thread")
     info, messages = await store.run(_read, params.thread_id, None, store.owner)
     running = server.thread_chats.get(params.thread_id)
     if running is not None and running.thread is not None:

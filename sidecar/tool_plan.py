@@ -59,8 +59,10 @@ def plan_tools(
         if isinstance(tool, str) and tool.startswith("mcp:"):
             known = [s.config.name for s in mcp.enabled()] if mcp is not None else []
             if tool[4:] not in known:
+                disabled = mcp is not None and tool[4:] in mcp.states
+                what = "is disabled in --mcp-config" if disabled else "is not in --mcp-config"
                 raise errors.invalid_params(
-                    f"unknown MCP server {tool[4:]!r} - at `$.tools[{i}]` (enabled servers: "
+                    f"MCP server {tool[4:]!r} {what} - at `$.tools[{i}]` (enabled servers: "
                     f"{', '.join(known) or 'none; start the sidecar with --mcp-config FILE'})"
                 )
             servers.append(tool[4:])
@@ -70,12 +72,7 @@ def plan_tools(
             continue
         if isinstance(tool, str):
             if tool not in workspace.available():
-                why = (
-                    "start the sidecar with --allow-shell to offer it"
-                    if tool == "exec_shell"
-                    else f"built-in tools: {', '.join(workspace.available())}"
-                )
-                raise errors.invalid_params(f"unknown built-in tool {tool!r} - at `$.tools[{i}]` ({why})")
+                raise errors.invalid_params(_unknown_tool(tool, i, workspace, mcp))
             if tool not in builtins:
                 builtins.append(tool)
             continue
@@ -90,4 +87,23 @@ def plan_tools(
         client[name] = {"type": "function", **tool}
     return ToolPlan(
         tuple(builtins), client, approve, mcp_servers=tuple(servers), mcp_names=tuple(names)
+    )
+
+
+def _unknown_tool(tool: str, i: int, workspace: Workspace, mcp: McpHub | None) -> str:
+    """Why a tool name names nothing: a built-in that is off, or neither a built-in nor a tool
+    of an enabled MCP server (`SERVER__TOOL`)."""
+    if tool == "exec_shell":
+        return (
+            f"unknown built-in tool 'exec_shell' - at `$.tools[{i}]` (start the sidecar with "
+            "--allow-shell to offer it)"
+        )
+    builtins = f"built-in tools: {', '.join(workspace.available())}"
+    if "__" not in tool:
+        return f"unknown built-in tool {tool!r} - at `$.tools[{i}]` ({builtins})"
+    servers = [s.config.name for s in mcp.enabled()] if mcp is not None else []
+    return (
+        f"unknown tool {tool!r} - at `$.tools[{i}]`: not a built-in ({builtins}) and no enabled "
+        f"MCP server's SERVER__TOOL (enabled servers: "
+        f"{', '.join(servers) or 'none; start the sidecar with --mcp-config FILE'})"
     )

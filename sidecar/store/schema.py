@@ -151,6 +151,9 @@ def _prepare(conn: sqlite3.Connection, path: Path) -> None:
             "Upgrade ollama-sidecar, pass another --data-dir, or run with --no-store; the file "
             "was left untouched.",
         )
+    if version == 0 and conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+        # Another program's database (ours set user_version with their first tables).
+        raise sqlite3.DatabaseError("it holds another program's tables (no schema version)")
     if version > 0:
         check = conn.execute("PRAGMA quick_check").fetchone()[0]
         if check != "ok":

@@ -176,11 +176,18 @@ def test_plan_tools_takes_names_once_and_client_definitions_by_name(root: Path) 
                          "(start the sidecar with --allow-shell to offer it)"),
         (["rm_rf"], "Invalid params: unknown built-in tool 'rm_rf' - at `$.tools[0]` (built-in "
                     "tools: read_file, list_directory, search_files, write_file)"),
+        (["fs__read_file"], "Invalid params: unknown tool 'fs__read_file' - at `$.tools[0]`: not a "
+                            "built-in (built-in tools: read_file, list_directory, search_files, "
+                            "write_file) and no enabled MCP server's SERVER__TOOL (enabled servers: "
+                            "none; start the sidecar with --mcp-config FILE)"),
+        (["mcp:fs"], "Invalid params: MCP server 'fs' is not in --mcp-config - at `$.tools[0]` "
+                     "(enabled servers: none; start the sidecar with --mcp-config FILE)"),
         ([{"function": {}}], "Invalid params: a client tool needs function.name - at `$.tools[0]`"),
         ([{"function": {"name": "read_file"}}],
          "Invalid params: tool name 'read_file' is used twice - at `$.tools[0]`"),
     ],
-    ids=["shell-not-allowed", "unknown-built-in", "nameless-client-tool", "name-used-twice"],
+    ids=["shell-not-allowed", "unknown-built-in", "mcp-tool-without-mcp", "mcp-server-without-mcp",
+         "nameless-client-tool", "name-used-twice"],
 )
 def test_plan_tools_refuses_what_it_cannot_offer_naming_the_place(
     root: Path, tools: list[Any], message: str

@@ -155,7 +155,8 @@ async def test_http_errors_map_to_specific_codes(
     assert (error["code"], error["data"]["kind"]) == (code, kind)
     assert error["data"]["messages"] == []
     if kind == "model_not_found":
-        assert "ollama pull llama9" in error["data"]["hint"]
+        assert error["data"]["hint"].startswith("Pull it with the pull_model method")
+        assert "`ollama pull llama9`" in error["data"]["hint"]
     else:
         assert error["data"]["status"] == status
 

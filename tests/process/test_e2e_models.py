@@ -117,6 +117,9 @@ async def test_pull_errors_are_specific_and_keep_the_last_progress(fake_ollama: 
     assert "file does not exist" in missing["error"]["message"]
     assert error_of(failed) == (-32002, "upstream_error")
     assert "max retries exceeded" in failed["error"]["message"]
+    # The hint speaks of a download, not of a model generating a reply.
+    assert "pull again" in failed["error"]["data"]["hint"]
+    assert "generating" not in failed["error"]["data"]["hint"]
     last = progress_of(sidecar, failed_id)[-1]
     assert failed["error"]["data"]["progress"] == last
     assert 4_000_000 < last["completed"] < last["total"]
@@ -149,6 +152,30 @@ async def test_cancel_request_mid_pull_answers_cancelled_first_and_closes_upstre
     assert cancelled["result"] == {"cancelled": [pull]}
     assert again["result"] == {"cancelled": []}
     assert "pull-stalls:latest" not in [m["name"] for m in listed]
+
+
+@pytest.mark.variants("ollama")
+async def test_shutdown_mid_pull_answers_the_pull_cancelled_before_its_own_answer(
+    fake_ollama: ScriptedOllama,
+) -> None:
+    with trio.fail_after(GUARD_S):
+        async with sidecar_for(fake_ollama) as sidecar:
+            pull = await sidecar.request("pull_model", {"model": "pull-stalls"})
+            await sidecar.wait_for(
+                lambda l: l.method == "model:pull_progress" and l.value["params"]["completed"] > 0
+            )
+            stop = await sidecar.request("shutdown")
+            stopped = await sidecar.response(stop)
+            assert await sidecar.wait_exit() == 0
+            record = await fake_ollama.wait_for_request("/api/pull")
+            await record.disconnected.wait()
+    answers = sidecar.responses()
+    pulled = await sidecar.response(pull)
+    # Like a chat: the pull writes its one (cancelled) answer, then shutdown answers {}.
+    assert answers.index(pulled) < answers.index(stopped)
+    assert pulled["result"]["status"] == "cancelled"
+    assert pulled["result"]["completed"] == progress_of(sidecar, pull)[-1]["completed"]
+    assert stopped["result"] == {}
 
 
 @pytest.mark.variants("ollama")

@@ -275,6 +275,7 @@ async def test_a_missing_model_is_model_not_found(fake_ollama: ScriptedOllama, f
             error = (await sidecar.call("chat", chat_params("llama9")))["error"]
     assert (error["code"], error["data"]["kind"], error["data"]["messages"]) == (-32001, "model_not_found", [])
     assert "llama9" in error["message"] and "list_models" in error["data"]["hint"]
+    assert "pull_model" not in error["data"]["hint"]  # not_supported with this provider
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)

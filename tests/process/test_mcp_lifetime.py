@@ -2,7 +2,8 @@
 `--parent-pid` and a SIGKILL of the sidecar each leave no server process (the filesystem server
 run as a grandchild through /bin/sh, as npx runs its servers; the fault server mid-call; a stuck
 server that ignores its stdin closing, with a grandchild that ignores everything) running 2 s
-later; and a bad `--mcp-config` exits with status 2 before starting any server."""
+later; a bad `--mcp-config` exits with status 2 before starting any server; and stopping while
+a server fails to spawn is an ordinary exit 0."""
 
 from __future__ import annotations
 
@@ -94,3 +95,22 @@ def test_a_sidecar_without_mcp_servers_never_imports_the_sdk() -> None:
     code = "import sys, sidecar.__main__, sidecar.app, sidecar.server; print('mcp' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT)
     assert done.stdout.strip() == "False", done.stderr
+
+
+@pytest.mark.parametrize("way", ["eof", "shutdown"])
+def test_stopping_while_a_server_fails_to_spawn_exits_0_without_a_crash(
+    tmp_path: Path, way: str
+) -> None:
+    """stdin is closed (or `shutdown` sent) at once, while the server whose program does not
+    exist is being spawned: the failure is logged, the sidecar stops as usual."""
+    setup = McpSetup(tmp_path)
+    setup.path.write_text('{"mcpServers": {"gone": {"command": "/nonexistent/mcp-server"}}}')
+    stdin = '{"jsonrpc":"2.0","id":1,"method":"shutdown"}\n' if way == "shutdown" else ""
+    done = subprocess.run(
+        [sys.executable, "-m", "sidecar", "--no-store", "--ollama-url", "http://127.0.0.1:9",
+         *setup.args()],
+        input=stdin, capture_output=True, text=True, timeout=GUARD_S,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "crashed" not in done.stderr and "Traceback" not in done.stderr
+    assert done.stdout.splitlines()[0].startswith('{"jsonrpc":"2.0","method":"sidecar:ready"')

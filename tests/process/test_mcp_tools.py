@@ -77,6 +77,30 @@ async def test_the_model_reads_a_file_through_the_filesystem_server(
     assert "fs__read_text_file" in names and all(n.startswith("fs__") for n in names)
 
 
+async def test_the_filesystem_server_works_in_root_whatever_folder_its_args_name(
+    fake_ollama: ScriptedOllama, root: Path, setup: McpSetup, tmp_path: Path
+) -> None:
+    """The sidecar offers --root as the MCP root; the filesystem server follows roots, so its
+    folder is --root (the README's example passes --root for this reason)."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "other.txt").write_text("not for the model\n")
+    (root / "notes.txt").write_text("inside the root\n")
+    setup.filesystem("fs", elsewhere, autoApprove=["read_text_file"])
+    calls = [
+        call("fs__read_text_file", path=str(root / "notes.txt")),
+        call("fs__read_text_file", path=str(elsewhere / "other.txt")),
+    ]
+    with trio.fail_after(GUARD_S):
+        async with sidecar_for(fake_ollama, "--root", str(root), *setup.args()) as sidecar:
+            await sidecar.wait_for(ready("fs"))
+            chat = await sidecar.request("chat", tool_chat(calls, tools=["mcp:fs"]))
+            await sidecar.response(chat)
+    inside, outside = sidecar.notifications("chat:tool_result", chat)
+    assert inside["is_error"] is False and "inside the root" in inside["content"]
+    assert outside["is_error"] is True and "not for the model" not in outside["content"]
+
+
 async def test_echo_and_add_round_trip_and_approval_once_asks_every_time(
     fake_ollama: ScriptedOllama, root: Path, setup: McpSetup
 ) -> None:
@@ -189,13 +213,28 @@ async def test_list_tools_list_mcp_servers_and_status_notifications(
 
 async def test_unknown_mcp_names_are_refused(fake_ollama: ScriptedOllama, setup: McpSetup) -> None:
     setup.everything()
+    setup.everything("off", disabled=True)
     with trio.fail_after(GUARD_S):
         async with sidecar_for(fake_ollama, *setup.args()) as sidecar:
             await sidecar.wait_for(ready("everything"))
+            off = await sidecar.call("chat", tool_chat([], tools=["mcp:off"]))
             server = await sidecar.call("chat", tool_chat([], tools=["mcp:nope"]))
             tool = await sidecar.call("chat", tool_chat([], tools=["everything__nope"]))
+            nowhere = await sidecar.call("chat", tool_chat([], tools=["nope__tool"]))
+            alive = await sidecar.call("list_mcp_servers")
     assert server["error"]["code"] == -32602 and "nope" in server["error"]["message"]
+    assert "is not in --mcp-config" in server["error"]["message"]
+    assert "enabled servers: everything" in server["error"]["message"]
     assert tool["error"]["code"] == -32602 and "everything__nope" in tool["error"]["message"]
+    # A SERVER__TOOL of no configured server is not called a built-in: the message says both.
+    assert nowhere["error"]["code"] == -32602
+    assert "unknown tool 'nope__tool'" in nowhere["error"]["message"]
+    assert "enabled servers: everything" in nowhere["error"]["message"]
+    assert off["error"]["code"] == -32602
+    assert "MCP server 'off' is disabled in --mcp-config" in off["error"]["message"]
+    assert [(s["name"], s["status"]) for s in alive["result"]["servers"]] == [
+        ("everything", "ready"), ("off", "stopped")
+    ]
 
 
 async def test_images_and_structured_content_reach_the_model_as_text(

@@ -256,13 +256,49 @@ async def test_without_a_store_chats_work_and_threads_are_refused(
             env={"XDG_DATA_HOME": str(data_home)},
         ) as sidecar:
             plain = await result(sidecar, "chat", {"messages": user("plain")})
-            refused = await error(sidecar, "create_thread", {})
-            on_thread = await error(sidecar, "chat", {"thread_id": "thr_x", "messages": user("x")})
+            refused = [
+                await error(sidecar, method, params)
+                for method, params in [
+                    ("create_thread", {}),
+                    ("list_threads", {}),
+                    ("get_thread", {"thread_id": "thr_x"}),
+                    ("rename_thread", {"thread_id": "thr_x", "title": "t"}),
+                    ("delete_thread", {"thread_id": "thr_x"}),
+                    ("export_thread", {"thread_id": "thr_x", "format": "json"}),
+                    ("chat", {"thread_id": "thr_x", "messages": user("x")}),
+                ]
+            ]
             empty = await error(sidecar, "chat", {"messages": []})
+            still = await result(sidecar, "chat", {"messages": user("still serving")})
     assert plain["messages"] == [{"role": "assistant", "content": "plain"}]
     assert "thread_id" not in plain and "message_ids" not in plain
-    assert refused["code"] == on_thread["code"] == empty["code"] == -32602
+    # The params are right; this sidecar keeps no conversations: not_supported, saying why.
+    for refusal in refused:
+        assert (refusal["code"], refusal["data"]["kind"]) == (-32008, "not_supported"), refusal
+        assert "--no-store" in refusal["message"] and "--no-store" in refusal["data"]["hint"]
+    assert "create_thread" in refused[0]["message"] and "thread_id" in refused[-1]["message"]
+    assert empty["code"] == -32602
+    assert still["messages"] == [{"role": "assistant", "content": "still serving"}]
     assert not (data_home / "ollama-sidecar").exists()
+
+
+async def test_a_thread_without_a_model_uses_the_threads_then_the_flag(
+    fake_ollama: ScriptedOllama, data_dir: Path
+) -> None:
+    with trio.fail_after(GUARD_S):
+        async with stored_sidecar(fake_ollama, data_dir, "--model", "echo") as sidecar:
+            own = (await result(sidecar, "create_thread", {"model": "vision"}))["thread"]["id"]
+            bare = (await result(sidecar, "create_thread", {}))["thread"]["id"]
+            by_thread = await result(sidecar, "chat", {"thread_id": own, "messages": user("look")})
+            by_flag = await result(sidecar, "chat", {"thread_id": bare, "messages": user("flag")})
+            by_param = await result(
+                sidecar, "chat", {"thread_id": own, "model": "echo", "messages": user("param")}
+            )
+    # vision answers how many images it saw; echo repeats the words.
+    assert by_thread["messages"][-1]["content"] == "I see 0 image(s)."
+    assert by_flag["messages"][-1]["content"] == "flag"
+    assert by_param["messages"][-1]["content"] == "param"
+    assert [r.json["model"] for r in fake_ollama.chat_records] == ["vision", "echo", "echo"]
 
 
 async def test_the_default_folder_is_the_user_data_folder(
@@ -314,3 +350,20 @@ async def test_tool_rounds_are_stored_in_the_thread(
     assert stored[3]["content"] == done["messages"][2]["content"]
     assert stored[3]["usage"] == done["usage"] and "usage" not in stored[1]
     assert {m["status"] for m in stored} == {"complete"}
+
+
+async def test_a_chat_with_no_model_anywhere_stores_nothing(
+    fake_ollama: ScriptedOllama, data_dir: Path
+) -> None:
+    with trio.fail_after(GUARD_S):
+        async with stored_sidecar(fake_ollama, data_dir) as sidecar:  # no --model
+            tid = (await result(sidecar, "create_thread", {}))["thread"]["id"]
+            refused = await error(sidecar, "chat", {"thread_id": tid, "messages": user("lost?")})
+            after = await result(sidecar, "get_thread", {"thread_id": tid})
+            answered = await result(
+                sidecar, "chat", {"thread_id": tid, "model": "echo", "messages": user("again")}
+            )
+    assert refused["code"] == -32602 and "no model" in refused["message"]
+    assert after["messages"] == []  # no lone user message left behind
+    assert answered["messages"][-1]["content"] == "again"
+    assert fake_ollama.chat_records[-1].json["messages"] == user("again")  # not two in a row

@@ -128,6 +128,20 @@ def test_a_corrupt_file_stops_start_up_untouched(data_dir: Path) -> None:
     assert sorted(p.name for p in data_dir.iterdir()) == [DB_FILE]
 
 
+def test_another_programs_database_stops_start_up_untouched(data_dir: Path) -> None:
+    data_dir.mkdir()
+    with closing(sqlite3.connect(data_dir / DB_FILE)) as conn:
+        conn.execute("CREATE TABLE threads (name TEXT)")
+        conn.execute("INSERT INTO threads VALUES ('theirs')")
+        conn.commit()
+    before = (data_dir / DB_FILE).read_bytes()
+    done = start(data_dir)
+    assert done.returncode == 2 and done.stdout == ""
+    assert "not a usable conversations database" in done.stderr and "untouched" in done.stderr
+    assert (data_dir / DB_FILE).read_bytes() == before
+    assert sorted(p.name for p in data_dir.iterdir()) == [DB_FILE]
+
+
 def test_a_folder_that_cannot_be_made_stops_start_up(tmp_path: Path) -> None:
     # A file where a folder should be: refused even for root, who may write anywhere else.
     blocker = tmp_path / "blocker"

@@ -42,6 +42,7 @@ def test_stdio_and_http_servers_with_the_cline_fields() -> None:
     ("entry", "field"),
     [
         ({"args": ["x"]}, "command"),
+        ({"args": ["x"]}, "url"),
         ({"command": "a", "url": "http://x"}, "command"),
         ({"command": ""}, "command"),
         ({"command": "a", "args": "x"}, "args"),

@@ -134,7 +134,10 @@ def test_error_responses_carry_kind_hint_and_extras() -> None:
             "message": "Model 'llama9' is not installed in Ollama: model 'llama9' not found",
             "data": {
                 "kind": "model_not_found",
-                "hint": "Run `ollama pull llama9`, or pick an installed model (list_models).",
+                "hint": (
+                    "Pull it with the pull_model method (in a terminal: `ollama pull llama9`), "
+                    "or pick an installed model (list_models)."
+                ),
                 "messages": [],
             },
         },

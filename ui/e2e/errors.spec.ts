@@ -6,7 +6,7 @@ import { expect, test, until } from "./fixtures";
 const CASES = [
   { model: "midstream-error:latest", kind: "upstream_error", hint: "The model failed while generating", partial: "Once upon a time" },
   { model: "drop:latest", kind: "stream_interrupted", hint: "The partial reply is kept", partial: "This is cut" },
-  { model: "not-found:latest", kind: "model_not_found", hint: "Run `ollama pull not-found:latest`", partial: null },
+  { model: "not-found:latest", kind: "model_not_found", hint: "Pull it with the pull_model method (in a terminal: `ollama pull not-found:latest`)", partial: null },
   { model: "busy:latest", kind: "upstream_error", hint: "Ollama is busy; try again in a moment.", partial: null },
   { model: "server-error:latest", kind: "upstream_error", hint: null, partial: null },
 ] as const;

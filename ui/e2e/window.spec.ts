@@ -178,11 +178,19 @@ test("the Settings popover: temperature, context length, thinking and system pro
   await expect(dialog.getByRole("spinbutton", { name: "Temperature" })).toHaveValue("0.4");
   await expect(dialog.getByRole("spinbutton", { name: "Context length" })).toHaveValue("8192");
   await expect(dialog.getByRole("checkbox", { name: "Thinking" })).not.toBeChecked();
-  await expect(dialog.getByRole("textbox", { name: "System prompt" })).toHaveValue("Answer like a parrot.");
+  const systemBox = dialog.getByRole("textbox", { name: "System prompt" });
+  await expect(systemBox).toHaveValue("Answer like a parrot.");
+  // A started conversation's system prompt is its own (the sidecar sends it): read-only, saying why.
+  await expect(systemBox).not.toBeEditable();
+  await expect(systemBox).toHaveAccessibleDescription(/New chat/);
   await page.keyboard.press("Escape");
 
   // A new conversation starts from the defaults: nothing extra is sent.
   await page.getByRole("button", { name: "New chat" }).click();
+  await page.getByRole("button", { name: "Settings" }).click();
+  await expect(systemBox).toBeEditable();
+  await expect(systemBox).toHaveValue("");
+  await page.keyboard.press("Escape");
   await chat.pickModel("echo:latest");
   const next = await chat.say("again");
   await chat.settled();

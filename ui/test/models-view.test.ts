@@ -1,7 +1,7 @@
 // @vitest-environment jsdom
 // The window's model pieces (src/app/models.ts) on a real frame: the picker's labels, the Tools
-// toggle for a model without tools, the attach button for a vision model, what `methods` hides,
-// and the progress text.
+// toggle for a model without tools, the attach button for a vision model, what `methods` hides
+// (and where the no-models notice points), and the progress text.
 
 import { describe, expect, it } from "vitest";
 
@@ -61,6 +61,16 @@ describe("the model panel", () => {
     expect(button("Delete").hidden).toBe(true);
     panel.setMethods(undefined);
     expect(button("Get a model").hidden).toBe(false);
+  });
+
+  it("points a server without models at Get a model when it can pull, else at the terminal", () => {
+    const { panel } = setup();
+    panel.setMethods(["chat", "list_models", "status", "pull_model"]);
+    expect(panel.noModelsNotice()).toContain("“Get a model”");
+    expect(panel.noModelsNotice()).not.toContain("ollama pull");
+    panel.setMethods(["chat", "list_models", "status"]);
+    expect(panel.noModelsNotice()).toContain("Run `ollama pull <model>`");
+    expect(panel.noModelsNotice()).not.toContain("Get a model");
   });
 
   it("writes percent, bytes and speed, and only the status before a size is known", () => {

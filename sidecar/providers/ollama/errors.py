@@ -29,7 +29,10 @@ def model_not_found(model: str, detail: str) -> RpcError:
     return RpcError(
         MODEL_NOT_FOUND,
         f"Model {model!r} is not installed in Ollama: {detail}",
-        hint=f"Run `ollama pull {model}`, or pick an installed model (list_models).",
+        hint=(
+            f"Pull it with the pull_model method (in a terminal: `ollama pull {model}`), or pick "
+            "an installed model (list_models)."
+        ),
     )
 
 

@@ -32,6 +32,10 @@ from .wire import pull_line_decoder
 
 MIN_INTERVAL_S: Final = 0.1  # at most about 10 notifications a second, plus status changes
 MANIFEST_MISSING: Final = "file does not exist"
+PULL_FAILED_HINT: Final = (
+    "The download failed; check your network and the Ollama server log, then pull again (it"
+    " resumes from the bytes already fetched)."
+)
 
 
 def pull_not_found(model: str, detail: str) -> RpcError:
@@ -134,7 +138,7 @@ class PullState:
             if MANIFEST_MISSING in text:
                 self.failure = pull_not_found(self.model, text)
             else:
-                self.failure = OLLAMA.upstream_error(200, text)
+                self.failure = OLLAMA.upstream_error(200, text, hint=PULL_FAILED_HINT)
             return
         changed = item.status != self.status
         self.status = item.status

@@ -97,7 +97,7 @@ def parse_mcp_config(data: bytes | str, path: str) -> list[ServerConfig]:
     servers = doc.get("mcpServers")
     if not isinstance(servers, dict):
         raise McpConfigError(
-            f"--mcp-config {path}: field \"mcpServers\" must be an object of servers by name"
+            f"--mcp-config {path}: field 'mcpServers' must be an object of servers by name"
         )
     out: list[ServerConfig] = []
     prefixes: dict[str, str] = {}
@@ -124,7 +124,10 @@ def _server(path: str, name: str, entry: Any) -> ServerConfig:
         raise McpConfigError(f"--mcp-config {path}: server {name!r} must be an object")
     has_command, has_url = "command" in entry, "url" in entry
     if has_command == has_url:
-        raise fail("command", "or \"url\" is required (exactly one: a stdio or an HTTP server)")
+        raise McpConfigError(
+            f"--mcp-config {path}: server {name!r}: field 'command' or 'url' is required (exactly "
+            "one: a stdio or an HTTP server)"
+        )
     transport: Literal["stdio", "http"] = "stdio" if has_command else "http"
     allowed = (_STDIO_FIELDS if has_command else _HTTP_FIELDS) | _COMMON_FIELDS
     for key in entry:

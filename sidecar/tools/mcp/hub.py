@@ -278,6 +278,16 @@ class McpHub:
             if state.error is None:
                 state.error = f"could not start: {connection.describe(exc)}"
             logger.warning("MCP server %s: %s", config.name, state.error)
+        except BaseExceptionGroup as group:
+            # The sidecar stopping (a Cancelled) while the start failed (a spawn error): the
+            # failure is logged, the Cancelled goes on, and the sidecar does not crash.
+            cancelled, failed = group.split(trio.Cancelled)
+            if failed is not None:
+                state.error = state.error or f"could not start: {connection.describe(failed)}"
+                logger.warning("MCP server %s: %s", config.name, state.error)
+            if cancelled is not None:
+                raise cancelled from None
+            raise
         finally:
             state.session = None
             if errlog is not None and not errlog.closed:

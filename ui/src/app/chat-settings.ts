@@ -49,6 +49,8 @@ export function applySettings(params: ChatParams, settings: ChatSettings, thinki
   return out;
 }
 
+const SYSTEM_LOCKED_HINT = "Set when this conversation began; New chat to use another";
+
 /** The popover's controls; `onChange` gets the whole new settings after every edit. */
 export class SettingsPanel {
   readonly element: HTMLElement;
@@ -57,6 +59,7 @@ export class SettingsPanel {
   readonly thinking: HTMLInputElement;
   readonly system: HTMLTextAreaElement;
   private readonly thinkingRow: HTMLElement;
+  private readonly systemHint: HTMLElement;
   private value: ChatSettings = {};
   private readonly listeners: Array<(settings: ChatSettings) => void> = [];
 
@@ -74,6 +77,7 @@ export class SettingsPanel {
       id: "system-prompt", rows: "3", spellcheck: "false",
       placeholder: "How the model should behave (optional)",
     });
+    this.systemHint = h("div", { class: "setting-hint", id: "system-prompt-hint", hidden: true, text: SYSTEM_LOCKED_HINT });
     const row = (id: string, label: string, control: HTMLElement, hint?: string) =>
       h("div", { class: "setting" }, h("label", { for: id, text: label }), control,
         hint ? h("div", { class: "setting-hint", id: `${id}-hint`, text: hint }) : null);
@@ -86,7 +90,7 @@ export class SettingsPanel {
       row("setting-temperature", "Temperature", this.temperature, "0 to 2; empty: the model's default"),
       row("setting-num-ctx", "Context length", this.contextLength, "Tokens (options.num_ctx); empty: default"),
       this.thinkingRow,
-      row("system-prompt", "System prompt", this.system),
+      h("div", { class: "setting" }, h("label", { for: "system-prompt", text: "System prompt" }), this.system, this.systemHint),
     );
     this.temperature.setAttribute("aria-describedby", "setting-temperature-hint");
     this.contextLength.setAttribute("aria-describedby", "setting-num-ctx-hint");
@@ -110,6 +114,15 @@ export class SettingsPanel {
     this.contextLength.value = this.value.contextLength === undefined ? "" : String(this.value.contextLength);
     this.thinking.checked = this.value.think ?? true;
     this.system.value = this.value.system ?? "";
+  }
+
+  /** A started conversation's system prompt is its own (sent by the sidecar, set when the
+   * conversation began): shown read-only, saying so, instead of taking edits that go nowhere. */
+  lockSystem(locked: boolean): void {
+    this.system.readOnly = locked;
+    this.systemHint.hidden = !locked;
+    if (locked) this.system.setAttribute("aria-describedby", "system-prompt-hint");
+    else this.system.removeAttribute("aria-describedby");
   }
 
   /** Whether the model can think (false hides the Thinking switch and `think` is not sent). */

@@ -357,6 +357,7 @@ export class ChatApp implements ThreadHost {
   }
 
   showThreadSettings(threadId: string | null, system: string | null): void {
+    this.chatSettings.lockSystem(threadId !== null);
     if (threadId === null) {
       this.chatSettings.show({});
       return;
@@ -398,7 +399,7 @@ export class ChatApp implements ThreadHost {
       this.hideBanner();
       if (this.frame.statusDot.dataset.status === "warning") this.setStatus("ready", this.readyText);
       if (models.length === 0) {
-        this.showBanner("Ollama has no models installed. Run `ollama pull <model>` to get one.");
+        this.showBanner(this.modelPanel.noModelsNotice());
       }
     } catch (err) {
       if (err instanceof ClosedError) return;

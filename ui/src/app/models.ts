@@ -147,6 +147,13 @@ export class ModelPanel {
     this.state.hidden = !can("load_model");
   }
 
+  /** The notice for a server without models: "Get a model" when it can pull, else the terminal. */
+  noModelsNotice(): string {
+    return this.can("pull_model")
+      ? "Ollama has no models installed. Use “Get a model” to download one."
+      : "Ollama has no models installed. Run `ollama pull <model>` to get one.";
+  }
+
   private can(method: string): boolean {
     return this.methods === null || this.methods.has(method);
   }
