@@ -100,7 +100,8 @@ async def run_demo(prompt: str, model: str | None, pull: bool = False) -> int:
 
 
 async def chat(url: str, model: str, params: dict, *, pull: bool = False) -> int:
-    sidecar_args = ["--ollama-url", url, "--model", model]
+    # One reply, kept nowhere: the demo never writes to the user data folder.
+    sidecar_args = ["--ollama-url", url, "--model", model, "--no-store"]
     async with open_sidecar(*sidecar_args, echo_stderr=True, new_session=True) as sidecar:
         if pull and not await pull_model(sidecar, model):
             return 1

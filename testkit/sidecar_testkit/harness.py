@@ -260,6 +260,8 @@ async def open_sidecar(
 
 async def run_cli(args: argparse.Namespace) -> int:
     sidecar_args = list(args.sidecar_args)
+    if not {"--data-dir", "--no-store"} & set(sidecar_args):
+        sidecar_args.append("--no-store")  # a one-shot prompt keeps no conversation
     if args.model:
         sidecar_args += ["--model", args.model]
     if args.ollama_url:

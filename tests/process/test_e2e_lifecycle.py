@@ -201,8 +201,10 @@ async def test_the_harness_cli_streams_a_reply_and_ctrl_c_cancels(fake_ollama: S
     assert fake_ollama.chat_records[1].client_disconnected
 
 
-async def test_scripts_demo_falls_back_to_the_scripted_ollama_and_says_so() -> None:
-    env = {**os.environ, "OLLAMA_HOST": "127.0.0.1:9"}  # nothing listens on the discard port
+async def test_scripts_demo_falls_back_to_the_scripted_ollama_and_says_so(tmp_path: Path) -> None:
+    data_home = tmp_path / "xdg"
+    # Nothing listens on the discard port; the user data folder is a temporary one.
+    env = {**os.environ, "OLLAMA_HOST": "127.0.0.1:9", "XDG_DATA_HOME": str(data_home)}
     with trio.fail_after(120):
         result = await trio.run_process(
             [str(REPO_ROOT / "scripts" / "demo"), "Is this thing on?"],
@@ -212,6 +214,7 @@ async def test_scripts_demo_falls_back_to_the_scripted_ollama_and_says_so() -> N
     assert b"No Ollama answered at http://127.0.0.1:9" in result.stderr
     assert b"scripted Ollama" in result.stderr
     assert "Is this thing on?".encode() in result.stdout
+    assert not (data_home / "ollama-sidecar").exists()  # the demo keeps no conversation
 
 
 async def test_the_harness_without_a_model_takes_an_installed_one(fake_ollama: ScriptedOllama) -> None:
