@@ -3,63 +3,25 @@
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 
 import { ClosedError, RpcError, SidecarClient, type ChatEvent } from "../src/client";
-import type { Transport } from "../src/transport";
 import { electronTransport, splitLines, type SidecarBridge } from "../src/transports/electron";
 import { SHUTDOWN_GRACE_MS, tauriTransport } from "../src/transports/tauri";
 import { websocketTransport } from "../src/transports/websocket";
+import { FakeTransport as SharedFakeTransport, PYTHON, REPO, childTransport, collect, startScriptedOllama, stopChildren } from "./support";
 
-class FakeTransport implements Transport {
-  sent: any[] = [];
-  closed = false;
-  private lineListeners: Array<(line: string) => void> = [];
-  private closeListeners: Array<(reason: string) => void> = [];
-
+/** Every line the client sends is one line: no newline inside. */
+class FakeTransport extends SharedFakeTransport {
   send(line: string): void {
     expect(line).not.toContain("\n");
-    this.sent.push(JSON.parse(line));
-  }
-  onLine(listener: (line: string) => void): void {
-    this.lineListeners.push(listener);
-  }
-  onClose(listener: (reason: string) => void): void {
-    this.closeListeners.push(listener);
-  }
-  close(): void {
-    this.closed = true;
-  }
-  /** The sidecar writes a line (an object is JSON-encoded). */
-  line(value: unknown): void {
-    const text = typeof value === "string" ? value : JSON.stringify(value);
-    for (const listener of this.lineListeners) listener(text);
-  }
-  note(method: string, params: unknown): void {
-    this.line({ jsonrpc: "2.0", method, params });
-  }
-  reply(id: unknown, result: unknown): void {
-    this.line({ jsonrpc: "2.0", id, result });
-  }
-  fail(id: unknown, error: unknown): void {
-    this.line({ jsonrpc: "2.0", id, error });
-  }
-  hangUp(reason: string): void {
-    for (const listener of this.closeListeners) listener(reason);
+    super.send(line);
   }
 }
 
 function setup(): { t: FakeTransport; client: SidecarClient } {
   const t = new FakeTransport();
   return { t, client: new SidecarClient(t) };
-}
-
-async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const item of iterable) out.push(item);
-  return out;
 }
 
 const USAGE = { prompt_tokens: 3, completion_tokens: 2, duration_ms: 5, tokens_per_second: 1.5, first_token_ms: 1 };
@@ -523,40 +485,12 @@ describe("transports", () => {
 
 // --- The real sidecar against the scripted Ollama, over pipes --------------------------------
 
-const REPO = fileURLToPath(new URL("../../", import.meta.url));
-const PYTHON = `${REPO}.venv/bin/python`;
-
-/** What an Electron main process or the dev shell does: pipes + splitLines. */
-function childTransport(child: ChildProcess): Transport {
-  const lineListeners: Array<(line: string) => void> = [];
-  const closeListeners: Array<(reason: string) => void> = [];
-  const split = splitLines();
-  child.stdout!.setEncoding("utf8");
-  child.stdout!.on("data", (chunk: string) => {
-    for (const line of split(chunk)) for (const listener of lineListeners) listener(line);
-  });
-  child.on("exit", (code, signal) => {
-    for (const listener of closeListeners) listener(`sidecar exited (code ${code}, signal ${signal})`);
-  });
-  return {
-    send: (line) => void child.stdin!.write(line + "\n"),
-    onLine: (listener) => void lineListeners.push(listener),
-    onClose: (listener) => void closeListeners.push(listener),
-    close: () => void child.stdin!.end(),
-  };
-}
-
 describe("against the real sidecar", () => {
   const children: ChildProcess[] = [];
   let client: SidecarClient;
 
   beforeAll(async () => {
-    const ollama = spawn(PYTHON, ["-m", "sidecar_testkit.fake_ollama", "--port", "0"], {
-      cwd: REPO, stdio: ["ignore", "pipe", "ignore"],
-    });
-    children.push(ollama);
-    const [first] = (await once(createInterface({ input: ollama.stdout! }), "line")) as [string];
-    const { url } = JSON.parse(first) as { url: string };
+    const url = await startScriptedOllama(children);
 
     // --no-store: these tests are about the wire, and must not write the user's data folder.
     const sidecar = spawn(PYTHON, ["-m", "sidecar", "--ollama-url", url, "--no-store", "--parent-pid", String(process.pid)], {
@@ -568,13 +502,7 @@ describe("against the real sidecar", () => {
 
   afterAll(async () => {
     client?.close();
-    for (const child of children.reverse()) {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = once(child, "exit");
-        child.kill("SIGTERM");
-        await exited;
-      }
-    }
+    await stopChildren(children);
   });
 
   it("is ready with protocol 1", async () => {

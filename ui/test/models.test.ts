@@ -3,36 +3,10 @@
 // against a fake Transport, then against the real sidecar and the scripted Ollama over pipes.
 
 import { spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { RpcError, SidecarClient, type PullProgress } from "../src/client";
-import type { Transport } from "../src/transport";
-import { splitLines } from "../src/transports/electron";
-
-class FakeTransport implements Transport {
-  sent: any[] = [];
-  private lineListeners: Array<(line: string) => void> = [];
-  send(line: string): void {
-    this.sent.push(JSON.parse(line));
-  }
-  onLine(listener: (line: string) => void): void {
-    this.lineListeners.push(listener);
-  }
-  onClose(): void {}
-  close(): void {}
-  line(value: unknown): void {
-    for (const listener of this.lineListeners) listener(JSON.stringify(value));
-  }
-}
-
-async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const item of iterable) out.push(item);
-  return out;
-}
+import { FakeTransport, PYTHON, REPO, childTransport, collect, startScriptedOllama, stopChildren } from "./support";
 
 const progress = (request_id: number, completed: number, status = "pulling abc"): PullProgress => ({
   request_id, model: "m", status, total: 100, completed,
@@ -98,40 +72,13 @@ describe("the model lifecycle over a fake transport", () => {
 
 // --- The real sidecar against the scripted Ollama, over pipes --------------------------------
 
-const REPO = fileURLToPath(new URL("../../", import.meta.url));
-const PYTHON = `${REPO}.venv/bin/python`;
-
-function childTransport(child: ChildProcess): Transport {
-  const lineListeners: Array<(line: string) => void> = [];
-  const closeListeners: Array<(reason: string) => void> = [];
-  const split = splitLines();
-  child.stdout!.setEncoding("utf8");
-  child.stdout!.on("data", (chunk: string) => {
-    for (const line of split(chunk)) for (const listener of lineListeners) listener(line);
-  });
-  child.on("exit", (code) => {
-    for (const listener of closeListeners) listener(`sidecar exited (code ${code})`);
-  });
-  return {
-    send: (line) => void child.stdin!.write(line + "\n"),
-    onLine: (listener) => void lineListeners.push(listener),
-    onClose: (listener) => void closeListeners.push(listener),
-    close: () => void child.stdin!.end(),
-  };
-}
-
 describe("the model lifecycle against the real sidecar", () => {
   const children: ChildProcess[] = [];
   let client: SidecarClient;
 
   beforeAll(async () => {
-    const ollama = spawn(PYTHON, ["-m", "sidecar_testkit.fake_ollama", "--port", "0", "--pace", "0.01"], {
-      cwd: REPO, stdio: ["ignore", "pipe", "ignore"],
-    });
-    children.push(ollama);
-    const [first] = (await once(createInterface({ input: ollama.stdout! }), "line")) as [string];
-    const { url } = JSON.parse(first) as { url: string };
-    const sidecar = spawn(PYTHON, ["-m", "sidecar", "--ollama-url", url, "--parent-pid", String(process.pid)], {
+    const url = await startScriptedOllama(children, "--pace", "0.01");
+    const sidecar = spawn(PYTHON, ["-m", "sidecar", "--ollama-url", url, "--no-store", "--parent-pid", String(process.pid)], {
       cwd: REPO, stdio: ["pipe", "pipe", "inherit"],
     });
     children.push(sidecar);
@@ -141,13 +88,7 @@ describe("the model lifecycle against the real sidecar", () => {
 
   afterAll(async () => {
     client?.close();
-    for (const child of children.reverse()) {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = once(child, "exit");
-        child.kill("SIGTERM");
-        await exited;
-      }
-    }
+    await stopChildren(children);
   });
 
   it("pulls with progress events, then the model is listed and can be shown, loaded and deleted", async () => {

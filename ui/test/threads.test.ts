@@ -2,33 +2,13 @@
 // and a run against a real sidecar on a temporary data folder with the scripted Ollama.
 
 import { spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { RpcError, SidecarClient, type ChatEvent } from "../src/client";
-import type { Transport } from "../src/transport";
-import { splitLines } from "../src/transports/electron";
-
-class FakeTransport implements Transport {
-  sent: any[] = [];
-  private lineListeners: Array<(line: string) => void> = [];
-  send(line: string): void {
-    this.sent.push(JSON.parse(line));
-  }
-  onLine(listener: (line: string) => void): void {
-    this.lineListeners.push(listener);
-  }
-  onClose(): void {}
-  close(): void {}
-  line(value: unknown): void {
-    for (const listener of this.lineListeners) listener(JSON.stringify(value));
-  }
-}
+import { FakeTransport, PYTHON, REPO, childTransport, startScriptedOllama, stopChildren } from "./support";
 
 const THREAD = {
   id: "thr_1", title: "", model: "m", system: null,
@@ -96,36 +76,13 @@ describe("client.threads against a fake transport", () => {
 
 // --- A real sidecar on a temporary data folder ----------------------------------------------------
 
-const REPO = fileURLToPath(new URL("../../", import.meta.url));
-const PYTHON = `${REPO}.venv/bin/python`;
-
-function childTransport(child: ChildProcess): Transport {
-  const lineListeners: Array<(line: string) => void> = [];
-  const split = splitLines();
-  child.stdout!.setEncoding("utf8");
-  child.stdout!.on("data", (chunk: string) => {
-    for (const line of split(chunk)) for (const listener of lineListeners) listener(line);
-  });
-  return {
-    send: (line) => void child.stdin!.write(line + "\n"),
-    onLine: (listener) => void lineListeners.push(listener),
-    onClose: () => {},
-    close: () => void child.stdin!.end(),
-  };
-}
-
 describe("client.threads against a real sidecar", () => {
   const children: ChildProcess[] = [];
   const dataDir = mkdtempSync(join(tmpdir(), "sidecar-threads-"));
   let client: SidecarClient;
 
   beforeAll(async () => {
-    const ollama = spawn(PYTHON, ["-m", "sidecar_testkit.fake_ollama", "--port", "0"], {
-      cwd: REPO, stdio: ["ignore", "pipe", "ignore"],
-    });
-    children.push(ollama);
-    const [first] = (await once(createInterface({ input: ollama.stdout! }), "line")) as [string];
-    const { url } = JSON.parse(first) as { url: string };
+    const url = await startScriptedOllama(children);
     const sidecar = spawn(
       PYTHON,
       ["-m", "sidecar", "--ollama-url", url, "--data-dir", dataDir, "--parent-pid", String(process.pid)],
@@ -138,13 +95,7 @@ describe("client.threads against a real sidecar", () => {
 
   afterAll(async () => {
     client?.close();
-    for (const child of children.reverse()) {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = once(child, "exit");
-        child.kill("SIGTERM");
-        await exited;
-      }
-    }
+    await stopChildren(children);
     rmSync(dataDir, { recursive: true, force: true });
   });
 
