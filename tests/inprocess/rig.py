@@ -21,6 +21,7 @@ from sidecar.app import serve
 from sidecar.config import Config
 from sidecar.providers.ollama.client import OllamaClient
 from sidecar.providers.openai.client import OpenAIClient
+from sidecar.store import Store
 
 from ..support import user
 
@@ -241,12 +242,13 @@ class MemoryOllama:
 
 @asynccontextmanager
 async def open_rig(
-    handler: Handler, *, lockstep: bool = False, refuse: bool = False, **config: Any
+    handler: Handler, *, lockstep: bool = False, refuse: bool = False, store: Store | None = None,
+    **config: Any
 ) -> AsyncIterator[Rig]:
     """Runs a sidecar in this trio run; yields once `sidecar:ready` was read.
 
     `handler` answers every request to the upstream (over `MemoryOllama`). `refuse` makes every connection attempt fail as if the server
-    were down. `provider="openai"` (with `base_url` the base, default http://ollama.test/v1)
+    were down. `store` is the conversation store (none: as --no-store). `provider="openai"` (with `base_url` the base, default http://ollama.test/v1)
     runs the OpenAI-compatible client.
     """
     if config.get("provider") == "openai":
@@ -270,7 +272,7 @@ async def open_rig(
         client = client_type(base, connector=ollama.connect)
 
         async def run() -> None:
-            rig.stop_reason = await serve(base, stdin_recv, stdout_send, client=client)
+            rig.stop_reason = await serve(base, stdin_recv, stdout_send, client=client, store=store)
             await stdout_send.aclose()
 
         nursery.start_soon(run)

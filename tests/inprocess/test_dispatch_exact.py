@@ -1,0 +1,113 @@
+"""What the dispatcher (server.py) answers, exactly, in-process so that scripts/mutate's fast set
+sees it: chats on stored threads (a store in a tmp folder: one reply in flight per thread, the
+thread freed when its reply ends, a cancelled reply naming its thread), a sidecar without a store,
+the refusals of §5 word for word, and a short request cancelled by cancel_request."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from sidecar.store import Store, open_store
+
+from ..support import user
+from .rig import CHAT, Rig, ScriptStream, ndjson, open_rig, streaming
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    opened = open_store(tmp_path / "data")
+    yield opened
+    opened.close()
+
+
+async def call(rig: Rig, method: str, params: Any = None) -> dict[str, Any]:
+    return await rig.response(await rig.request(method, params))
+
+
+async def test_one_reply_per_thread_and_the_thread_is_free_again_once_it_answered(
+    store: Store,
+) -> None:
+    held = ScriptStream([*ndjson("par", done=False), trio.Event()])
+    async with open_rig(streaming(held, ndjson("second")), store=store) as rig:
+        tid = (await call(rig, "create_thread", {"model": "m"}))["result"]["thread"]["id"]
+        await rig.request("chat", {"thread_id": tid, "messages": user("go")}, id="first")
+        await rig.read_until(lambda l: rig.text("first") == "par")
+        busy = await call(rig, "chat", {"thread_id": tid, "messages": user("again")})
+        busy_delete = await call(rig, "delete_thread", {"thread_id": tid})
+        got = await call(rig, "get_thread", {"thread_id": tid})
+        cancel = await call(rig, "cancel_chat", {"chat_id": "first"})
+        first = await rig.response("first")
+        later = await call(rig, "chat", {"thread_id": tid, "messages": user("now")})
+    assert busy["error"]["code"] == -32006
+    assert busy["error"]["message"] == (
+        f"Thread busy: a reply is in flight on thread {tid!r} (in this sidecar)"
+    )
+    assert busy_delete["error"]["code"] == -32006
+    assert got["result"]["streaming"]["chat_id"] == "first"
+    assert got["result"]["streaming"]["content"] == "par"
+    assert cancel["result"] == {"cancelled": ["first"]}
+    cancelled = first["result"]
+    assert (cancelled["done_reason"], cancelled["thread_id"]) == ("cancelled", tid)
+    assert cancelled["messages"] == [{"role": "assistant", "content": "par"}]
+    assert len(cancelled["message_ids"]) == 2  # the user's message and the partial reply
+    assert later["result"]["thread_id"] == tid
+    assert later["result"]["messages"] == [{"role": "assistant", "content": "second"}]
+
+
+async def test_without_a_store_thread_methods_and_thread_chats_are_not_supported() -> None:
+    async with open_rig(streaming()) as rig:
+        listed = await call(rig, "list_threads", {})
+        chat = await call(rig, "chat", {"thread_id": "t1", "messages": user("hi")})
+    assert listed["error"]["code"] == -32008
+    assert listed["error"]["message"] == (
+        "Not supported: list_threads needs the conversation store, and this sidecar was started "
+        "with --no-store (it keeps no conversations)"
+    )
+    assert chat["error"]["code"] == -32008
+    assert chat["error"]["message"].startswith("Not supported: chat with thread_id needs the ")
+    assert [r.url.path for r in rig.requests] == []
+
+
+async def test_chat_params_refusals_say_exactly_what_is_wrong() -> None:
+    async with open_rig(streaming()) as rig:
+        empty = await call(rig, "chat", {"messages": []})
+        after = await call(rig, "chat", {**CHAT, "after": "m1"})
+    assert (empty["error"]["code"], empty["error"]["message"]) == (
+        -32602, "Invalid params: Expected `array` of length >= 1 - at `$.messages`"
+    )
+    assert (after["error"]["code"], after["error"]["message"]) == (
+        -32602, "Invalid params: `after` needs a `thread_id` - at `$.after`"
+    )
+
+
+async def test_a_model_method_on_an_openai_server_names_the_method_and_the_provider() -> None:
+    async with open_rig(streaming(), provider="openai") as rig:
+        refused = await call(rig, "show_model", {"model": "m"})
+    assert refused["error"]["code"] == -32008
+    assert refused["error"]["message"] == (
+        "Not supported: show_model needs Ollama's own API, and this sidecar speaks to an "
+        "openai server (--provider openai)"
+    )
+
+
+async def test_cancel_request_of_a_short_request_answers_it_cancelled_naming_its_method() -> None:
+    asked = trio.Event()
+
+    async def handler(request: Any) -> Any:
+        asked.set()
+        await trio.sleep_forever()
+
+    async with open_rig(handler) as rig:
+        await rig.request("show_model", {"model": "m"}, id="show")
+        await asked.wait()
+        cancel = await call(rig, "cancel_request", {"id": "show"})
+        show = await rig.response("show")
+    assert cancel["result"] == {"cancelled": ["show"]}
+    assert show["error"]["code"] == -32010
+    assert show["error"]["message"] == "Cancelled: show_model was cancelled before it finished"
+    assert rig.lines.index(show) < rig.lines.index(cancel)
