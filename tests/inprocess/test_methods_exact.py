@@ -1,0 +1,75 @@
+"""The answers of methods.py's handlers, exactly, in-process so that scripts/mutate's fast set
+sees them: `list_tools` (what asks for approval, and how an approval's scope "always" changes it),
+`list_mcp_servers` when every configured server is disabled."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from sidecar.tools.mcp.config import ServerConfig
+
+from .rig import CHAT, Rig, ndjson, open_rig, streaming
+
+
+def tool_calls(*calls: tuple[str, str, dict[str, Any]]) -> list[bytes]:
+    message = {
+        "role": "assistant", "content": "",
+        "tool_calls": [{"id": i, "function": {"name": n, "arguments": a}} for i, n, a in calls],
+    }
+    return [msgspec.json.encode({"message": message, "done": True, "done_reason": "stop"}) + b"\n"]
+
+
+async def call(rig: Rig, method: str, params: Any = None) -> dict[str, Any]:
+    return await rig.response(await rig.request(method, params))
+
+
+def asking(listed: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    return [(t["name"], t["source"], t["needs_approval"]) for t in listed["result"]["tools"]]
+
+
+BUILTINS = ["read_file", "list_directory", "search_files", "write_file", "exec_shell"]
+
+
+async def test_list_tools_says_which_ask_and_an_always_approval_stops_the_asking(
+    tmp_path: Path,
+) -> None:
+    calls = tool_calls(("s1", "exec_shell", {"command": "true"}))
+    async with open_rig(streaming(calls, ndjson("ok")), root=str(tmp_path), allow_shell=True) as rig:
+        before = await call(rig, "list_tools")
+        chat = await rig.request("chat", {**CHAT, "tools": ["exec_shell"]})
+        await rig.notification("chat:approval_request")
+        await call(rig, "approve_tool", {"chat_id": chat, "call_id": "s1", "approved": True,
+                                         "scope": "always"})
+        await rig.response(chat)
+        after = await call(rig, "list_tools")
+    assert asking(before) == [
+        (name, "builtin", name in ("write_file", "exec_shell")) for name in BUILTINS
+    ]
+    assert asking(after) == [(name, "builtin", name == "write_file") for name in BUILTINS]
+    read_file = before["result"]["tools"][0]
+    assert read_file["description"].startswith("Read")
+    assert read_file["input_schema"]["type"] == "object"
+    assert "path" in read_file["input_schema"]["properties"]
+    assert "server" not in read_file
+
+
+async def test_list_tools_under_auto_approve_asks_for_nothing(tmp_path: Path) -> None:
+    async with open_rig(streaming(), root=str(tmp_path), auto_approve=True) as rig:
+        listed = await call(rig, "list_tools")
+    assert asking(listed) == [(name, "builtin", False) for name in BUILTINS[:-1]]
+
+
+async def test_disabled_mcp_servers_are_listed_stopped_in_config_order() -> None:
+    servers = (
+        ServerConfig("zeta", "stdio", command="zeta-mcp", disabled=True),
+        ServerConfig("alpha", "http", url="http://mcp.test/", disabled=True),
+    )
+    async with open_rig(streaming(), mcp_servers=servers) as rig:
+        listed = await call(rig, "list_mcp_servers")
+    assert listed["result"] == {"servers": [
+        {"name": "zeta", "transport": "stdio", "status": "stopped", "tools": [], "error": None},
+        {"name": "alpha", "transport": "http", "status": "stopped", "tools": [], "error": None},
+    ]}
