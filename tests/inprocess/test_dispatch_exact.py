@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import trio
 
@@ -34,7 +35,8 @@ async def test_one_reply_per_thread_and_the_thread_is_free_again_once_it_answere
 ) -> None:
     held = ScriptStream([*ndjson("par", done=False), trio.Event()])
     async with open_rig(streaming(held, ndjson("second")), store=store) as rig:
-        tid = (await call(rig, "create_thread", {"model": "m"}))["result"]["thread"]["id"]
+        # The thread's model, not --model (m): a chat on a thread without params.model uses it.
+        tid = (await call(rig, "create_thread", {"model": "tm"}))["result"]["thread"]["id"]
         await rig.request("chat", {"thread_id": tid, "messages": user("go")}, id="first")
         await rig.read_until(lambda l: rig.text("first") == "par")
         busy = await call(rig, "chat", {"thread_id": tid, "messages": user("again")})
@@ -57,6 +59,8 @@ async def test_one_reply_per_thread_and_the_thread_is_free_again_once_it_answere
     assert len(cancelled["message_ids"]) == 2  # the user's message and the partial reply
     assert later["result"]["thread_id"] == tid
     assert later["result"]["messages"] == [{"role": "assistant", "content": "second"}]
+    models = [msgspec.json.decode(r.content)["model"] for r in rig.requests if r.url.path == "/api/chat"]
+    assert models == ["tm", "tm"]
 
 
 async def test_without_a_store_thread_methods_and_thread_chats_are_not_supported() -> None:

@@ -1,0 +1,137 @@
+"""MCP tools through the whole in-process sidecar, so that scripts/mutate's fast set sees the
+dispatcher, methods.py and chat.py handle them: a real `McpHub` whose one server is already
+ready (no process: its listing is set, `call` is answered here). What a host sees: `list_tools`,
+the chat's offer to the model, the `server`/`tool` fields of its notifications, the approval (with
+the server's annotations), the result's `mcp_content`, and an approval's scope. The servers'
+real lifetime is tests/process/test_mcp_*.py's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+import trio
+
+from sidecar import app
+from sidecar.tools.mcp.config import ServerConfig
+from sidecar.tools.mcp.hub import McpHub, McpTool
+from sidecar.tools.mcp.results import McpResult
+
+from .rig import CHAT, Rig, ndjson, open_rig, streaming
+
+SERVER = ServerConfig("files", "stdio", command="files-mcp")
+READ = McpTool("files__read", "files", "read", "Reads a note", {"type": "object", "properties": {
+    "name": {"type": "string"}}}, {"readOnlyHint": True}, auto_approved=False)
+STAT = McpTool("files__stat", "files", "stat", "A note's size", {"type": "object"}, None,
+               auto_approved=True)
+
+
+class ReadyHub(McpHub):
+    """One server, ready with READ and STAT; calls are recorded and answered."""
+
+    def __init__(self) -> None:
+        super().__init__((SERVER,), Path("."), lambda note: None)
+        state = self.states["files"]
+        state.status, state.session = "ready", object()
+        state.tools = {READ.exposed: READ, STAT.exposed: STAT}
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    async def call(self, tool: McpTool, arguments: dict[str, Any]) -> McpResult:
+        self.calls.append((tool.tool, arguments))
+        return McpResult(f"{tool.tool}: 42", False, [{"type": "text", "text": f"{tool.tool}: 42"}])
+
+    async def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch) -> ReadyHub:
+    ready = ReadyHub()
+    monkeypatch.setattr(app, "_start_mcp", lambda config, outbox, nursery: ready)
+    return ready
+
+
+def tool_calls(*calls: tuple[str, str, dict[str, Any]]) -> list[bytes]:
+    message = {
+        "role": "assistant", "content": "",
+        "tool_calls": [{"id": i, "function": {"name": n, "arguments": a}} for i, n, a in calls],
+    }
+    return [msgspec.json.encode({"message": message, "done": True, "done_reason": "stop"}) + b"\n"]
+
+
+async def call(rig: Rig, method: str, params: Any = None) -> dict[str, Any]:
+    return await rig.response(await rig.request(method, params))
+
+
+def sent(rig: Rig) -> list[dict[str, Any]]:
+    return [msgspec.json.decode(r.content) for r in rig.requests if r.url.path == "/api/chat"]
+
+
+async def test_list_tools_lists_the_ready_servers_tools_after_the_built_ins(
+    hub: ReadyHub, tmp_path: Path
+) -> None:
+    async with open_rig(streaming(), root=str(tmp_path), mcp_servers=(SERVER,)) as rig:
+        listed = await call(rig, "list_tools")
+        servers = await call(rig, "list_mcp_servers")
+    mcp = [t for t in listed["result"]["tools"] if t["source"] == "mcp"]
+    assert mcp == [
+        {"name": "files__read", "description": "Reads a note", "input_schema": READ.input_schema,
+         "source": "mcp", "server": "files", "needs_approval": True},
+        {"name": "files__stat", "description": "A note's size", "input_schema": {"type": "object"},
+         "source": "mcp", "server": "files", "needs_approval": False},
+    ]
+    assert listed["result"]["tools"][0]["source"] == "builtin"
+    assert servers["result"] == {"servers": [{"name": "files", "transport": "stdio",
+                                              "status": "ready", "tools": ["files__read", "files__stat"],
+                                              "error": None}]}
+
+
+@pytest.mark.parametrize("tools", [["mcp:files"], True], ids=["server", "true"])
+async def test_an_mcp_call_asks_names_its_server_and_hands_back_the_content(
+    hub: ReadyHub, tmp_path: Path, tools: Any
+) -> None:
+    replies = streaming(
+        tool_calls(("r1", "files__read", {"name": "a"}), ("s1", "files__stat", {"name": "a"})),
+        tool_calls(("r2", "files__read", {"name": "b"})),  # approved for the chat: not asked
+        ndjson("done"),
+    )
+    async with open_rig(replies, root=str(tmp_path), mcp_servers=(SERVER,)) as rig:
+        chat = await rig.request("chat", {**CHAT, "tools": tools})
+        asked = await rig.notification("chat:approval_request")
+        held = list(hub.calls)
+        await call(rig, "approve_tool", {"chat_id": chat, "call_id": "r1", "approved": True,
+                                         "scope": "chat"})
+        answer = await rig.response(chat)
+    assert held == []  # nothing ran before the answer
+    assert hub.calls == [("read", {"name": "a"}), ("stat", {"name": "a"}), ("read", {"name": "b"})]
+    assert len([l for l in rig.lines if l.get("method") == "chat:approval_request"]) == 1
+    assert asked["params"] == {"chat_id": chat, "call_id": "r1", "name": "files__read",
+                               "arguments": {"name": "a"}, "server": "files", "tool": "read",
+                               "annotations": {"readOnlyHint": True}}
+    notes = [l for l in rig.lines if l.get("method") in ("chat:tool_call", "chat:tool_result")]
+    assert [(l["method"], l["params"]["call_id"], l["params"].get("server"), l["params"].get("tool"))
+            for l in notes] == [
+        ("chat:tool_call", "r1", "files", "read"), ("chat:tool_call", "s1", "files", "stat"),
+        ("chat:tool_result", "r1", "files", "read"), ("chat:tool_result", "s1", "files", "stat"),
+        ("chat:tool_call", "r2", "files", "read"), ("chat:tool_result", "r2", "files", "read"),
+    ]
+    assert notes[2]["params"]["content"] == "read: 42"
+    assert notes[2]["params"]["mcp_content"] == [{"type": "text", "text": "read: 42"}]
+    assert notes[2]["params"]["is_error"] is False
+    first, second, _ = sent(rig)
+    offered = [t["function"]["name"] for t in first["tools"]]
+    assert offered[-2:] == ["files__read", "files__stat"]
+    assert second["messages"][-2:] == [
+        {"role": "tool", "content": "read: 42", "tool_name": "files__read", "tool_call_id": "r1"},
+        {"role": "tool", "content": "stat: 42", "tool_name": "files__stat", "tool_call_id": "s1"},
+    ]
+    assert answer["result"]["messages"][-1] == {"role": "assistant", "content": "done"}
+
+
+async def test_a_chat_that_names_no_mcp_tool_offers_none(hub: ReadyHub, tmp_path: Path) -> None:
+    async with open_rig(streaming(ndjson("ok")), root=str(tmp_path), mcp_servers=(SERVER,)) as rig:
+        await call(rig, "chat", {**CHAT, "tools": ["read_file"]})
+    [body] = sent(rig)
+    assert [t["function"]["name"] for t in body["tools"]] == ["read_file"]
