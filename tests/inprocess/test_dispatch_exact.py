@@ -45,6 +45,7 @@ async def test_one_reply_per_thread_and_the_thread_is_free_again_once_it_answere
         cancel = await call(rig, "cancel_chat", {"chat_id": "first"})
         first = await rig.response("first")
         later = await call(rig, "chat", {"thread_id": tid, "messages": user("now")})
+        status = await call(rig, "status")
     assert busy["error"]["code"] == -32006
     assert busy["error"]["message"] == (
         f"Thread busy: a reply is in flight on thread {tid!r} (in this sidecar)"
@@ -59,6 +60,7 @@ async def test_one_reply_per_thread_and_the_thread_is_free_again_once_it_answere
     assert len(cancelled["message_ids"]) == 2  # the user's message and the partial reply
     assert later["result"]["thread_id"] == tid
     assert later["result"]["messages"] == [{"role": "assistant", "content": "second"}]
+    assert "create_thread" in status["result"]["methods"]  # a store: the thread methods too
     models = [msgspec.json.decode(r.content)["model"] for r in rig.requests if r.url.path == "/api/chat"]
     assert models == ["tm", "tm"]
 
@@ -67,6 +69,7 @@ async def test_without_a_store_thread_methods_and_thread_chats_are_not_supported
     async with open_rig(streaming()) as rig:
         listed = await call(rig, "list_threads", {})
         chat = await call(rig, "chat", {"thread_id": "t1", "messages": user("hi")})
+        status = await call(rig, "status")
     assert listed["error"]["code"] == -32008
     assert listed["error"]["message"] == (
         "Not supported: list_threads needs the conversation store, and this sidecar was started "
@@ -74,7 +77,8 @@ async def test_without_a_store_thread_methods_and_thread_chats_are_not_supported
     )
     assert chat["error"]["code"] == -32008
     assert chat["error"]["message"].startswith("Not supported: chat with thread_id needs the ")
-    assert [r.url.path for r in rig.requests] == []
+    assert [r.url.path for r in rig.requests] == ["/api/version"]  # status's probe, no chat
+    assert "create_thread" not in status["result"]["methods"]
 
 
 async def test_chat_params_refusals_say_exactly_what_is_wrong() -> None:
