@@ -119,3 +119,12 @@ async def test_cancel_request_of_a_short_request_answers_it_cancelled_naming_its
     assert show["error"]["code"] == -32010
     assert show["error"]["message"] == "Cancelled: show_model was cancelled before it finished"
     assert rig.lines.index(show) < rig.lines.index(cancel)
+
+
+async def test_a_thread_without_a_model_chats_with_the_model_flag(store: Store) -> None:
+    async with open_rig(streaming(ndjson("hello")), store=store) as rig:  # --model m
+        tid = (await call(rig, "create_thread", {}))["result"]["thread"]["id"]
+        answer = await call(rig, "chat", {"thread_id": tid, "messages": user("hi")})
+    assert answer["result"]["messages"] == [{"role": "assistant", "content": "hello"}]
+    [body] = [msgspec.json.decode(r.content) for r in rig.requests if r.url.path == "/api/chat"]
+    assert body["model"] == "m"
