@@ -38,6 +38,12 @@ class ReadyHub(McpHub):
         state.tools = {READ.exposed: READ, STAT.exposed: STAT}
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
+    async def use(self, states: list[Any], *, wait: bool = True) -> None:
+        """A server that is not ready starts on a use that waits (its supervisor's part)."""
+        if wait:
+            for state in states:
+                state.status = "ready"
+
     async def call(self, tool: McpTool, arguments: dict[str, Any]) -> McpResult:
         self.calls.append((tool.tool, arguments))
         return McpResult(f"{tool.tool}: 42", False, [{"type": "text", "text": f"{tool.tool}: 42"}])
@@ -88,10 +94,18 @@ async def test_list_tools_lists_the_ready_servers_tools_after_the_built_ins(
                                               "error": None}]}
 
 
-@pytest.mark.parametrize("tools", [["mcp:files"], True], ids=["server", "true"])
+OFFERS = {  # what `tools` offers the model, in order
+    "server": (["read_file", "mcp:files"], ["read_file", "files__read", "files__stat"]),
+    "true": (True, ["read_file", "list_directory", "search_files", "write_file",
+                    "files__read", "files__stat"]),
+}
+
+
+@pytest.mark.parametrize("case", OFFERS)
 async def test_an_mcp_call_asks_names_its_server_and_hands_back_the_content(
-    hub: ReadyHub, tmp_path: Path, tools: Any
+    hub: ReadyHub, tmp_path: Path, case: str
 ) -> None:
+    tools, offers = OFFERS[case]
     replies = streaming(
         tool_calls(("r1", "files__read", {"name": "a"}), ("s1", "files__stat", {"name": "a"})),
         tool_calls(("r2", "files__read", {"name": "b"})),  # approved for the chat: not asked
@@ -121,8 +135,7 @@ async def test_an_mcp_call_asks_names_its_server_and_hands_back_the_content(
     assert notes[2]["params"]["mcp_content"] == [{"type": "text", "text": "read: 42"}]
     assert notes[2]["params"]["is_error"] is False
     first, second, _ = sent(rig)
-    offered = [t["function"]["name"] for t in first["tools"]]
-    assert offered[-2:] == ["files__read", "files__stat"]
+    assert [t["function"]["name"] for t in first["tools"]] == offers
     assert second["messages"][-2:] == [
         {"role": "tool", "content": "read: 42", "tool_name": "files__read", "tool_call_id": "r1"},
         {"role": "tool", "content": "stat: 42", "tool_name": "files__stat", "tool_call_id": "s1"},
@@ -135,3 +148,17 @@ async def test_a_chat_that_names_no_mcp_tool_offers_none(hub: ReadyHub, tmp_path
         await call(rig, "chat", {**CHAT, "tools": ["read_file"]})
     [body] = sent(rig)
     assert [t["function"]["name"] for t in body["tools"]] == ["read_file"]
+
+
+async def test_a_server_not_ready_when_the_chat_started_is_started_by_the_call(
+    hub: ReadyHub, tmp_path: Path
+) -> None:
+    hub.states["files"].status = "failed"  # `true` offers what is ready now: none of its tools
+    replies = streaming(tool_calls(("s1", "files__stat", {"name": "a"})), ndjson("done"))
+    async with open_rig(replies, root=str(tmp_path), mcp_servers=(SERVER,)) as rig:
+        answer = await call(rig, "chat", {**CHAT, "tools": True})
+    [result] = [l["params"] for l in rig.lines if l.get("method") == "chat:tool_result"]
+    assert hub.calls == [("stat", {"name": "a"})]
+    assert (result["content"], result["server"], result["tool"]) == ("stat: 42", "files", "stat")
+    assert "files__stat" not in [t["function"]["name"] for t in sent(rig)[0]["tools"]]
+    assert answer["result"]["messages"][-1]["content"] == "done"
