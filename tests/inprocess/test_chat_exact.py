@@ -38,3 +38,12 @@ async def test_a_reply_whose_last_line_has_no_newline_still_has_its_first_token_
     result = answer["result"]
     assert result["messages"] == [{"role": "assistant", "content": "hi"}]
     assert isinstance(result["usage"]["first_token_ms"], int)
+
+
+async def test_num_ctx_counts_only_as_a_positive_integer() -> None:
+    cases = [({"num_ctx": 1}, 1), ({"num_ctx": 0}, None), ({"num_ctx": True}, None),
+             ({"num_ctx": "4096"}, None)]
+    async with open_rig(streaming(*[ndjson("x") for _ in cases])) as rig:
+        answers = [await call(rig, "chat", {**CHAT, "options": options}) for options, _ in cases]
+    # Not a positive integer: what the server runs the model with (/api/ps; here it says nothing).
+    assert [a["result"]["usage"]["context_length"] for a in answers] == [c for _, c in cases]
