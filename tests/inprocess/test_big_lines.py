@@ -8,9 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+import pytest
 import trio
 
-from sidecar.server import BIG_LINE_BYTES, MESSAGES_PER_PIECE
+from sidecar import server
+from sidecar.server import BIG_LINE_BYTES, MESSAGES_PER_PIECE, Server
 
 from .rig import ScriptStream, ndjson, open_rig, streaming
 
@@ -96,3 +98,35 @@ async def test_a_big_chat_after_shutdown_is_not_served() -> None:
         lines = await rig.read_all()
     assert [l.get("id") for l in lines[1:]] == ["s"]
     assert [r.url.path for r in rig.requests if r.url.path == "/api/chat"] == []
+
+
+async def test_a_bug_while_admitting_a_big_chat_is_an_internal_error_and_serving_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(self: Server, request: Any, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("boom")
+
+    async with open_rig(streaming()) as rig:
+        monkeypatch.setattr(Server, "_admit", broken)
+        await rig.send_raw(line({"id": 1, "method": "chat", "params": {"messages": conversation()}}))
+        error = await rig.read_line()
+        monkeypatch.undo()
+        cancel = await rig.response(await rig.request("cancel_chat", {}))
+    assert error["id"] is None
+    assert (error["error"]["code"], error["error"]["message"]) == (
+        -32603, "Internal error: RuntimeError: boom"
+    )
+    assert cancel["result"] == {"cancelled": []}
+
+
+async def test_a_bug_in_reading_a_big_chat_in_pieces_falls_back_to_reading_it_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(head: Any, messages: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(server, "chat_params", broken)
+    async with open_rig(streaming(ndjson("ok"))) as rig:
+        await rig.send_raw(line({"id": 1, "method": "chat", "params": {"messages": conversation()}}))
+        answer = await rig.response(1)
+    assert answer["result"]["messages"] == [{"role": "assistant", "content": "ok"}]
