@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
+from pathlib import Path
 from typing import Any, Final
 
 import httpx
@@ -22,10 +24,16 @@ import pytest
 import trio
 import trio.testing
 
+from sidecar.app import serve
+from sidecar.config import Config
 from sidecar.stdio import wait_reader_gone
+from sidecar.store import open_store
+from sidecar.tools.mcp.config import ServerConfig
+from sidecar_testkit.fake_ollama import ScriptedOllama
 
+from ..process.mcp import FAULT_PY
 from ..support import GUARD_S
-from .rig import CHAT, Handler, Rig, ndjson, open_rig, streaming
+from .rig import Handler, Rig, open_rig
 
 PROBE: Final = b'{"jsonrpc":"2.0","id":"probe","method":"nope"}\n'  # answered at once: -32601
 
@@ -236,3 +244,146 @@ async def test_the_final_answers_wait_for_a_host_that_does_not_read_them_up_to_t
         await rig.stopped.wait()
     assert rig.stop_reason == trigger
     assert rig.stopped_at - start == pytest.approx(limit)
+
+
+# --- what serve wires up: the ready line, the store, the MCP servers, its own client ---------------
+
+
+@pytest.mark.parametrize(
+    ("config", "served", "not_served"),
+    [({}, {"chat", "pull_model", "list_mcp_servers"}, {"create_thread", "list_threads"}),
+     ({"data_dir": "DIR"}, {"chat", "pull_model", "create_thread", "export_thread"}, set()),
+     ({"provider": "openai"}, {"chat", "list_models"}, {"pull_model", "create_thread"})],
+    ids=["no-store", "store", "openai"],
+)
+async def test_the_ready_line_lists_the_methods_this_sidecar_serves(
+    tmp_path: Path, config: dict[str, Any], served: set[str], not_served: set[str]
+) -> None:
+    if "data_dir" in config:
+        config["data_dir"] = str(tmp_path)
+    with trio.fail_after(GUARD_S):
+        async with open_rig(held_list_models(), **config) as rig:
+            methods = set(rig.lines[0]["params"]["methods"])
+    assert served <= methods and not methods & not_served
+
+
+async def test_the_store_it_is_given_keeps_the_threads(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    try:
+        with trio.fail_after(GUARD_S):
+            options = {"store": store}
+            async with open_rig(held_list_models(), data_dir=str(tmp_path), serve_options=options) as rig:
+                created = (await rig.response(await rig.request("create_thread", {})))["result"]
+                listed = (await rig.response(await rig.request("list_threads", {})))["result"]
+    finally:
+        store.close()
+    assert [t["id"] for t in listed["threads"]] == [created["thread"]["id"]]
+
+
+async def test_an_enabled_mcp_server_starts_after_ready_and_a_disabled_one_never(
+    tmp_path: Path,
+) -> None:
+    def server(name: str, disabled: bool) -> ServerConfig:
+        return ServerConfig(
+            name=name, transport="stdio", command=sys.executable,
+            args=(str(FAULT_PY), "serve", str(tmp_path / name)), disabled=disabled,
+        )
+
+    with trio.fail_after(GUARD_S):
+        async with open_rig(
+            held_list_models(), mcp_servers=(server("on", False), server("off", True))
+        ) as rig:
+            ready = await rig.read_until(
+                lambda l: l.get("method") == "mcp:server_status" and l["params"]["status"] == "ready"
+            )
+            listed = (await rig.response(await rig.request("list_mcp_servers")))["result"]
+            await rig.request("shutdown")
+            lines = await rig.read_all()
+    assert ready["params"]["server"] == "on" and "on__ok" in ready["params"]["tools"]
+    assert {s["name"]: s["status"] for s in listed["servers"]} == {"on": "ready", "off": "stopped"}
+    assert not [l for l in lines if l.get("params", {}).get("server") == "off"]
+    assert not (tmp_path / "off").exists()  # never started
+
+
+async def test_without_a_client_given_serve_makes_its_own_after_the_ready_line(
+    fake_ollama: ScriptedOllama,
+) -> None:
+    config = Config(base_url=fake_ollama.url, model="m")
+    stdin_send, stdin_recv = trio.testing.memory_stream_one_way_pair()
+    stdout_send, stdout_recv = trio.testing.memory_stream_one_way_pair()
+    rig = Rig(stdin_send, stdout_recv)
+    with trio.fail_after(GUARD_S):
+        async with trio.open_nursery() as nursery:
+            async def run() -> None:
+                rig.stop_reason = await serve(config, stdin_recv, stdout_send)
+                await stdout_send.aclose()
+
+            nursery.start_soon(run)
+            assert (await rig.read_line())["method"] == "sidecar:ready"
+            status = (await rig.response(await rig.request("status")))["result"]
+            await rig.stdin.aclose()
+            await rig.read_all()
+    assert status["ollama"]["reachable"] is True
+    assert rig.stop_reason == "eof"
+
+
+class ClosingClient:
+    """Just enough of a provider for a sidecar that never calls upstream; records its close."""
+
+    provider = "ollama"
+
+    def __init__(self, hangs: bool = False) -> None:
+        self.hangs = hangs
+        self.closed = False
+
+    def redact(self, text: str) -> str:
+        return text
+
+    async def aclose(self) -> None:
+        await trio.lowlevel.checkpoint()
+        if self.hangs:
+            await trio.sleep_forever()
+        self.closed = True
+
+
+async def run_serve(client: ClosingClient, scope: trio.CancelScope | None = None) -> tuple[Rig, float]:
+    """`serve` over memory streams with `client`; stops it at once by stdin EOF (or by `scope`'s
+    cancel, when given); returns the rig and how long the end took after that."""
+    stdin_send, stdin_recv = trio.testing.memory_stream_one_way_pair()
+    stdout_send, stdout_recv = trio.testing.memory_stream_one_way_pair()
+    rig = Rig(stdin_send, stdout_recv)
+    config = Config(base_url="http://ollama.test", model="m")
+    async with trio.open_nursery() as nursery:
+        async def run() -> None:
+            with scope or trio.CancelScope():
+                rig.stop_reason = await serve(config, stdin_recv, stdout_send, client=client)  # type: ignore[arg-type]
+            rig.stopped_at = trio.current_time()
+            rig.stopped.set()
+
+        nursery.start_soon(run)
+        assert (await rig.read_line())["method"] == "sidecar:ready"
+        start = trio.current_time()
+        if scope is None:
+            await rig.stdin.aclose()
+        else:
+            scope.cancel()
+        await rig.stopped.wait()
+    assert rig.stopped_at is not None
+    return rig, rig.stopped_at - start
+
+
+async def test_the_upstream_client_is_closed_at_the_end_and_a_hanging_close_waits_1_s(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    client = ClosingClient()
+    rig, took = await run_serve(client)
+    assert client.closed and took == 0 and rig.stop_reason == "eof"
+    rig, took = await run_serve(ClosingClient(hangs=True))
+    assert took == pytest.approx(1.0) and rig.stop_reason == "eof"
+
+
+async def test_a_serve_cancelled_from_outside_still_closes_its_client() -> None:
+    client = ClosingClient()
+    with trio.fail_after(GUARD_S):
+        await run_serve(client, trio.CancelScope())
+    assert client.closed
