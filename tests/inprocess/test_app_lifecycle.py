@@ -24,7 +24,7 @@ import pytest
 import trio
 import trio.testing
 
-from sidecar.app import serve
+from sidecar.app import read_requests, serve
 from sidecar.config import Config
 from sidecar.stdio import wait_reader_gone
 from sidecar.store import open_store
@@ -32,8 +32,8 @@ from sidecar.tools.mcp.config import ServerConfig
 from sidecar_testkit.fake_ollama import ScriptedOllama
 
 from ..process.mcp import FAULT_PY
-from ..support import GUARD_S
-from .rig import Handler, Rig, open_rig
+from ..support import GUARD_S, request_line, user
+from .rig import Handler, Rig, ndjson, open_rig, streaming
 
 PROBE: Final = b'{"jsonrpc":"2.0","id":"probe","method":"nope"}\n'  # answered at once: -32601
 
@@ -387,3 +387,117 @@ async def test_a_serve_cancelled_from_outside_still_closes_its_client() -> None:
     with trio.fail_after(GUARD_S):
         await run_serve(client, trio.CancelScope())
     assert client.closed
+
+
+# --- the stdin reader ---------------------------------------------------------------------------
+
+
+class Intake:
+    """What `read_requests` needs of a server: records each line it takes (none once stopped,
+    as `Server.dispatch`)."""
+
+    def __init__(self) -> None:
+        self.config = Config()
+        self.accepting = True
+        self.lines: list[bytes] = []
+        self.stop_reason: str | None = None
+
+    def dispatch(self, line: bytes) -> None:
+        if self.accepting:
+            self.lines.append(line)
+
+    async def dispatch_big(self, line: bytes) -> None:
+        self.lines.append(line)
+
+    def stop(self, reason: str) -> None:
+        self.stop_reason = reason
+        self.accepting = False
+
+
+async def test_a_burst_in_one_read_lets_other_tasks_run_every_16_lines() -> None:
+    intake = Intake()
+    stdin_send, stdin_recv = trio.testing.memory_stream_one_way_pair()
+    await stdin_send.send_all(b"".join(b"line %d\n" % n for n in range(40)))  # one read
+    await stdin_send.aclose()
+    seen: list[int] = []  # how many lines were handled each time the other task ran
+
+    async def other_task() -> None:
+        while True:
+            seen.append(len(intake.lines))
+            await trio.lowlevel.checkpoint()
+
+    with trio.fail_after(GUARD_S):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(other_task)
+            await read_requests(stdin_recv, intake)  # type: ignore[arg-type]
+            nursery.cancel_scope.cancel()
+    assert intake.lines == [b"line %d" % n for n in range(40)]
+    assert intake.stop_reason == "eof"
+    assert set(seen) <= {0, 16, 32, 40}
+    assert set(seen) & {16, 32}  # it ran between batches, not only between reads
+
+
+async def test_a_stop_between_two_batches_of_one_read_refuses_the_lines_after_it() -> None:
+    intake = Intake()
+    stdin_send, stdin_recv = trio.testing.memory_stream_one_way_pair()
+    await stdin_send.send_all(b"x\n" * 40)
+
+    async def stop_at_the_first_batch() -> None:
+        while not intake.lines:
+            await trio.lowlevel.checkpoint()
+        intake.stop("SIGTERM")
+
+    with trio.fail_after(GUARD_S):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(stop_at_the_first_batch)
+            await read_requests(stdin_recv, intake)  # type: ignore[arg-type]
+    # whole batches of 16, then the reader returns (stdin is still open)
+    assert len(intake.lines) in (16, 32)
+    assert intake.stop_reason == "SIGTERM"
+
+
+class FailingStdin(trio.abc.ReceiveStream):
+    """Gives `data`, then fails with `error`, then reads as closed."""
+
+    def __init__(self, data: bytes, error: BaseException) -> None:
+        self.reads: list[bytes | BaseException] = [data, error]
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        await trio.lowlevel.checkpoint()
+        if not self.reads:
+            return b""
+        read = self.reads.pop(0)
+        if isinstance(read, BaseException):
+            raise read
+        return read
+
+    async def aclose(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    "error",
+    [trio.BrokenResourceError("gone"), trio.ClosedResourceError("closed"), OSError(5, "EIO")],
+    ids=["broken", "closed", "oserror"],
+)
+async def test_a_read_error_is_stdin_eof_and_the_last_unterminated_line_is_served(
+    error: BaseException,
+) -> None:
+    intake = Intake()
+    stdin = FailingStdin(b"first\nlast, unterminated", error)
+    with trio.fail_after(GUARD_S):
+        await read_requests(stdin, intake)  # type: ignore[arg-type]
+    assert intake.lines == [b"first", b"last, unterminated"]
+    assert intake.stop_reason == "eof"
+    assert stdin.reads == []  # it did not read again after the error
+
+
+async def test_a_big_chat_line_and_the_line_after_it_in_the_same_read_are_both_served() -> None:
+    big = request_line(1, "chat", {"messages": user("x" * (300 * 1024))})
+    with trio.fail_after(GUARD_S):
+        async with open_rig(streaming(ndjson("ok"))) as rig:
+            await rig.send_raw(big + PROBE)
+            done = await rig.response(1)
+            probe = await rig.response("probe")
+    assert done["result"]["messages"] == [{"role": "assistant", "content": "ok"}]
+    assert probe["error"]["code"] == -32601
