@@ -118,20 +118,23 @@ def test_a_closed_stdin_gets_dev_null_even_where_the_open_lands_elsewhere(
 
 
 @pytest.mark.parametrize("windows", [False, True], ids=["posix", "windows-way"])
+@pytest.mark.parametrize("stdin_closed", [False, True], ids=["stdin", "no-stdin"])
 def test_protocol_lines_get_a_private_fd_and_stray_output_on_fd_1_goes_to_stderr(
-    monkeypatch: pytest.MonkeyPatch, windows: bool
+    monkeypatch: pytest.MonkeyPatch, windows: bool, stdin_closed: bool
 ) -> None:
     # The Windows way (dup until the fd is past 2, then close the low ones) uses only calls that
     # POSIX has too, so it runs here as well.
     monkeypatch.setattr(stdio, "WINDOWS", windows)
+    in_read, in_write = os.pipe()
     out_read, out_write = os.pipe()
     err_read, err_write = os.pipe()
     try:
-        # The host left stdin closed: a plain dup of fd 1 would land there.
-        with standard_fds({0: None, 1: out_write, 2: err_write}):
+        # A host that left stdin closed: a plain dup of fd 1 would land there.
+        stdin = None if stdin_closed else in_read
+        with standard_fds({0: stdin, 1: out_write, 2: err_write}):
             protocol_fd = claim_stdout()
             try:
-                stdin_open = _is_open(0)
+                stdin_after = os.fstat(0) if _is_open(0) else None
                 inheritable = os.get_inheritable(protocol_fd)
                 os.write(protocol_fd, b'{"jsonrpc":"2.0","method":"ready"}\n')
                 os.write(1, b"a stray print\n")
@@ -141,13 +144,14 @@ def test_protocol_lines_get_a_private_fd_and_stray_output_on_fd_1_goes_to_stderr
         os.close(err_write)
         out_write = err_write = -1
         assert protocol_fd >= 3  # never where a closed stdin or stderr was
-        assert not stdin_open  # no copy of stdout left on fd 0
+        if stdin_closed:
+            assert stdin_after is None  # no copy of stdout left on fd 0
+        else:
+            assert stdin_after is not None and os.path.samestat(stdin_after, os.fstat(in_read))
         assert not inheritable  # a child process (exec_shell, an MCP server) cannot write lines
         assert _read_to_eof(out_read) == b'{"jsonrpc":"2.0","method":"ready"}\n'
         assert _read_to_eof(err_read) == b"a stray print\n"
     finally:
-        os.close(out_read)
-        os.close(err_read)
-        for fd in (out_write, err_write):
-            if fd >= 0:  # an assertion failed before they were closed
+        for fd in (in_read, in_write, out_read, err_read, out_write, err_write):
+            if fd >= 0:  # the write ends are closed already unless an assertion failed first
                 os.close(fd)
