@@ -403,7 +403,7 @@ async def _settles_asleep(monkeypatch: pytest.MonkeyPatch, fd: int) -> bool:
 async def test_the_stdout_watch_never_says_gone_for_an_fd_poll_cannot_watch(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    closed = os.dup(0)
+    closed = os.open(os.devnull, os.O_RDONLY)
     os.close(closed)  # poll answers POLLNVAL, as for a macOS terminal
     assert await _settles_asleep(monkeypatch, closed)
 
