@@ -1,5 +1,6 @@
-"""The stdio streams on real fds: the thread-backed path (`--stdio threads`, Windows) and the
-stdout watch. Process-level behaviour is in test_process_lifetime.py."""
+"""The stdio streams on real fds (pipes, sockets, files): the thread-backed path (`--stdio
+threads`, files, Windows), which path `open_input`/`open_output` pick, and the stdout watch. Fds
+0-2 themselves: test_stdio_fds.py. Process-level behaviour is in test_process_lifetime.py."""
 
 from __future__ import annotations
 
