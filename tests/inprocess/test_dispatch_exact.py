@@ -128,3 +128,26 @@ async def test_a_thread_without_a_model_chats_with_the_model_flag(store: Store) 
     assert answer["result"]["messages"] == [{"role": "assistant", "content": "hello"}]
     [body] = [msgspec.json.decode(r.content) for r in rig.requests if r.url.path == "/api/chat"]
     assert body["model"] == "m"
+
+
+async def test_the_request_bound_says_exactly_why_and_frees_each_place_once() -> None:
+    held = [ScriptStream([trio.Event()]) for _ in range(4)]
+    async with open_rig(streaming(*held), max_requests=2) as rig:
+        await rig.request("chat", CHAT, id="a")
+        await rig.request("chat", CHAT, id="b")
+        refused = await call(rig, "status")
+        cancel = await call(rig, "cancel_chat", {})  # never counted: both places free again
+        await rig.request("chat", CHAT, id="c")
+        await rig.request("chat", CHAT, id="d")
+        again = await call(rig, "status")  # c and d were admitted before it was read
+        answers = [await rig.response(i) for i in ("a", "b")]
+    assert refused["error"]["code"] == -32005
+    assert refused["error"]["message"] == "Overloaded: 2 requests are already in flight (--max-requests 2)"
+    assert refused["error"]["data"]["hint"] == (
+        "Wait for answers before sending more requests, or start the sidecar with a higher "
+        "--max-requests. cancel_chat, cancel_request and shutdown are always served."
+    )
+    assert cancel["result"] == {"cancelled": ["a", "b"]}
+    assert [a["result"]["done_reason"] for a in answers] == ["cancelled", "cancelled"]
+    assert again["error"]["code"] == -32005  # c and d hold both places
+    assert not [l for l in rig.lines if l.get("id") in ("c", "d")]  # both were admitted, running
