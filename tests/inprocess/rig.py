@@ -281,9 +281,10 @@ async def open_rig(
         client = client_type(base, connector=ollama.connect)
 
         async def run() -> None:
-            rig.stop_reason = await serve(
-                base, stdin_recv, stdout_send, client=client, store=store, **(serve_options or {})
-            )
+            options = dict(serve_options or {})
+            if store is not None:
+                options["store"] = store
+            rig.stop_reason = await serve(base, stdin_recv, stdout_send, client=client, **options)
             rig.stopped_at = trio.current_time()
             rig.stopped.set()
             await stdout_send.aclose()
