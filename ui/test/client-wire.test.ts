@@ -124,6 +124,7 @@ describe("attach and resume", () => {
   it("attach moves later ids past a numeric chat id it follows, and only forward", () => {
     const a = setup();
     a.client.attach(1);
+    a.client.attach("7"); // a string id never moves the counter
     void a.client.status();
     expect(a.t.sent[0].id).toBe(2);
 
