@@ -144,6 +144,9 @@ class Server:
         read in pieces (rpc.decode_chat_head), anything else by `dispatch`. Nothing else is
         dispatched meanwhile (the reader waits for this), so the order of lines holds."""
         params: Any = None
+        # The reader's step already copied the line out of its reads: let the loop run before
+        # the scan of the envelope, so the two are not one long block.
+        await trio.lowlevel.checkpoint()
         try:
             head = decode_chat_head(line) if self.accepting else None
             if head is not None:

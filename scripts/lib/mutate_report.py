@@ -1,7 +1,7 @@
 """The report of scripts/mutate: killed / survived per module from mutmut's results in mutants/,
 then every survivor's diff (the line a test should notice, or that docs/testing.md calls
 equivalent). Usage: mutate_report.py MODULE...; with --survivors first, only the names of the
-survivors, one per line (for scripts/mutate --survivors); with --table, only the counts."""
+survivors and the mutants no test reached, one per line (for scripts/mutate --survivors); with --table, only the counts."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ def survivor_names(module: str) -> list[str]:
     if not meta.exists():
         return []
     codes = json.loads(meta.read_text())["exit_code_by_key"]
-    return [name for name, code in codes.items() if status(code) == "survived"]
+    # "no tests" too: after new tests, a mutant no test reached before may be reached now.
+    return [name for name, code in codes.items() if status(code) in ("survived", "no tests")]
 
 
 def main(modules: list[str]) -> None:

@@ -41,6 +41,7 @@ from ..config import Config
 from ..errors import RpcError
 from .body import READ_SIZE, ChatBody, describe
 from .http1 import HeadParser, ProtocolError, ResponseHead, encode_request
+from .pieces import send_parts
 from .server_errors import ServerErrors
 
 logger = logging.getLogger(__name__)
@@ -123,9 +124,9 @@ class HttpProvider:
 
     @asynccontextmanager
     async def _stream(
-        self, path: str, accept: str, body: bytes, model: str
+        self, path: str, accept: str, body: list[bytes], model: str
     ) -> AsyncIterator[ChatBody]:
-        """POSTs `body` to the base URL's path + `path`; yields the body once the status is OK.
+        """POSTs `body` (its parts, `pieces.body_in_pieces`) to the base URL's path + `path`; yields the body once the status is OK.
 
         Raises `RpcError`: ollama_unreachable, model_not_found / upstream_error (by
         `status_error`), stream_interrupted (dropped before the head, or the head later than the
@@ -141,9 +142,10 @@ class HttpProvider:
                 "Accept": accept,
                 "Connection": "close",  # one connection per chat: closing it is the cancel
             },
-            body_length=len(body),
+            body_length=sum(map(len, body)),
         )
-        payload = (head + body,) if len(body) < 64 * 1024 else (head, body)
+        # A short body goes out with the head in one write; a long one in parts, never joined.
+        payload = [head + body[0]] if len(body) == 1 and len(body[0]) < 64 * 1024 else [head, *body]
         async with self._connection() as stream:
             with trio.move_on_after(self._idle_timeout_s) as waiting:
                 head, early = await _exchange(stream, payload, self.errors)
@@ -192,7 +194,7 @@ class HttpProvider:
         )
         with trio.move_on_after(timeout_s) as waited:
             async with self._connection() as stream:
-                head, early = await _exchange(stream, payload, self.errors)
+                head, early = await _exchange(stream, [payload], self.errors)
                 logger.debug("%s %s -> %d", method, path, head.status)
                 reader = self._body(stream, head, early, method, timeout_s)
                 if head.status >= 400:
@@ -265,14 +267,13 @@ class HttpProvider:
 
 
 async def _exchange(
-    stream: trio.abc.Stream, payload: bytes | tuple[bytes, ...], errors: ServerErrors
+    stream: trio.abc.Stream, payload: list[bytes], errors: ServerErrors
 ) -> tuple[ResponseHead, bytes]:
-    """Sends the request (one buffer, or its parts in order) and reads the response head;
-    returns it and any body bytes after it."""
+    """Sends the request (its parts in order) and reads the response head; returns it and any
+    body bytes after it."""
     name = errors.short
     try:
-        for part in (payload,) if isinstance(payload, bytes) else payload:
-            await stream.send_all(part)
+        await send_parts(stream, payload)
         parser = HeadParser()
         while True:
             data = await stream.receive_some(READ_SIZE)

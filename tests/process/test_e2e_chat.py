@@ -214,3 +214,33 @@ async def test_commands_file_on_stdin_is_answered_in_full(fake_ollama: ScriptedO
     assert answers[1]["result"]["messages"][0]["content"] == TEXT_REPLY
     assert answers[2]["result"]["protocol"] == 1
     assert answers[3]["result"]["messages"][0]["content"] == "last line"
+
+
+async def test_a_long_conversation_sent_whole_reaches_the_model_exactly(
+    fake_ollama: ScriptedOllama,
+) -> None:
+    # About 2.4 MB on one line, one message of 600 KB among them: read, encoded and sent upstream in pieces (issue 14), which must
+    # change nothing a client or the model can see; a short chat written right after it is
+    # answered too, after it.
+    history = [
+        {"role": "user" if i % 2 == 0 else "assistant",
+         "content": f"{i} caf\u00e9 \u2028 \"quoted\" \\ " + "lorem ipsum dolor sit amet " * 30}
+        for i in range(2200)
+    ]
+    history[7]["content"] = "one message of 600 KB, as a pasted file " * 15_000
+    params = chat_params("text")
+    params["messages"] = [*history, *params["messages"]]
+    with trio.fail_after(GUARD_S):
+        async with sidecar_for(fake_ollama) as sidecar:
+            big = await sidecar.request("chat", params)
+            small = await sidecar.request("chat", chat_params("text"))
+            big_response = await sidecar.response(big)
+            small_response = await sidecar.response(small)
+    assert len(msgspec.json.encode(params)) > 2_000_000
+    assert big_response["result"]["messages"] == [{"role": "assistant", "content": TEXT_REPLY}]
+    assert small_response["result"]["done_reason"] == "stop"
+    assert sidecar.text(big) == TEXT_REPLY
+    record = max(fake_ollama.chat_records, key=lambda r: len(r.body))
+    assert len(record.body) > 2_000_000
+    sent = [(m["role"], m["content"]) for m in params["messages"]]
+    assert [(m["role"], m["content"]) for m in record.json["messages"]] == sent

@@ -3,7 +3,7 @@
 // technology can follow, focus and keyboard, the Settings popover's values on the wire, the compact
 // phone header, the wheel over "Jump to latest", and the scripted model's default and note.
 import type { Locator, Page } from "@playwright/test";
-import { expect, test, until } from "./fixtures";
+import { expect, painted, test, until } from "./fixtures";
 
 test.use({ shellOptions: { root: true } });
 
@@ -96,7 +96,7 @@ test("the streaming reply is aria-busy, the finished reply is announced once, me
   await expect(region).toHaveAttribute("aria-live", "polite");
   const text = ((await last.textContent()) ?? "").trim();
   await expect(region).toHaveText(`Assistant: ${text}`);
-  await page.waitForTimeout(300);
+  await painted(page); // anything announced after the end would be in the region by now
   const announced = await page.evaluate(() => (window as unknown as { __announced: string[] }).__announced);
   expect(announced).toEqual([expect.stringMatching(/^Assistant: tok1 tok2 .*\(stopped\)$/), `Assistant: ${text}`]);
 });

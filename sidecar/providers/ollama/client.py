@@ -13,18 +13,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Final
-
 from typing import Any
 
 import msgspec
-import trio
 
 from ...errors import RpcError
 from ...protocol import ModelInfo, RequestId
 from ...protocol_models import RunningModel, RunningModelsResult, ShowModelResult
 from ..base import ChatRequest
 from ..http import PROBE_TIMEOUT_S, REQUEST_TIMEOUT_S, ChatBody, HttpProvider
+from ..pieces import body_in_pieces
 from .errors import OLLAMA, status_error
 from .pull import PullState
 from .turn import OllamaTurn
@@ -41,33 +39,6 @@ from .wire import (
     version_decoder,
 )
 
-MESSAGES_PER_PIECE: Final = 200  # a long conversation's body is encoded this many at a time
-_EMPTY: Final = b'"messages":[]'
-
-
-async def chat_body_in_pieces(request: ChatRequest) -> bytes:
-    """`wire.chat_body(request)`, byte for byte, with the loop let run between pieces of a long
-    conversation (megabytes of messages would hold it for the whole encode). Messages are
-    written as they are, one after the other, so the body is the body without messages with the
-    pieces' arrays put in; a piece that does not fit that shape makes it encode at once."""
-    messages = request.messages
-    if len(messages) <= MESSAGES_PER_PIECE:
-        return chat_body(request)
-    shell = chat_body(msgspec.structs.replace(request, messages=[]))
-    at = shell.find(_EMPTY)  # the first: the model before it is a string, quotes escaped
-    prefix, suffix = shell[: at + len(_EMPTY) - 1], shell[at + len(_EMPTY) - 1 :]
-    parts: list[bytes] = []
-    for start in range(0, len(messages), MESSAGES_PER_PIECE):
-        await trio.lowlevel.checkpoint()
-        piece = chat_body(
-            msgspec.structs.replace(request, messages=messages[start : start + MESSAGES_PER_PIECE])
-        )
-        if at < 0 or not (piece.startswith(prefix) and piece.endswith(suffix)):
-            return chat_body(request)
-        parts.append(piece[len(prefix) : len(piece) - len(suffix)])
-    return prefix + b",".join(parts) + suffix
-
-
 class OllamaClient(HttpProvider):
     """The way to one Ollama server, shared by every chat."""
 
@@ -82,7 +53,7 @@ class OllamaClient(HttpProvider):
         stream_interrupted (dropped before the head, or the head later than the idle timeout).
         Cancellation: leaving the block for any reason closes the connection.
         """
-        body = await chat_body_in_pieces(request)
+        body = await body_in_pieces(request, chat_body)
         async with self._stream("/api/chat", "application/x-ndjson", body, request.model) as chat:
             yield chat
 
@@ -174,7 +145,7 @@ class OllamaClient(HttpProvider):
         cancels like `chat_stream`: leaving the block closes the connection, and Ollama stops
         the download (its partial blobs stay; a later pull resumes them)."""
         body = model_body(model, insecure)
-        async with self._stream("/api/pull", "application/x-ndjson", body, model) as pulled:
+        async with self._stream("/api/pull", "application/x-ndjson", [body], model) as pulled:
             yield pulled
 
     def new_pull(self, request_id: RequestId | None, model: str) -> PullState:

@@ -20,6 +20,7 @@ from ...errors import RpcError
 from ...protocol import ModelInfo, RequestId
 from ..base import ChatRequest
 from ..http import PROBE_TIMEOUT_S, ChatBody, HttpProvider
+from ..pieces import body_in_pieces
 from ..unsupported import NoModelLifecycle
 from .errors import OPENAI_COMPATIBLE, status_error
 from .turn import OpenAITurn
@@ -39,7 +40,7 @@ class OpenAIClient(NoModelLifecycle, HttpProvider):
         Raises `RpcError` as `OllamaClient.chat_stream` does. Cancellation: leaving the block
         for any reason closes the connection, which is how the server learns to stop.
         """
-        body = chat_body(request)
+        body = await body_in_pieces(request, chat_body)
         async with self._stream("/chat/completions", "text/event-stream", body, request.model) as chat:
             yield chat
 
