@@ -248,7 +248,30 @@ describe("a live reply", () => {
     expect(reply.toolErrors).toEqual(["c1"]);
   });
 
+  it("is aria-busy only while streaming; its text joins a round's pieces and leaves out the Copy buttons", () => {
+    vi.useFakeTimers(); // the thinking section's "Thought for 1 s" is part of the text
+    const reply = new AssistantReply(batcher);
+    reply.setStreaming(true);
+    expect([reply.article.dataset.streaming, reply.article.getAttribute("aria-busy")]).toEqual(["true", "true"]);
+    reply.token("A");
+    reply.token("a");
+    reply.flush();
+    expect(reply.article.querySelector(".md")!.textContent).toBe("Aa");
+    reply.thinkingDelta("hmm");
+    reply.token("B\n\n```\ncode\n```\n");
+    reply.end(false);
+    expect(reply.article.hasAttribute("data-streaming")).toBe(false);
+    expect(reply.article.hasAttribute("aria-busy")).toBe(false);
+    expect(reply.roundText).toBe("AaB\n\n```\ncode\n```\n");
+    expect(reply.article.querySelector(".copy-code")).not.toBeNull();
+    expect(reply.plainText).toBe("AaThought for 1 shmmB\ncode"); // no "Copy", no trailing newline
+  });
+
   it("marks each kind once, stats in one place", () => {
+    const plain = new AssistantReply(batcher);
+    plain.markDoneReason("stop");
+    expect(plain.turn.querySelector(".msg-meta")!.innerHTML).toBe("");
+
     const reply = new AssistantReply(batcher);
     reply.markStopped();
     reply.markStopped();
@@ -310,12 +333,15 @@ describe("a reply rebuilt from stored messages", () => {
       {},
     );
     expect(reply.isEmpty).toBe(false);
+    expect([...reply.article.querySelector(".msg-body")!.children].map((c) => c.className)).toEqual(["tool-card", "tool-card"]);
     expect(reply.turn.querySelector(".msg-meta")!.innerHTML).toBe("");
     const a = reply.getCard("a")!.element;
     expect([a.dataset.state, a.querySelector(".tool-output")!.textContent]).toEqual(["done", "(empty)"]);
     const b = reply.getCard("b")!.element;
     expect([b.dataset.state, b.querySelector(".tool-state")!.textContent]).toEqual(["done", "Not run"]);
     expect(AssistantReply.fromHistory(batcher, [], {}).isEmpty).toBe(true);
+    const thought = AssistantReply.fromHistory(batcher, [{ role: "assistant", content: "", thinking: "hm" }] as never, {});
+    expect(thought.article.querySelector("summary")!.textContent).toBe("Thoughts");
   });
 });
 
