@@ -104,6 +104,8 @@ class Rig:
         self.lines: list[dict[str, Any]] = []
         self.requests: list[httpx.Request] = []
         self.stop_reason: str | None = None
+        self.stopped = trio.Event()  # `serve` returned
+        self.stopped_at: float | None = None  # trio.current_time() then
         self._buffer = b""
         self._next_id = 1
 
@@ -241,12 +243,18 @@ class MemoryOllama:
 
 @asynccontextmanager
 async def open_rig(
-    handler: Handler, *, lockstep: bool = False, refuse: bool = False, **config: Any
+    handler: Handler,
+    *,
+    lockstep: bool = False,
+    refuse: bool = False,
+    serve_options: dict[str, Any] | None = None,
+    **config: Any,
 ) -> AsyncIterator[Rig]:
     """Runs a sidecar in this trio run; yields once `sidecar:ready` was read.
 
     `handler` answers every request to the upstream (over `MemoryOllama`). `refuse` makes every connection attempt fail as if the server
-    were down. `provider="openai"` (with `base_url` the base, default http://ollama.test/v1)
+    were down. `serve_options` go to `app.serve` as they are (`handle_signals`,
+    `wait_stdout_gone`, `orphaned`: what `python -m sidecar` passes). `provider="openai"` (with `base_url` the base, default http://ollama.test/v1)
     runs the OpenAI-compatible client.
     """
     if config.get("provider") == "openai":
@@ -270,7 +278,11 @@ async def open_rig(
         client = client_type(base, connector=ollama.connect)
 
         async def run() -> None:
-            rig.stop_reason = await serve(base, stdin_recv, stdout_send, client=client)
+            rig.stop_reason = await serve(
+                base, stdin_recv, stdout_send, client=client, **(serve_options or {})
+            )
+            rig.stopped_at = trio.current_time()
+            rig.stopped.set()
             await stdout_send.aclose()
 
         nursery.start_soon(run)
