@@ -94,6 +94,10 @@ async def test_the_filesystem_server_works_in_root_whatever_folder_its_args_name
     with trio.fail_after(GUARD_S):
         async with sidecar_for(fake_ollama, "--root", str(root), *setup.args()) as sidecar:
             await sidecar.wait_for(ready("fs"))
+            # The server takes the roots after `initialized`, in the background: until it says
+            # so on stderr (the sidecar's log), a call may still see the folder of its args.
+            while b"[fs] Updated allowed directories from MCP roots" not in sidecar.stderr:
+                await trio.sleep(0.01)  # wait for the log line itself
             chat = await sidecar.request("chat", tool_chat(calls, tools=["mcp:fs"]))
             await sidecar.response(chat)
     inside, outside = sidecar.notifications("chat:tool_result", chat)

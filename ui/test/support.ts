@@ -3,6 +3,8 @@
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { existsSync } from "node:fs";
+import { dirname, join, sep } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
@@ -53,7 +55,14 @@ export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   return out;
 }
 
-export const REPO = fileURLToPath(new URL("../../", import.meta.url));
+/** The repository root: the first folder up from here with pyproject.toml (two up, or more from
+ * the copy of ui/ that Stryker tests its mutants in: ui/.stryker-tmp/sandbox-N/test). */
+export const REPO = findRepo(fileURLToPath(new URL("./", import.meta.url)));
+
+function findRepo(dir: string): string {
+  for (let d = dir; d !== dirname(d); d = dirname(d)) if (existsSync(join(d, "pyproject.toml"))) return d + sep;
+  throw new Error(`no pyproject.toml above ${dir}`);
+}
 export const PYTHON = `${REPO}.venv/bin/python`;
 
 /** What an Electron main process or the dev shell does: pipes + splitLines. */
