@@ -26,7 +26,7 @@ import trio.testing
 from sidecar.stdio import wait_reader_gone
 
 from ..support import GUARD_S
-from .rig import CHAT, Handler, MemoryOllama, Rig, ndjson, open_rig, streaming
+from .rig import CHAT, Handler, Rig, ndjson, open_rig, slow_closes, streaming
 
 PROBE: Final = b'{"jsonrpc":"2.0","id":"probe","method":"nope"}\n'  # answered at once: -32601
 
@@ -97,41 +97,13 @@ async def test_a_signal_interrupts_what_is_in_flight_and_a_repeat_changes_nothin
     assert rig.stop_reason == signum.name
 
 
-class SlowToClose(trio.abc.Stream):
-    """An upstream connection whose close waits for `release`: what keeps a stopping sidecar
-    alive for a while after its in-flight request was cancelled (the close is shielded)."""
-
-    def __init__(self, inner: trio.abc.Stream, closing: trio.Event, release: trio.Event) -> None:
-        self.inner, self.closing, self.release = inner, closing, release
-
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        await self.inner.send_all(data)
-
-    async def wait_send_all_might_not_block(self) -> None:
-        await self.inner.wait_send_all_might_not_block()
-
-    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
-        return await self.inner.receive_some(max_bytes)
-
-    async def aclose(self) -> None:
-        self.closing.set()
-        await self.release.wait()
-        await self.inner.aclose()
-
-
 async def test_lines_written_after_a_signal_while_the_sidecar_winds_down_are_not_served(
     monkeypatch: pytest.MonkeyPatch, mock_clock: trio.testing.MockClock,
 ) -> None:
     """The host keeps writing after its SIGTERM, and the sidecar is still alive (its cancelled
     chat's upstream connection is slow to close): those lines are read and dropped, never
     answered. (A frozen clock: the close's own time limit does not run out meanwhile.)"""
-    closing, release = trio.Event(), trio.Event()
-    connect = MemoryOllama.connect
-
-    async def slow_to_close(self: MemoryOllama, host: str, port: int, tls: bool) -> trio.abc.Stream:
-        return SlowToClose(await connect(self, host, port, tls), closing, release)
-
-    monkeypatch.setattr(MemoryOllama, "connect", slow_to_close)
+    closing, release = slow_closes(monkeypatch)
     with signals_land_here():
         async with open_rig(
             streaming([*ndjson("a", done=False), trio.Event()]),
