@@ -24,6 +24,8 @@ from sidecar.protocol import ApproveToolParams, ChatParams, Notification, ToolRe
 from sidecar.providers import ChatRequest
 from sidecar.providers.ollama.turn import OllamaTurn
 from sidecar.tools import Workspace
+from sidecar.tools.mcp.config import ServerConfig
+from sidecar.tools.mcp.hub import McpHub
 
 Piece = bytes | trio.Event
 
@@ -451,3 +453,44 @@ async def test_cancel_while_the_host_is_not_reading_writes_nothing_more(root: Pa
     assert chat.notes == []
     result = chat.session.result("cancelled", cancelled=True)
     assert [(m.role, m.content) for m in result.messages] == [("assistant", "")]
+
+
+def mcp_hub(root: Path) -> McpHub:
+    """A hub of two enabled servers and a disabled one, never started: what `plan_tools` reads
+    (which servers the config enables, and their `SERVER__` prefixes)."""
+    servers = (
+        ServerConfig("files", "stdio", command="files-mcp"),
+        ServerConfig("off", "stdio", command="off-mcp", disabled=True),
+        ServerConfig("docs", "http", url="http://127.0.0.1:9/mcp"),
+    )
+    return McpHub(servers, root, lambda note: None)
+
+
+@pytest.mark.parametrize(
+    ("tools", "message"),
+    [
+        (["read_file", "mcp:off"], "Invalid params: MCP server 'off' is disabled in --mcp-config - at "
+                                   "`$.tools[1]` (enabled servers: files, docs)"),
+        (["mcp:nope"], "Invalid params: MCP server 'nope' is not in --mcp-config - at `$.tools[0]` "
+                       "(enabled servers: files, docs)"),
+        (["off__read"], "Invalid params: unknown tool 'off__read' - at `$.tools[0]`: not a built-in "
+                        "(built-in tools: read_file, list_directory, search_files, write_file) and no "
+                        "enabled MCP server's SERVER__TOOL (enabled servers: files, docs)"),
+    ],
+    ids=["disabled-server", "server-not-configured", "tool-of-a-disabled-server"],
+)
+def test_plan_tools_names_the_enabled_mcp_servers_when_refusing(
+    root: Path, tools: list[Any], message: str
+) -> None:
+    with pytest.raises(errors.RpcError) as refused:
+        plan_tools(decode_chat({**user("hi"), "tools": tools}), Workspace(root), False, mcp_hub(root))
+    assert (refused.value.code, refused.value.message) == (errors.INVALID_PARAMS, message)
+
+
+def test_plan_tools_takes_every_entry_after_mcp_servers_and_tools(root: Path) -> None:
+    tools = ["mcp:docs", "read_file", "files__search", "list_directory", "mcp:files"]
+    plan = plan_tools(decode_chat({**user("hi"), "tools": tools}), Workspace(root), False, mcp_hub(root))
+    assert plan.builtins == ("read_file", "list_directory")
+    assert plan.mcp_servers == ("docs", "files")
+    assert plan.mcp_names == ("files__search",)
+    assert plan.mcp_all is False and plan.uses_mcp and plan.enabled
