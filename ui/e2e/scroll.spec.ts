@@ -4,6 +4,8 @@
 import type { Page } from "@playwright/test";
 import { expect, painted, test } from "./fixtures";
 
+test.use({ shellOptions: { root: true } }); // the approval test's write_file needs a project folder
+
 /** The conversation's scroll position (its scrolling ancestor, or the page). */
 function scrollState(page: Page) {
   return page.evaluate(() => {
@@ -74,4 +76,32 @@ test("scroll lock holds while text arrives; Jump to latest and scrolling down re
   await chat.settled();
   await painted(page);
   expect(Math.abs((await scrollState(page)).top - beforeEnd.top)).toBeLessThanOrEqual(1);
+});
+
+test("an approval card that appears while the view is scrolled up takes focus without moving the view", async ({ chat, page }) => {
+  await chat.open();
+  await chat.pickModel("echo:latest");
+  await chat.say(Array.from({ length: 40 }, (_, i) => `Paragraph-${i + 1}`).join("\n\n"));
+  await chat.settled();
+
+  // The model writes for a while (a word every 30 ms), then asks to write a file.
+  await chat.pickModel("tools:latest");
+  await page.getByRole("checkbox", { name: "Tools" }).check();
+  const text = Array.from({ length: 200 }, (_, i) => `w${i + 1}`).join(" ");
+  await chat.say(JSON.stringify({ text, calls: [{ name: "write_file", arguments: { path: "n.txt", content: "x" } }] }));
+  await expect(chat.lastAssistant).toContainText("w5 ");
+  const box = (await chat.lastAssistant.boundingBox())!;
+  await page.mouse.move(box.x + box.width / 2, 300);
+  await page.mouse.wheel(0, -600);
+  await expect(page.getByRole("button", { name: "Jump to latest" })).toBeVisible();
+  await expect(page.locator("[data-tool-call]")).toHaveCount(0); // the card is still to come
+  const held = await scrollState(page);
+
+  const allow = page.getByRole("button", { name: "Allow once" });
+  await expect(allow).toBeFocused(); // a keyboard user can answer at once...
+  await painted(page);
+  // ...and a reader scrolled up is not thrown down to the card.
+  expect(Math.abs((await scrollState(page)).top - held.top)).toBeLessThanOrEqual(1);
+  await page.getByRole("button", { name: "Deny" }).click();
+  await chat.settled();
 });
