@@ -10,8 +10,14 @@ from typing import Any, Final
 
 import httpx
 import msgspec
+import pytest
 import trio
 import trio.testing
+
+from sidecar.lifecycle import cancel_request
+from sidecar.protocol_models import CancelRequestParams, CancelRequestResult
+from sidecar.rpc import Request
+from sidecar.server import Handle
 
 from ..support import GUARD_S
 from .rig import Rig, ScriptStream, open_rig
@@ -181,9 +187,16 @@ async def test_a_held_back_change_is_sent_when_due_while_ollama_is_silent(
             go_on.set()
             answer = await rig.response(7)
     assert held["params"] == note(7, "m2", "pulling a", 100, 30, "sha256:a")
-    assert 0.1 <= sent_at < 0.2  # held back for the throttle's 100 ms, not until Ollama spoke
+    assert sent_at == pytest.approx(0.1)  # held back for the throttle's 100 ms, not until Ollama spoke
     assert answer["result"] == {"model": "m2", "status": "success"}
-    assert progress(rig, 7)[-1] == note(7, "m2", "success", 100, 100)
+    # 100/100 came at the same virtual instant as the held-back change went out: it is held
+    # back again (the throttle counts from that send), and `success` shows it.
+    assert progress(rig, 7) == [
+        note(7, "m2", "pulling manifest"),
+        note(7, "m2", "pulling a", 100, 0, "sha256:a"),
+        note(7, "m2", "pulling a", 100, 30, "sha256:a"),
+        note(7, "m2", "success", 100, 100),
+    ]
     assert models.bodies == [("POST", "/api/pull", {"model": "m2", "insecure": True})]
 
 
@@ -216,7 +229,8 @@ async def test_a_cancelled_pull_answers_the_bytes_so_far_then_the_cancel_lists_i
 async def test_a_failed_pull_carries_its_last_progress_once_a_layer_was_reached() -> None:
     failing = ScriptStream([MANIFEST, layer("a", 100, 30), pull_line(error="max retries exceeded")])
     early = ScriptStream([MANIFEST, pull_line(error="registry down")])
-    dropped = ScriptStream([MANIFEST, layer("a", 100, 60)])  # ends before `success`
+    # Ends before `success`, its last line without `\n` (read at the end, held back, then sent).
+    dropped = ScriptStream([MANIFEST, layer("a", 100, 60), layer("a", 100, 80).rstrip(b"\n")])
     missing = ScriptStream([MANIFEST, layer("a", 100, 10),
                             pull_line(error="pull model manifest: file does not exist")])
     models = Models(failing, early, dropped, missing)
@@ -233,7 +247,8 @@ async def test_a_failed_pull_carries_its_last_progress_once_a_layer_was_reached(
     assert (before["error"]["code"], before["error"]["data"]["kind"]) == (-32002, "upstream_error")
     assert "progress" not in before["error"]["data"]  # no layer reached: no bytes to show
     assert (cut["error"]["code"], cut["error"]["data"]["kind"]) == (-32003, "stream_interrupted")
-    assert cut["error"]["data"]["progress"] == note("d", "z", "pulling a", 100, 60, "sha256:a")
+    assert cut["error"]["data"]["progress"] == note("d", "z", "pulling a", 100, 80, "sha256:a")
+    assert progress(rig, "d")[-1] == cut["error"]["data"]["progress"]
     assert (unknown["error"]["code"], unknown["error"]["data"]["kind"]) == (-32001, "model_not_found")
     assert "progress" not in unknown["error"]["data"]
 
@@ -265,3 +280,28 @@ async def test_cancel_request_lists_only_a_request_it_stopped() -> None:
     assert (load["error"]["code"], load["error"]["message"]) == (
         -32010, "Cancelled: load_model was cancelled before it finished")
     assert rig.lines.index(load) < rig.lines.index(stopped)
+
+
+async def test_a_target_that_finished_in_the_cancels_own_instant_is_not_listed() -> None:
+    """The race §4 names, which no real run can place: the target's answer was already on its way
+    when `cancel_request` cancelled its scope, so it answered normally (`cancelled` stays false).
+    A stand-in for the server plays it; `Server.cancel` waits for the target's answer the same."""
+    finished = Handle(Request("late", "show_model", None))
+    stopped = Handle(Request(3, "load_model", None))
+    own = Handle(Request("c", "cancel_request", None))
+
+    class Server:
+        handles = {"late": finished, 3: stopped, "c": own}
+        asked: list[list[Handle]] = []
+
+        async def cancel(self, targets: list[Handle]) -> None:
+            self.asked.append(targets)
+            for target in targets:
+                target.cancelled = target is stopped
+
+    server: Any = Server()
+    late = await cancel_request(server, own, CancelRequestParams(id="late"))
+    listed = await cancel_request(server, own, CancelRequestParams(id=3))
+    assert late == CancelRequestResult(cancelled=[])
+    assert listed == CancelRequestResult(cancelled=[3])
+    assert server.asked == [[finished], [stopped]]
