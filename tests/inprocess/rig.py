@@ -14,6 +14,7 @@ from typing import Any, Final
 
 import httpx
 import msgspec
+import pytest
 import trio
 import trio.testing
 
@@ -294,6 +295,43 @@ async def open_rig(
         assert ready["method"] == "sidecar:ready"
         yield rig
         nursery.cancel_scope.cancel()
+
+
+class SlowToClose(trio.abc.Stream):
+    """An upstream connection whose close waits for `release` (see `slow_closes`)."""
+
+    def __init__(self, inner: trio.abc.Stream, closing: trio.Event, release: trio.Event) -> None:
+        self.inner, self.closing, self.release = inner, closing, release
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self.inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.inner.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        return await self.inner.receive_some(max_bytes)
+
+    async def aclose(self) -> None:
+        self.closing.set()
+        await self.release.wait()
+        await self.inner.aclose()
+
+
+def slow_closes(monkeypatch: pytest.MonkeyPatch) -> tuple[trio.Event, trio.Event]:
+    """Makes every upstream connection slow to close: `closing` is set once a close starts, which
+    then waits for `release`. The sidecar closes a connection under a shield (closing is the
+    cancel), so this holds a request at its very end, past its last cancellable step: a chat
+    there finishes normally even if cancelled meanwhile, and a stopping sidecar stays alive.
+    With a frozen clock (`mock_clock`) the close's own time limit does not run out meanwhile."""
+    closing, release = trio.Event(), trio.Event()
+    connect = MemoryOllama.connect
+
+    async def slow(self: MemoryOllama, host: str, port: int, tls: bool) -> trio.abc.Stream:
+        return SlowToClose(await connect(self, host, port, tls), closing, release)
+
+    monkeypatch.setattr(MemoryOllama, "connect", slow)
+    return closing, release
 
 
 def streaming(*scripts: ScriptStream | list[Piece]) -> Handler:

@@ -26,7 +26,7 @@ import trio.testing
 from sidecar.stdio import wait_reader_gone
 
 from ..support import GUARD_S
-from .rig import Handler, Rig, open_rig
+from .rig import CHAT, Handler, Rig, ndjson, open_rig, slow_closes, streaming
 
 PROBE: Final = b'{"jsonrpc":"2.0","id":"probe","method":"nope"}\n'  # answered at once: -32601
 
@@ -95,6 +95,34 @@ async def test_a_signal_interrupts_what_is_in_flight_and_a_repeat_changes_nothin
             lines = await rig.read_all()
     assert [l for l in lines if l.get("id") == "probe"] == []
     assert rig.stop_reason == signum.name
+
+
+async def test_lines_written_after_a_signal_while_the_sidecar_winds_down_are_not_served(
+    monkeypatch: pytest.MonkeyPatch, mock_clock: trio.testing.MockClock,
+) -> None:
+    """The host keeps writing after its SIGTERM, and the sidecar is still alive (its cancelled
+    chat's upstream connection is slow to close): those lines are read and dropped, never
+    answered. (A frozen clock: the close's own time limit does not run out meanwhile.)"""
+    closing, release = slow_closes(monkeypatch)
+    with signals_land_here():
+        async with open_rig(
+            streaming([*ndjson("a", done=False), trio.Event()]),
+            serve_options={"handle_signals": True},
+        ) as rig:
+            chat = await rig.request("chat", CHAT)
+            await rig.notification("chat:token")
+            os.kill(os.getpid(), signal.SIGTERM)
+            await closing.wait()  # stopped: the cancelled chat is closing its connection
+            await rig.send_raw(PROBE)
+            await trio.testing.wait_all_tasks_blocked()  # the reader has had the line
+            assert not rig.stopped.is_set()
+            release.set()
+            lines = await rig.read_all()
+    answers = [l for l in lines if "method" not in l]
+    assert [a["id"] for a in answers] == [chat]  # no answer to the probe
+    assert answers[0]["result"]["done_reason"] == "cancelled"
+    assert rig.text(chat) == "a"
+    assert rig.stop_reason == "SIGTERM"
 
 
 async def test_without_signal_handling_a_signal_is_not_the_sidecars() -> None:

@@ -13,13 +13,14 @@ from typing import Any
 import msgspec
 import pytest
 import trio
+import trio.testing
 
 from sidecar import app
 from sidecar.tools.mcp.config import ServerConfig
-from sidecar.tools.mcp.hub import McpHub, McpTool
+from sidecar.tools.mcp.hub import RESTARTS_PER_MINUTE, McpHub, McpTool
 from sidecar.tools.mcp.results import McpResult
 
-from .rig import CHAT, Rig, ndjson, open_rig, streaming
+from .rig import CHAT, Rig, ScriptStream, ndjson, open_rig, streaming
 
 SERVER = ServerConfig("files", "stdio", command="files-mcp")
 READ = McpTool("files__read", "files", "read", "Reads a note", {"type": "object", "properties": {
@@ -161,4 +162,37 @@ async def test_a_server_not_ready_when_the_chat_started_is_started_by_the_call(
     assert hub.calls == [("stat", {"name": "a"})]
     assert (result["content"], result["server"], result["tool"]) == ("stat: 42", "files", "stat")
     assert "files__stat" not in [t["function"]["name"] for t in sent(rig)[0]["tools"]]
+    assert answer["result"]["messages"][-1]["content"] == "done"
+
+
+async def test_an_offered_tool_whose_server_failed_mid_chat_is_still_asked_about_then_says_why(
+    hub: ReadyHub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The server was ready when the chat started, then failed (restarted too often to start
+    again) before the model's call of its tool: the call is the offered tool's, so the user is
+    asked first, and the model then hears why it did not run, the restart limit included."""
+    monkeypatch.setattr(ReadyHub, "use", McpHub.use)  # the hub's own restart rule and call
+    monkeypatch.setattr(ReadyHub, "call", McpHub.call)
+    gate = trio.Event()
+    first = ScriptStream([gate, *tool_calls(("r1", "files__read", {"name": "a"}))])
+    async with open_rig(streaming(first, ndjson("done")), root=str(tmp_path),
+                        mcp_servers=(SERVER,)) as rig:
+        chat = await rig.request("chat", {**CHAT, "tools": ["mcp:files"]})
+        await trio.testing.wait_all_tasks_blocked()  # the chat offered READ and STAT, and waits
+        state = hub.states["files"]
+        state.status, state.session, state.error = "failed", None, "exited with code 1"
+        state.starts.extend([trio.current_time()] * (RESTARTS_PER_MINUTE + 1))
+        gate.set()
+        asked = await rig.read_until(
+            lambda l: l.get("method") in ("chat:approval_request", "chat:tool_result"))
+        await call(rig, "approve_tool", {"chat_id": chat, "call_id": "r1", "approved": True})
+        answer = await rig.response(chat)
+    assert asked["params"] == {"chat_id": chat, "call_id": "r1", "name": "files__read",
+                               "arguments": {"name": "a"}, "server": "files", "tool": "read",
+                               "annotations": {"readOnlyHint": True}}
+    [result] = [l["params"] for l in rig.lines if l.get("method") == "chat:tool_result"]
+    assert (result["content"], result["is_error"], result["server"], result["tool"]) == (
+        "MCP server 'files' is not available: exited with code 1 "
+        "(restarted 3 times in the last minute; not again yet)", True, "files", "read")
+    assert [t["function"]["name"] for t in sent(rig)[0]["tools"]] == ["files__read", "files__stat"]
     assert answer["result"]["messages"][-1]["content"] == "done"

@@ -1,6 +1,7 @@
 """The answers of methods.py's handlers, exactly, in-process so that scripts/mutate's fast set
 sees them: `list_tools` (what asks for approval, and how an approval's scope "always" changes it),
-`list_mcp_servers` when every configured server is disabled."""
+`list_mcp_servers` when every configured server is disabled, and the `cancelled` list of a
+`cancel_chat` that meets a chat finishing on its own."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
+import trio
+import trio.testing
 
 from sidecar.tools.mcp.config import ServerConfig
 
-from .rig import CHAT, Rig, ndjson, open_rig, streaming
+from .rig import CHAT, Rig, ndjson, open_rig, slow_closes, streaming
 
 
 def tool_calls(*calls: tuple[str, str, dict[str, Any]]) -> list[bytes]:
@@ -73,3 +77,33 @@ async def test_disabled_mcp_servers_are_listed_stopped_in_config_order() -> None
         {"name": "zeta", "transport": "stdio", "status": "stopped", "tools": [], "error": None},
         {"name": "alpha", "transport": "http", "status": "stopped", "tools": [], "error": None},
     ]}
+
+
+@pytest.mark.parametrize("which", ["all", "by id"])
+async def test_a_chat_that_finishes_as_it_is_cancelled_answers_normally_and_is_not_listed(
+    monkeypatch: pytest.MonkeyPatch, mock_clock: trio.testing.MockClock, which: str
+) -> None:
+    """§4's race, placed on purpose: chat "done" has read its whole reply and is closing its
+    upstream connection (held open by the test; the close is its last step and cannot be
+    cancelled) when `cancel_chat` comes. It answers normally and `cancelled` does not list it;
+    chat "held", still streaming, is cancelled and listed."""
+    closing, release = slow_closes(monkeypatch)
+    replies = streaming([*ndjson("h", done=False), trio.Event()], ndjson("a", "b"))
+    num_ctx = {"options": {"num_ctx": 4096}}  # nothing to ask the server after the reply
+    async with open_rig(replies) as rig:
+        held = await rig.request("chat", {**CHAT, **num_ctx}, id="held")
+        await rig.read_until(lambda l: rig.text(held) == "h")
+        done = await rig.request("chat", {**CHAT, **num_ctx}, id="done")
+        await closing.wait()  # "done" is at its very end
+        cancel = await rig.request("cancel_chat", {} if which == "all" else {"chat_id": done})
+        await trio.testing.wait_all_tasks_blocked()  # the cancel was asked for
+        release.set()
+        cancelled = (await rig.response(cancel))["result"]["cancelled"]
+        finished = (await rig.response(done))["result"]
+        if which == "by id":
+            await call(rig, "cancel_chat", {"chat_id": held})
+        stopped = (await rig.response(held))["result"]
+    assert cancelled == (["held"] if which == "all" else [])
+    assert (finished["done_reason"], finished["messages"]) == (
+        "stop", [{"role": "assistant", "content": "ab"}])
+    assert stopped["done_reason"] == "cancelled"

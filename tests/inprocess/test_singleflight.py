@@ -1,14 +1,19 @@
 """`SharedCalls` (singleflight.py), driven directly: concurrent callers with one key share one
 run, each gets its own copy of an error, a bug is one internal_error, a caller that stops
-waiting does not stop the others, and the run ends once nobody waits for it."""
+waiting does not stop the others, and the run ends once nobody waits for it; and, through the
+in-process sidecar, a caller arriving while a run nobody waits for is still ending starts anew."""
 
 from __future__ import annotations
 
+import httpx
+import pytest
 import trio
 import trio.testing
 
 from sidecar import errors
 from sidecar.singleflight import SharedCalls
+
+from .rig import open_rig, slow_closes
 
 
 class Upstream:
@@ -129,3 +134,34 @@ async def test_a_caller_that_stops_waiting_leaves_the_run_to_the_others_the_last
     assert results == []
     assert (again, fn.runs) == ("v1", 2)
 
+
+
+async def test_a_list_models_after_the_last_caller_left_starts_anew_even_while_the_old_run_ends(
+    monkeypatch: pytest.MonkeyPatch, mock_clock: trio.testing.MockClock,
+) -> None:
+    """Through the in-process sidecar: `list_models` "a" is cancelled (`cancel_request`), its run
+    is cancelled too but takes a while to end (its upstream connection is slow to close). A
+    `list_models` "b" sent meanwhile must not join that dying run (it would be answered
+    "Request interrupted"): it asks the server again and gets the models."""
+    closing, release = slow_closes(monkeypatch)
+    asked: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.path)
+        if len(asked) == 1:
+            await trio.sleep_forever()  # the first asking is never answered
+        return httpx.Response(200, json={"models": [{"name": "m:latest"}]})
+
+    async with open_rig(handler) as rig:
+        await rig.request("list_models", id="a")
+        await trio.testing.wait_all_tasks_blocked()  # the server was asked
+        cancel = await rig.response(await rig.request("cancel_request", {"id": "a"}))
+        await closing.wait()  # the run of "a" was cancelled and is closing its connection
+        await rig.request("list_models", id="b")
+        await trio.testing.wait_all_tasks_blocked()
+        release.set()
+        b = await rig.response("b")
+    assert cancel["result"] == {"cancelled": ["a"]}
+    assert b.get("error") is None  # not "Request interrupted: the sidecar is exiting"
+    assert [m["name"] for m in b["result"]["models"]] == ["m:latest"]
+    assert asked == ["/api/tags", "/api/tags"]

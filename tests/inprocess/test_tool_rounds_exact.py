@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import trio
+import trio.testing
 
 from .rig import CHAT, ScriptStream, ndjson, open_rig, streaming
 from .test_promises import tool_calls
@@ -114,3 +115,25 @@ async def test_a_failure_in_a_later_round_keeps_every_message_so_far() -> None:
     messages = error["data"]["messages"]
     assert [m["role"] for m in messages] == ["assistant", "tool", "assistant"]
     assert messages[-1]["content"] == "half"
+
+
+async def test_first_token_ms_of_a_chat_cancelled_in_a_later_round_is_the_first_rounds(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Virtual time: the first round's text comes 0.25 s after the chat starts, the second
+    round's 1 s after the host answered the call. Cancelled in round 2, the chat still says
+    its first output came at 250 ms."""
+    first = ScriptStream([0.25, *ndjson("a", done=False), *tool_calls(("k1", "weather", {}))])
+    second = ScriptStream([1.0, *ndjson("b", done=False), trio.Event()])
+    async with open_rig(streaming(first, second)) as rig:
+        chat = await rig.request("chat", {**CHAT, "tools": [WEATHER]})
+        await rig.notification("chat:tool_call")
+        await rig.request("tool_result", {"chat_id": chat, "call_id": "k1", "content": "sun"})
+        await rig.read_until(lambda l: rig.text(chat) == "ab")
+        cancel = await rig.response(await rig.request("cancel_chat", {"chat_id": chat}))
+        result = (await rig.response(chat))["result"]
+    assert cancel["result"] == {"cancelled": [chat]}
+    assert result["done_reason"] == "cancelled"
+    assert [m["content"] for m in result["messages"]] == ["a", "sun", "b"]
+    assert result["usage"]["first_token_ms"] == 250
+    assert result["usage"]["duration_ms"] == 1250
