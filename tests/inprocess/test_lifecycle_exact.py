@@ -2,7 +2,8 @@
 scripts/mutate's fast set sees them: show, running, delete, load (its `load_ms` on a virtual
 clock), unload, pull (its `model:pull_progress` notifications, a change held back and sent while
 Ollama is silent, `success`, the cancelled answer, a failure's `data.progress`), and
-`cancel_request`'s `cancelled` list. Ollama is a handler over `MemoryOllama` (rig.py)."""
+`cancel_request`'s `cancelled` list (a pull that finished as its cancel came is not in it).
+Ollama is a handler over `MemoryOllama` (rig.py)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,8 @@ import pytest
 import trio
 import trio.testing
 
-from sidecar.lifecycle import cancel_request
-from sidecar.protocol_models import CancelRequestParams, CancelRequestResult
-from sidecar.rpc import Request
-from sidecar.server import Handle
-
 from ..support import GUARD_S
-from .rig import Rig, ScriptStream, open_rig
+from .rig import Rig, ScriptStream, open_rig, slow_closes
 
 SHOWN: Final = {
     "details": {"family": "llama", "parameter_size": "3.2B", "quantization_level": "Q4_K_M"},
@@ -282,26 +278,22 @@ async def test_cancel_request_lists_only_a_request_it_stopped() -> None:
     assert rig.lines.index(load) < rig.lines.index(stopped)
 
 
-async def test_a_target_that_finished_in_the_cancels_own_instant_is_not_listed() -> None:
-    """The race §4 names, which no real run can place: the target's answer was already on its way
-    when `cancel_request` cancelled its scope, so it answered normally (`cancelled` stays false).
-    A stand-in for the server plays it; `Server.cancel` waits for the target's answer the same."""
-    finished = Handle(Request("late", "show_model", None))
-    stopped = Handle(Request(3, "load_model", None))
-    own = Handle(Request("c", "cancel_request", None))
-
-    class Server:
-        handles = {"late": finished, 3: stopped, "c": own}
-        asked: list[list[Handle]] = []
-
-        async def cancel(self, targets: list[Handle]) -> None:
-            self.asked.append(targets)
-            for target in targets:
-                target.cancelled = target is stopped
-
-    server: Any = Server()
-    late = await cancel_request(server, own, CancelRequestParams(id="late"))
-    listed = await cancel_request(server, own, CancelRequestParams(id=3))
-    assert late == CancelRequestResult(cancelled=[])
-    assert listed == CancelRequestResult(cancelled=[3])
-    assert server.asked == [[finished], [stopped]]
+async def test_a_pull_that_finished_as_its_cancel_came_answers_success_and_is_not_listed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The race §4 names, placed: the pull has read `success` and is closing its upstream
+    connection (held open by the test; the close is its last step and cannot be cancelled) when
+    `cancel_request` comes. It answers `success`, and the cancel lists nothing."""
+    closing, release = slow_closes(monkeypatch)
+    models = Models(ScriptStream([MANIFEST, pull_line(status="success")]))
+    with trio.fail_after(GUARD_S):
+        async with open_rig(models) as rig:
+            await rig.request("pull_model", {"model": "m"}, id="p")
+            await closing.wait()  # the pull is at its very end
+            cancel = await rig.request("cancel_request", {"id": "p"})
+            await trio.testing.wait_all_tasks_blocked()  # the cancel was asked for
+            release.set()
+            cancelled = await rig.response(cancel)
+            pulled = await rig.response("p")
+    assert pulled["result"] == {"model": "m", "status": "success"}
+    assert cancelled["result"] == {"cancelled": []}
