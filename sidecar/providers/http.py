@@ -126,7 +126,8 @@ class HttpProvider:
     async def _stream(
         self, path: str, accept: str, body: list[bytes], model: str
     ) -> AsyncIterator[ChatBody]:
-        """POSTs `body` (its parts, `pieces.body_in_pieces`) to the base URL's path + `path`; yields the body once the status is OK.
+        """POSTs `body` (its parts, from `pieces.body_in_pieces`) to the base URL's path + `path`;
+        yields the response body once the status is OK.
 
         Raises `RpcError`: ollama_unreachable, model_not_found / upstream_error (by
         `status_error`), stream_interrupted (dropped before the head, or the head later than the

@@ -219,9 +219,9 @@ async def test_commands_file_on_stdin_is_answered_in_full(fake_ollama: ScriptedO
 async def test_a_long_conversation_sent_whole_reaches_the_model_exactly(
     fake_ollama: ScriptedOllama,
 ) -> None:
-    # About 2.4 MB on one line, one message of 600 KB among them: read, encoded and sent upstream in pieces (issue 14), which must
-    # change nothing a client or the model can see; a short chat written right after it is
-    # answered too, after it.
+    # About 2.4 MB on one line, one message of 600 KB among them: read, encoded and sent upstream
+    # in pieces (issue 14), which must change nothing a client or the model can see; a short
+    # chat written right after it is answered too, after it.
     history = [
         {"role": "user" if i % 2 == 0 else "assistant",
          "content": f"{i} caf\u00e9 \u2028 \"quoted\" \\ " + "lorem ipsum dolor sit amet " * 30}

@@ -79,15 +79,17 @@ test("scroll lock holds while text arrives; Jump to latest and scrolling down re
 });
 
 test("an approval card that appears while the view is scrolled up takes focus without moving the view", async ({ chat, page }) => {
+  test.setTimeout(60_000);
   await chat.open();
   await chat.pickModel("echo:latest");
   await chat.say(Array.from({ length: 40 }, (_, i) => `Paragraph-${i + 1}`).join("\n\n"));
   await chat.settled();
 
-  // The model writes for a while (a word every 30 ms), then asks to write a file.
+  // The model writes for a while, then asks to write a file.
   await chat.pickModel("tools:latest");
   await page.getByRole("checkbox", { name: "Tools" }).check();
-  const text = Array.from({ length: 200 }, (_, i) => `w${i + 1}`).join(" ");
+  // 400 words: about 12 s at the shell's pace, room for the scroll below on a busy machine.
+  const text = Array.from({ length: 400 }, (_, i) => `w${i + 1}`).join(" ");
   await chat.say(JSON.stringify({ text, calls: [{ name: "write_file", arguments: { path: "n.txt", content: "x" } }] }));
   await expect(chat.lastAssistant).toContainText("w5 ");
   const box = (await chat.lastAssistant.boundingBox())!;
@@ -98,7 +100,7 @@ test("an approval card that appears while the view is scrolled up takes focus wi
   const held = await scrollState(page);
 
   const allow = page.getByRole("button", { name: "Allow once" });
-  await expect(allow).toBeFocused(); // a keyboard user can answer at once...
+  await expect(allow).toBeFocused({ timeout: 30_000 }); // a keyboard user can answer at once...
   await painted(page);
   // ...and a reader scrolled up is not thrown down to the card.
   expect(Math.abs((await scrollState(page)).top - held.top)).toBeLessThanOrEqual(1);

@@ -5,7 +5,7 @@ messages). Every short request goes through the one seam `HttpProvider._request`
 
 The connection handling, timeouts and cancel-by-closing are shared with the OpenAI-compatible
 client (`..http.HttpProvider`); this module holds what is Ollama's: the paths, the body
-(`wire.chat_body`), the NDJSON turn (`turn.OllamaTurn`), the model list, and how its error
+(`wire.chat_body`, encoded in pieces by `..pieces.body_in_pieces`), the NDJSON turn (`turn.OllamaTurn`), the model list, and how its error
 statuses read (`errors.status_error`).
 """
 
