@@ -77,6 +77,15 @@ def ndjson(*contents: str, done: bool = True, reason: str = "stop") -> list[byte
     return lines
 
 
+def tool_calls(*calls: tuple[str, str, dict[str, Any]]) -> list[bytes]:
+    """An Ollama reply whose final chunk calls tools (id, name, arguments)."""
+    message = {
+        "role": "assistant", "content": "",
+        "tool_calls": [{"id": i, "function": {"name": n, "arguments": a}} for i, n, a in calls],
+    }
+    return [msgspec.json.encode({"message": message, "done": True, "done_reason": "stop"}) + b"\n"]
+
+
 def sse(*contents: str, done: bool = True, reason: str = "stop") -> list[bytes]:
     """OpenAI-shaped SSE events: one content delta per string, then the finish, usage, [DONE]."""
     def event(chunk: dict[str, Any]) -> bytes:
@@ -148,6 +157,14 @@ class Rig:
 
     async def response(self, id: Any) -> dict[str, Any]:
         return await self.read_until(lambda l: "method" not in l and l.get("id") == id)
+
+    async def call(self, method: str, params: Any = None) -> dict[str, Any]:
+        """Sends a request and returns its answer."""
+        return await self.response(await self.request(method, params))
+
+    def chat_bodies(self) -> list[dict[str, Any]]:
+        """The `/api/chat` bodies the upstream received, in order."""
+        return [msgspec.json.decode(r.content) for r in self.requests if r.url.path == "/api/chat"]
 
     async def notification(self, method: str) -> dict[str, Any]:
         return await self.read_until(lambda l: l.get("method") == method)

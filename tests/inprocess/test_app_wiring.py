@@ -21,9 +21,8 @@ from sidecar_testkit.fake_ollama import ScriptedOllama
 
 from ..process.mcp import FAULT_PY
 from ..support import GUARD_S, request_line, user
-from .rig import CHAT, Rig, ndjson, open_rig, streaming
+from .rig import CHAT, Rig, ndjson, open_rig, streaming, tool_calls
 from .test_app_lifecycle import PROBE, held_list_models
-from .test_promises import tool_calls
 
 
 # --- what serve wires up: the ready line, the store, the MCP servers, its own client ---------------

@@ -9,14 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
 import trio
 
 from sidecar.store import Store, open_store
 
 from ..support import user
-from .rig import CHAT, Rig, ScriptStream, ndjson, open_rig, streaming
+from .rig import CHAT, ScriptStream, ndjson, open_rig, streaming
 
 
 @pytest.fixture
@@ -26,26 +25,22 @@ def store(tmp_path: Path) -> Iterator[Store]:
     opened.close()
 
 
-async def call(rig: Rig, method: str, params: Any = None) -> dict[str, Any]:
-    return await rig.response(await rig.request(method, params))
-
-
 async def test_one_reply_per_thread_and_the_thread_is_free_again_once_it_answered(
     store: Store,
 ) -> None:
     held = ScriptStream([*ndjson("par", done=False), trio.Event()])
     async with open_rig(streaming(held, ndjson("second")), store=store) as rig:
         # The thread's model, not --model (m): a chat on a thread without params.model uses it.
-        tid = (await call(rig, "create_thread", {"model": "tm"}))["result"]["thread"]["id"]
+        tid = (await rig.call("create_thread", {"model": "tm"}))["result"]["thread"]["id"]
         await rig.request("chat", {"thread_id": tid, "messages": user("go")}, id="first")
         await rig.read_until(lambda l: rig.text("first") == "par")
-        busy = await call(rig, "chat", {"thread_id": tid, "messages": user("again")})
-        busy_delete = await call(rig, "delete_thread", {"thread_id": tid})
-        got = await call(rig, "get_thread", {"thread_id": tid})
-        cancel = await call(rig, "cancel_chat", {"chat_id": "first"})
+        busy = await rig.call("chat", {"thread_id": tid, "messages": user("again")})
+        busy_delete = await rig.call("delete_thread", {"thread_id": tid})
+        got = await rig.call("get_thread", {"thread_id": tid})
+        cancel = await rig.call("cancel_chat", {"chat_id": "first"})
         first = await rig.response("first")
-        later = await call(rig, "chat", {"thread_id": tid, "messages": user("now")})
-        status = await call(rig, "status")
+        later = await rig.call("chat", {"thread_id": tid, "messages": user("now")})
+        status = await rig.call("status")
     assert busy["error"]["code"] == -32006
     assert busy["error"]["message"] == (
         f"Thread busy: a reply is in flight on thread {tid!r} (in this sidecar)"
@@ -61,15 +56,15 @@ async def test_one_reply_per_thread_and_the_thread_is_free_again_once_it_answere
     assert later["result"]["thread_id"] == tid
     assert later["result"]["messages"] == [{"role": "assistant", "content": "second"}]
     assert "create_thread" in status["result"]["methods"]  # a store: the thread methods too
-    models = [msgspec.json.decode(r.content)["model"] for r in rig.requests if r.url.path == "/api/chat"]
+    models = [body["model"] for body in rig.chat_bodies()]
     assert models == ["tm", "tm"]
 
 
 async def test_without_a_store_thread_methods_and_thread_chats_are_not_supported() -> None:
     async with open_rig(streaming()) as rig:
-        listed = await call(rig, "list_threads", {})
-        chat = await call(rig, "chat", {"thread_id": "t1", "messages": user("hi")})
-        status = await call(rig, "status")
+        listed = await rig.call("list_threads", {})
+        chat = await rig.call("chat", {"thread_id": "t1", "messages": user("hi")})
+        status = await rig.call("status")
     assert listed["error"]["code"] == -32008
     assert listed["error"]["message"] == (
         "Not supported: list_threads needs the conversation store, and this sidecar was started "
@@ -83,8 +78,8 @@ async def test_without_a_store_thread_methods_and_thread_chats_are_not_supported
 
 async def test_chat_params_refusals_say_exactly_what_is_wrong() -> None:
     async with open_rig(streaming()) as rig:
-        empty = await call(rig, "chat", {"messages": []})
-        after = await call(rig, "chat", {**CHAT, "after": "m1"})
+        empty = await rig.call("chat", {"messages": []})
+        after = await rig.call("chat", {**CHAT, "after": "m1"})
     assert (empty["error"]["code"], empty["error"]["message"]) == (
         -32602, "Invalid params: Expected `array` of length >= 1 - at `$.messages`"
     )
@@ -95,7 +90,7 @@ async def test_chat_params_refusals_say_exactly_what_is_wrong() -> None:
 
 async def test_a_model_method_on_an_openai_server_names_the_method_and_the_provider() -> None:
     async with open_rig(streaming(), provider="openai") as rig:
-        refused = await call(rig, "show_model", {"model": "m"})
+        refused = await rig.call("show_model", {"model": "m"})
     assert refused["error"]["code"] == -32008
     assert refused["error"]["message"] == (
         "Not supported: show_model needs Ollama's own API, and this sidecar speaks to an "
@@ -113,7 +108,7 @@ async def test_cancel_request_of_a_short_request_answers_it_cancelled_naming_its
     async with open_rig(handler) as rig:
         await rig.request("show_model", {"model": "m"}, id="show")
         await asked.wait()
-        cancel = await call(rig, "cancel_request", {"id": "show"})
+        cancel = await rig.call("cancel_request", {"id": "show"})
         show = await rig.response("show")
     assert cancel["result"] == {"cancelled": ["show"]}
     assert show["error"]["code"] == -32010
@@ -123,10 +118,10 @@ async def test_cancel_request_of_a_short_request_answers_it_cancelled_naming_its
 
 async def test_a_thread_without_a_model_chats_with_the_model_flag(store: Store) -> None:
     async with open_rig(streaming(ndjson("hello")), store=store) as rig:  # --model m
-        tid = (await call(rig, "create_thread", {}))["result"]["thread"]["id"]
-        answer = await call(rig, "chat", {"thread_id": tid, "messages": user("hi")})
+        tid = (await rig.call("create_thread", {}))["result"]["thread"]["id"]
+        answer = await rig.call("chat", {"thread_id": tid, "messages": user("hi")})
     assert answer["result"]["messages"] == [{"role": "assistant", "content": "hello"}]
-    [body] = [msgspec.json.decode(r.content) for r in rig.requests if r.url.path == "/api/chat"]
+    [body] = rig.chat_bodies()
     assert body["model"] == "m"
 
 
@@ -135,11 +130,11 @@ async def test_the_request_bound_says_exactly_why_and_frees_each_place_once() ->
     async with open_rig(streaming(*held), max_requests=2) as rig:
         await rig.request("chat", CHAT, id="a")
         await rig.request("chat", CHAT, id="b")
-        refused = await call(rig, "status")
-        cancel = await call(rig, "cancel_chat", {})  # never counted: both places free again
+        refused = await rig.call("status")
+        cancel = await rig.call("cancel_chat", {})  # never counted: both places free again
         await rig.request("chat", CHAT, id="c")
         await rig.request("chat", CHAT, id="d")
-        again = await call(rig, "status")  # c and d were admitted before it was read
+        again = await rig.call("status")  # c and d were admitted before it was read
         answers = [await rig.response(i) for i in ("a", "b")]
     assert refused["error"]["code"] == -32005
     assert refused["error"]["message"] == "Overloaded: 2 requests are already in flight (--max-requests 2)"

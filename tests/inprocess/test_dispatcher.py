@@ -13,8 +13,7 @@ from sidecar.methods import METHODS
 from sidecar.server import Server
 
 from ..support import GUARD_S
-from .rig import CHAT, ScriptStream, ndjson, open_rig, streaming
-from .test_promises import tool_calls
+from .rig import CHAT, ScriptStream, ndjson, open_rig, streaming, tool_calls
 
 
 async def test_a_bug_while_reading_a_line_is_an_internal_error_with_a_null_id_and_serving_goes_on(

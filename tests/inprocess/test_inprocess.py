@@ -14,7 +14,6 @@ from .rig import CHAT, ScriptStream, ndjson, open_rig, streaming
 from ..support import transcript, user
 
 
-
 async def test_tokens_are_written_as_the_upstream_sends_them() -> None:
     gate = trio.Event()
     body = ScriptStream([*ndjson("Hel")[:1], gate, *ndjson("lo", " there")])

@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
 import trio
 import trio.testing
@@ -20,7 +19,7 @@ from sidecar.tools.mcp.config import ServerConfig
 from sidecar.tools.mcp.hub import RESTARTS_PER_MINUTE, McpHub, McpTool
 from sidecar.tools.mcp.results import McpResult
 
-from .rig import CHAT, Rig, ScriptStream, ndjson, open_rig, streaming
+from .rig import CHAT, ScriptStream, ndjson, open_rig, streaming, tool_calls
 
 SERVER = ServerConfig("files", "stdio", command="files-mcp")
 READ = McpTool("files__read", "files", "read", "Reads a note", {"type": "object", "properties": {
@@ -60,28 +59,12 @@ def hub(monkeypatch: pytest.MonkeyPatch) -> ReadyHub:
     return ready
 
 
-def tool_calls(*calls: tuple[str, str, dict[str, Any]]) -> list[bytes]:
-    message = {
-        "role": "assistant", "content": "",
-        "tool_calls": [{"id": i, "function": {"name": n, "arguments": a}} for i, n, a in calls],
-    }
-    return [msgspec.json.encode({"message": message, "done": True, "done_reason": "stop"}) + b"\n"]
-
-
-async def call(rig: Rig, method: str, params: Any = None) -> dict[str, Any]:
-    return await rig.response(await rig.request(method, params))
-
-
-def sent(rig: Rig) -> list[dict[str, Any]]:
-    return [msgspec.json.decode(r.content) for r in rig.requests if r.url.path == "/api/chat"]
-
-
 async def test_list_tools_lists_the_ready_servers_tools_after_the_built_ins(
     hub: ReadyHub, tmp_path: Path
 ) -> None:
     async with open_rig(streaming(), root=str(tmp_path), mcp_servers=(SERVER,)) as rig:
-        listed = await call(rig, "list_tools")
-        servers = await call(rig, "list_mcp_servers")
+        listed = await rig.call("list_tools")
+        servers = await rig.call("list_mcp_servers")
     mcp = [t for t in listed["result"]["tools"] if t["source"] == "mcp"]
     assert mcp == [
         {"name": "files__read", "description": "Reads a note", "input_schema": READ.input_schema,
@@ -116,7 +99,7 @@ async def test_an_mcp_call_asks_names_its_server_and_hands_back_the_content(
         chat = await rig.request("chat", {**CHAT, "tools": tools})
         asked = await rig.notification("chat:approval_request")
         held = list(hub.calls)
-        await call(rig, "approve_tool", {"chat_id": chat, "call_id": "r1", "approved": True,
+        await rig.call("approve_tool", {"chat_id": chat, "call_id": "r1", "approved": True,
                                          "scope": "chat"})
         answer = await rig.response(chat)
     assert held == []  # nothing ran before the answer
@@ -135,7 +118,7 @@ async def test_an_mcp_call_asks_names_its_server_and_hands_back_the_content(
     assert notes[2]["params"]["content"] == "read: 42"
     assert notes[2]["params"]["mcp_content"] == [{"type": "text", "text": "read: 42"}]
     assert notes[2]["params"]["is_error"] is False
-    first, second, _ = sent(rig)
+    first, second, _ = rig.chat_bodies()
     assert [t["function"]["name"] for t in first["tools"]] == offers
     assert second["messages"][-2:] == [
         {"role": "tool", "content": "read: 42", "tool_name": "files__read", "tool_call_id": "r1"},
@@ -146,8 +129,8 @@ async def test_an_mcp_call_asks_names_its_server_and_hands_back_the_content(
 
 async def test_a_chat_that_names_no_mcp_tool_offers_none(hub: ReadyHub, tmp_path: Path) -> None:
     async with open_rig(streaming(ndjson("ok")), root=str(tmp_path), mcp_servers=(SERVER,)) as rig:
-        await call(rig, "chat", {**CHAT, "tools": ["read_file"]})
-    [body] = sent(rig)
+        await rig.call("chat", {**CHAT, "tools": ["read_file"]})
+    [body] = rig.chat_bodies()
     assert [t["function"]["name"] for t in body["tools"]] == ["read_file"]
 
 
@@ -157,11 +140,11 @@ async def test_a_server_not_ready_when_the_chat_started_is_started_by_the_call(
     hub.states["files"].status = "failed"  # `true` offers what is ready now: none of its tools
     replies = streaming(tool_calls(("s1", "files__stat", {"name": "a"})), ndjson("done"))
     async with open_rig(replies, root=str(tmp_path), mcp_servers=(SERVER,)) as rig:
-        answer = await call(rig, "chat", {**CHAT, "tools": True})
+        answer = await rig.call("chat", {**CHAT, "tools": True})
     [result] = [l["params"] for l in rig.lines if l.get("method") == "chat:tool_result"]
     assert hub.calls == [("stat", {"name": "a"})]
     assert (result["content"], result["server"], result["tool"]) == ("stat: 42", "files", "stat")
-    assert "files__stat" not in [t["function"]["name"] for t in sent(rig)[0]["tools"]]
+    assert "files__stat" not in [t["function"]["name"] for t in rig.chat_bodies()[0]["tools"]]
     assert answer["result"]["messages"][-1]["content"] == "done"
 
 
@@ -185,7 +168,7 @@ async def test_an_offered_tool_whose_server_failed_mid_chat_is_still_asked_about
         gate.set()
         asked = await rig.read_until(
             lambda l: l.get("method") in ("chat:approval_request", "chat:tool_result"))
-        await call(rig, "approve_tool", {"chat_id": chat, "call_id": "r1", "approved": True})
+        await rig.call("approve_tool", {"chat_id": chat, "call_id": "r1", "approved": True})
         answer = await rig.response(chat)
     assert asked["params"] == {"chat_id": chat, "call_id": "r1", "name": "files__read",
                                "arguments": {"name": "a"}, "server": "files", "tool": "read",
@@ -194,5 +177,5 @@ async def test_an_offered_tool_whose_server_failed_mid_chat_is_still_asked_about
     assert (result["content"], result["is_error"], result["server"], result["tool"]) == (
         "MCP server 'files' is not available: exited with code 1 "
         "(restarted 3 times in the last minute; not again yet)", True, "files", "read")
-    assert [t["function"]["name"] for t in sent(rig)[0]["tools"]] == ["files__read", "files__stat"]
+    assert [t["function"]["name"] for t in rig.chat_bodies()[0]["tools"]] == ["files__read", "files__stat"]
     assert answer["result"]["messages"][-1]["content"] == "done"

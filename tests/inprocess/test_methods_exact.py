@@ -8,26 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
 import trio
 import trio.testing
 
 from sidecar.tools.mcp.config import ServerConfig
 
-from .rig import CHAT, Rig, ndjson, open_rig, slow_closes, streaming
-
-
-def tool_calls(*calls: tuple[str, str, dict[str, Any]]) -> list[bytes]:
-    message = {
-        "role": "assistant", "content": "",
-        "tool_calls": [{"id": i, "function": {"name": n, "arguments": a}} for i, n, a in calls],
-    }
-    return [msgspec.json.encode({"message": message, "done": True, "done_reason": "stop"}) + b"\n"]
-
-
-async def call(rig: Rig, method: str, params: Any = None) -> dict[str, Any]:
-    return await rig.response(await rig.request(method, params))
+from .rig import CHAT, ndjson, open_rig, slow_closes, streaming, tool_calls
 
 
 def asking(listed: dict[str, Any]) -> list[tuple[str, str, bool]]:
@@ -42,13 +29,13 @@ async def test_list_tools_says_which_ask_and_an_always_approval_stops_the_asking
 ) -> None:
     calls = tool_calls(("s1", "exec_shell", {"command": "true"}))
     async with open_rig(streaming(calls, ndjson("ok")), root=str(tmp_path), allow_shell=True) as rig:
-        before = await call(rig, "list_tools")
+        before = await rig.call("list_tools")
         chat = await rig.request("chat", {**CHAT, "tools": ["exec_shell"]})
         await rig.notification("chat:approval_request")
-        await call(rig, "approve_tool", {"chat_id": chat, "call_id": "s1", "approved": True,
+        await rig.call("approve_tool", {"chat_id": chat, "call_id": "s1", "approved": True,
                                          "scope": "always"})
         await rig.response(chat)
-        after = await call(rig, "list_tools")
+        after = await rig.call("list_tools")
     assert asking(before) == [
         (name, "builtin", name in ("write_file", "exec_shell")) for name in BUILTINS
     ]
@@ -62,7 +49,7 @@ async def test_list_tools_says_which_ask_and_an_always_approval_stops_the_asking
 
 async def test_list_tools_under_auto_approve_asks_for_nothing(tmp_path: Path) -> None:
     async with open_rig(streaming(), root=str(tmp_path), auto_approve=True) as rig:
-        listed = await call(rig, "list_tools")
+        listed = await rig.call("list_tools")
     assert asking(listed) == [(name, "builtin", False) for name in BUILTINS[:-1]]
 
 
@@ -72,7 +59,7 @@ async def test_disabled_mcp_servers_are_listed_stopped_in_config_order() -> None
         ServerConfig("alpha", "http", url="http://mcp.test/", disabled=True),
     )
     async with open_rig(streaming(), mcp_servers=servers) as rig:
-        listed = await call(rig, "list_mcp_servers")
+        listed = await rig.call("list_mcp_servers")
     assert listed["result"] == {"servers": [
         {"name": "zeta", "transport": "stdio", "status": "stopped", "tools": [], "error": None},
         {"name": "alpha", "transport": "http", "status": "stopped", "tools": [], "error": None},
@@ -101,7 +88,7 @@ async def test_a_chat_that_finishes_as_it_is_cancelled_answers_normally_and_is_n
         cancelled = (await rig.response(cancel))["result"]["cancelled"]
         finished = (await rig.response(done))["result"]
         if which == "by id":
-            await call(rig, "cancel_chat", {"chat_id": held})
+            await rig.call("cancel_chat", {"chat_id": held})
         stopped = (await rig.response(held))["result"]
     assert cancelled == (["held"] if which == "all" else [])
     assert (finished["done_reason"], finished["messages"]) == (

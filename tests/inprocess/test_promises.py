@@ -8,21 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
 import trio
 
 from ..support import request_line
-from .rig import CHAT, Rig, ScriptStream, ndjson, open_rig, streaming
-
-
-def tool_calls(*calls: tuple[str, str, dict[str, Any]]) -> list[bytes]:
-    """An Ollama reply whose final chunk calls tools (id, name, arguments)."""
-    message = {
-        "role": "assistant", "content": "",
-        "tool_calls": [{"id": i, "function": {"name": n, "arguments": a}} for i, n, a in calls],
-    }
-    return [msgspec.json.encode({"message": message, "done": True, "done_reason": "stop"}) + b"\n"]
+from .rig import CHAT, Rig, ScriptStream, ndjson, open_rig, streaming, tool_calls
 
 
 async def next_line(rig: Rig) -> dict[str, Any]:

@@ -135,7 +135,6 @@ async def test_a_caller_that_stops_waiting_leaves_the_run_to_the_others_the_last
     assert (again, fn.runs) == ("v1", 2)
 
 
-
 async def test_a_list_models_after_the_last_caller_left_starts_anew_even_while_the_old_run_ends(
     monkeypatch: pytest.MonkeyPatch, mock_clock: trio.testing.MockClock,
 ) -> None:

@@ -9,8 +9,7 @@ from typing import Any
 import trio
 import trio.testing
 
-from .rig import CHAT, ScriptStream, ndjson, open_rig, streaming
-from .test_promises import tool_calls
+from .rig import CHAT, ScriptStream, ndjson, open_rig, streaming, tool_calls
 
 WEATHER = {"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}
 
