@@ -36,6 +36,21 @@ def model_not_found(model: str, detail: str) -> RpcError:
     )
 
 
+MANIFEST_MISSING: Final = "file does not exist"  # in /api/pull's error for a name the registry lacks
+PULL_FAILED_HINT: Final = (
+    "The download failed; check your network and the Ollama server log, then pull again (it"
+    " resumes from the bytes already fetched)."
+)
+
+
+def pull_not_found(model: str, detail: str) -> RpcError:
+    return RpcError(
+        MODEL_NOT_FOUND,
+        f"Model {model!r} does not exist in the registry: {detail}",
+        hint="Check the name and tag (the library is at https://ollama.com/library).",
+    )
+
+
 def status_error(status: int, body: bytes, *, model: str | None, hint: str | None) -> RpcError:
     """An HTTP error status from Ollama as `RpcError`; `hint` (the API key's) wins when set."""
     detail = error_detail(body)

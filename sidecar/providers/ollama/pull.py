@@ -23,27 +23,14 @@ from typing import Final
 
 import msgspec
 
-from ...errors import MODEL_NOT_FOUND, RpcError
+from ...errors import RpcError
 from ...framing import LineSplitter, OversizedLine
 from ...protocol import Notification, PullProgressParams, RequestId, notification
 from ..turn import UPSTREAM_MAX_LINE_BYTES, error_text
-from .errors import OLLAMA
+from .errors import MANIFEST_MISSING, OLLAMA, PULL_FAILED_HINT, pull_not_found
 from .wire import pull_line_decoder
 
 MIN_INTERVAL_S: Final = 0.1  # at most about 10 notifications a second, plus status changes
-MANIFEST_MISSING: Final = "file does not exist"
-PULL_FAILED_HINT: Final = (
-    "The download failed; check your network and the Ollama server log, then pull again (it"
-    " resumes from the bytes already fetched)."
-)
-
-
-def pull_not_found(model: str, detail: str) -> RpcError:
-    return RpcError(
-        MODEL_NOT_FOUND,
-        f"Model {model!r} does not exist in the registry: {detail}",
-        hint="Check the name and tag (the library is at https://ollama.com/library).",
-    )
 
 
 class PullState:
