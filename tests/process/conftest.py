@@ -20,6 +20,12 @@ from ..support import REPO_ROOT
 BUILD_GUARD_S = 1200.0  # against a hung build, not a speed target
 
 
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """A conversations folder of the test's own (not made yet: the sidecar makes it)."""
+    return tmp_path / "data"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "variants(*names): run this end-to-end test only in the named variants"

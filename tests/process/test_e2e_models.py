@@ -125,16 +125,22 @@ async def test_pull_errors_are_specific_and_keep_the_last_progress(fake_ollama: 
     assert 4_000_000 < last["completed"] < last["total"]
 
 
+async def pull_under_way(sidecar: SidecarProcess) -> Any:
+    """Starts a pull that stalls after its first bytes; returns its id once bytes have come."""
+    pull = await sidecar.request("pull_model", {"model": "pull-stalls"})
+    await sidecar.wait_for(
+        lambda l: l.method == "model:pull_progress" and l.value["params"]["completed"] > 0
+    )
+    return pull
+
+
 @pytest.mark.variants("ollama")
 async def test_cancel_request_mid_pull_answers_cancelled_first_and_closes_upstream(
     fake_ollama: ScriptedOllama,
 ) -> None:
     with trio.fail_after(GUARD_S):
         async with sidecar_for(fake_ollama) as sidecar:
-            pull = await sidecar.request("pull_model", {"model": "pull-stalls"})
-            await sidecar.wait_for(
-                lambda l: l.method == "model:pull_progress" and l.value["params"]["completed"] > 0
-            )
+            pull = await pull_under_way(sidecar)
             cancel = await sidecar.request("cancel_request", {"id": pull})
             cancelled = await sidecar.response(cancel)
             record = await fake_ollama.wait_for_request("/api/pull")
@@ -160,10 +166,7 @@ async def test_shutdown_mid_pull_answers_the_pull_cancelled_before_its_own_answe
 ) -> None:
     with trio.fail_after(GUARD_S):
         async with sidecar_for(fake_ollama) as sidecar:
-            pull = await sidecar.request("pull_model", {"model": "pull-stalls"})
-            await sidecar.wait_for(
-                lambda l: l.method == "model:pull_progress" and l.value["params"]["completed"] > 0
-            )
+            pull = await pull_under_way(sidecar)
             stop = await sidecar.request("shutdown")
             stopped = await sidecar.response(stop)
             assert await sidecar.wait_exit() == 0

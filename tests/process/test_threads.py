@@ -17,11 +17,6 @@ from .e2e import checked_sidecar
 from .threads_support import add_paced, error, query, result, stored_sidecar
 
 
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
-
-
 async def test_a_thread_keeps_its_messages_and_sends_its_path(
     fake_ollama: ScriptedOllama, data_dir: Path
 ) -> None:

@@ -11,7 +11,6 @@ import subprocess
 from contextlib import closing
 from pathlib import Path
 
-import pytest
 import trio
 
 from sidecar_testkit.fake_ollama import ScriptedOllama
@@ -19,11 +18,6 @@ from sidecar_testkit.harness import sidecar_command
 
 from ..support import GUARD_S, user
 from .threads_support import DB_FILE, add_paced, error, query, result, stored_sidecar, streaming_row, wait_stored
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
 
 
 async def test_sigkill_mid_reply_keeps_the_reply_and_the_file(
