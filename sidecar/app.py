@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Final
 
@@ -35,6 +36,7 @@ from .config import Config
 from .framing import LineSplitter, encode_line
 from .outbox import Outbox
 from .procs import process_alive
+from .pump import Pump
 from .methods import methods_for
 from .protocol import PROTOCOL_VERSION, ReadyParams, notification
 from .protocol import McpServerStatusParams
@@ -108,8 +110,12 @@ async def serve(
             hub = None
             if any(not s.disabled for s in config.mcp_servers):
                 hub = _start_mcp(config, outbox, root)
+            pump = None
+            if sys.platform != "win32":  # a socket is no fd there: chats keep the loop's reads
+                pump = Pump(outbox)
+                await root.start(pump.run)
             async with trio.open_nursery() as requests:
-                server = Server(config, client, outbox, requests, store, hub)
+                server = Server(config, client, outbox, requests, store, hub, pump)
                 if handle_signals:
                     # In the root nursery: a second SIGTERM during the drain and the final flush
                     # is absorbed too, instead of killing the process before its last answers.

@@ -49,6 +49,7 @@ from .protocol import (
 )
 from .providers import ChatRequest, Provider
 from .providers.turn import Turn, TurnCounts, make_usage
+from .pump import Pump
 from .tools import NEEDS_APPROVAL, ToolResult, Workspace
 from .tool_plan import ToolPlan, plan_tools
 from .tools.mcp.hub import McpHub, McpTool
@@ -69,14 +70,19 @@ async def stream_chat(
     emit: Emit,
     wait_writable: Callable[[], Awaitable[None]],
     on_batch: Callable[[], None] | None = None,
+    pump: Pump | None = None,
 ) -> None:
     """Streams one reply into `turn`, emitting notifications as chunks arrive.
 
     `on_batch` runs right after each batch is emitted (no checkpoint in between). Returns when
     the upstream said the reply is done. Raises `RpcError` for every failure (the turn keeps the
-    partial reply). Cancellation: closes the upstream connection, which stops the model.
+    partial reply). Cancellation: closes the upstream connection, which stops the model. A body
+    on a plain socket is streamed by the `pump`'s thread when there is one, with the same
+    notifications, order and outcome.
     """
     async with client.chat_stream(request) as body:
+        if pump is not None and pump.takes(body):
+            await pump.stream(body, turn, emit, on_batch)  # type: ignore[arg-type]
         while not turn.ended:
             data = await body.read()
             await wait_writable()
@@ -116,6 +122,7 @@ class ChatContext:
     emit: Emit
     wait_writable: Callable[[], Awaitable[None]]
     mcp: McpHub | None = None
+    pump: Pump | None = None  # streams replies on plain sockets from its thread (pump.py)
     # Tools approved with scope "always": for the rest of the sidecar's life.
     always_approved: set[str] = field(default_factory=set)
 
@@ -190,6 +197,12 @@ class ChatSession:
         if self.context_length is None:
             self.context_length = await self.context.client.context_length(self.model)
 
+    def recall(self) -> None:
+        """Makes `turn` safe to read until the caller's next checkpoint: the stream pump stops
+        feeding it until this chat's task runs again (what it holds was all written)."""
+        if self.context.pump is not None and self.turn is not None:
+            self.context.pump.recall(self.turn)
+
     # --- the rounds ---------------------------------------------------------------------------
 
     def _emit(self, notes: list[Notification]) -> None:
@@ -218,6 +231,7 @@ class ChatSession:
                 self._emit,
                 context.wait_writable,
                 self._register_calls,
+                context.pump,
             )
             self._end_turn(turn)
             if not (self.tools.enabled and turn.tool_calls):

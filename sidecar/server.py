@@ -32,6 +32,7 @@ from .methods import METHODS, Method, methods_for
 from .outbox import Outbox
 from .protocol import ChatParams, Notification, RequestId
 from .providers import Provider
+from .pump import Pump
 from .rpc import (
     BadRequest,
     Request,
@@ -91,6 +92,7 @@ class Server:
         nursery: trio.Nursery,
         store: Store | None = None,
         mcp: McpHub | None = None,
+        pump: Pump | None = None,
     ) -> None:
         self.config = config
         self.store = store  # None: --no-store
@@ -107,6 +109,7 @@ class Server:
             emit=self._emit,
             wait_writable=outbox.wait_writable,
             mcp=mcp,
+            pump=pump,
         )
         self._nursery = nursery
         # Keyed by request id; a notification (no id) is keyed by its own Handle.

@@ -148,6 +148,7 @@ class ThreadChat:
                     last_reply = message_id
                 self._stored += 1
                 self._parent = message_id
+            session.recall()  # the stream pump leaves the turn alone until our next checkpoint
             turn = session.turn
             if turn is not None:
                 message = turn.assistant_message()
@@ -177,7 +178,9 @@ class ThreadChat:
     def streaming(self, messages: list[StoredMessage]) -> StreamingReply:
         """The reply in flight, with exactly the text written to the host so far; the stored
         row of it in `messages` (if read) gets the same text. No checkpoint: the caller's
-        answer goes out right after, so the next `chat:token` continues where this ends."""
+        answer goes out right after, so the next `chat:token` continues where this ends (the
+        stream pump is recalled until then)."""
+        self.session.recall()
         turn = self.session.turn
         content = turn.content.value() if turn is not None else ""
         thinking = turn.thinking.value() if turn is not None else ""

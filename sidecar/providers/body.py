@@ -13,6 +13,10 @@ started waiting, and one task for the whole process (`IdleWatch`) wakes about on
 period and ends a read that waited longer than its limit (`trio.lowlevel.notify_closing` wakes
 it with ClosedResourceError, which it reports as the timeout). Other streams (TLS, the tests'
 memory streams) use `receive_some` under a `move_on_after` per read.
+
+While the stream pump (pump.py) streams a body, its thread reads the socket and uses the same
+steps without the waits (`take`, `ended`, `raise_held_error`), and the idle watch calls the
+pump (`on_idle`) instead of waking a read.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from collections.abc import Callable
 from typing import Final
 
 import trio
@@ -52,15 +57,22 @@ class ChatBody:
         self._stream = stream
         self._decoder = decoder
         self._early = early  # body bytes that arrived with the response head
+        self._ended = False  # the connection closed and the framing says that ends the body
         self.idle_timeout_s = idle_timeout_s
         self._errors = errors  # how error messages name the server
         self._name = errors.short  # ... and how their details do
         self._fd: int | None = None
         self.waiting_since: float | None = None  # when the read now waiting began
         self._idle_expired = False
+        self.on_idle: Callable[[], None] | None = None  # set by the stream pump (pump.py)
         if watch and isinstance(stream, trio.SocketStream) and sys.platform != "win32":
             self._fd = stream.socket.fileno()
             IdleWatch.current().add(self)
+
+    @property
+    def fd(self) -> int | None:
+        """The socket's fd when reads go straight to it (and the idle watch has this body)."""
+        return self._fd
 
     def detach(self) -> None:
         """No more reads: the idle watch forgets this body."""
@@ -75,28 +87,55 @@ class ChatBody:
         or no data comes within the idle timeout. Cancellation: safe; nothing is lost that the
         caller was given.
         """
-        if self._early:
-            data, self._early = self._early, b""
-            if body := self._feed(data):
-                return body
+        early = self.take_early()
+        if early and (body := self.take(early)):
+            return body
         while not self._decoder.done:
-            if self._decoder.error is not None:
-                self._feed(b"")  # raises the framing error held back after the last good bytes
+            self.raise_held_error()
             if self._fd is not None:
                 data = await self._read_fd(self._fd)
             else:
                 data = await self._receive_some()
             if not data:
-                try:
-                    self._decoder.eof()
-                except ProtocolError as exc:
-                    raise self._errors.stream_interrupted(
-                        f"the connection to {self._name} dropped ({exc})"
-                    ) from None
+                self.take(b"")
                 return b""
-            if body := self._feed(data):
+            if body := self.take(data):
                 return body
         return b""
+
+    # The same steps without the waits, for the stream pump (pump.py), which reads the socket
+    # itself: `take` each read's bytes, then the body is `ended` or `raise_held_error`.
+
+    def take_early(self) -> bytes:
+        """The body bytes that came with the response head (once), or b""."""
+        data, self._early = self._early, b""
+        return data
+
+    def take(self, data: bytes) -> bytes:
+        """The body bytes in one network read's `data`; `data` b"" is the connection's end.
+        Raises `RpcError` (stream_interrupted) for broken framing or a body cut short."""
+        if data:
+            return self._feed(data)
+        if self._decoder.done:
+            return b""
+        try:
+            self._decoder.eof()
+        except ProtocolError as exc:
+            raise self._errors.stream_interrupted(
+                f"the connection to {self._name} dropped ({exc})"
+            ) from None
+        self._ended = True
+        return b""
+
+    @property
+    def ended(self) -> bool:
+        """The body is complete (its framing ended, or the connection closed a body that ends so)."""
+        return self._decoder.done or self._ended
+
+    def raise_held_error(self) -> None:
+        """Raises the framing error found after the last good bytes, if there is one."""
+        if self._decoder.error is not None:
+            self._feed(b"")
 
     async def _read_fd(self, fd: int) -> bytes:
         while True:
@@ -108,8 +147,8 @@ class ChatBody:
                 continue
             except (trio.ClosedResourceError, OSError) as exc:
                 if self._idle_expired:
-                    raise self._idle_error() from None
-                raise self._dropped(exc) from None
+                    raise self.idle_error() from None
+                raise self.dropped(exc) from None
             finally:
                 self.waiting_since = None
             self._idle_expired = False  # data came after all
@@ -120,22 +159,25 @@ class ChatBody:
             try:
                 return await self._stream.receive_some(READ_SIZE)
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-                raise self._dropped(exc) from None
+                raise self.dropped(exc) from None
         assert idle.cancelled_caught
-        raise self._idle_error()
+        raise self.idle_error()
 
     def expire(self) -> None:
         """Called by the idle watch: the waiting read ends with the idle timeout."""
         if self._fd is not None and self.waiting_since is not None:
+            if self.on_idle is not None:  # the stream pump reads this body
+                self.on_idle()
+                return
             self._idle_expired = True
             trio.lowlevel.notify_closing(self._fd)
 
-    def _idle_error(self) -> RpcError:
+    def idle_error(self) -> RpcError:
         return self._errors.stream_interrupted(
             f"no data from {self._name} for {self.idle_timeout_s:g} s (--idle-timeout)"
         )
 
-    def _dropped(self, exc: BaseException) -> RpcError:
+    def dropped(self, exc: BaseException) -> RpcError:
         return self._errors.stream_interrupted(
             f"the connection to {self._name} dropped ({describe(exc)})"
         )

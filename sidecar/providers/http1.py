@@ -175,6 +175,18 @@ class ChunkedBody(BodyDecoder):
     def feed(self, data: bytes) -> bytes:
         if self.error is not None:
             raise self.error
+        if not (self._buffer or self._left or self._need_crlf or self._in_trailers):
+            # The read of a model that writes a chunk per token: exactly one whole chunk (its
+            # size, as the loop parses it, is the length of what lies between the CRLFs).
+            eol = data.find(b"\r\n", 0, MAX_CHUNK_SIZE_LINE)
+            if eol > 0 and data.endswith(b"\r\n"):
+                start, end = eol + 2, len(data) - 2
+                try:
+                    size = int(data[:eol], 16)
+                except ValueError:  # an extension, or no size: the loop says which
+                    size = 0
+                if size > 0 and size == end - start:
+                    return data[start:end]
         out: list[bytes] = []
         try:
             self._feed(data, out)

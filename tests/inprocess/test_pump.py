@@ -1,0 +1,344 @@
+"""The stream pump (sidecar/pump.py) on real sockets: a socket pair stands for the connection to
+the model server, the test writes the server's HTTP chunks into one end, and the pump's thread
+reads the other. What a host would notice: every token once and in order, the same notes and
+outcome as the loop's own read path, nothing written for a chat after it is cancelled, a tool
+call registered before the client can answer it, the idle timeout, the output bound, and no
+thread left behind."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import msgspec
+import pytest
+import trio
+
+from sidecar.chat import stream_chat
+from sidecar.errors import RpcError
+from sidecar.framing import encode_lines
+from sidecar.protocol import Notification
+from sidecar.providers.body import ChatBody
+from sidecar.providers.http1 import ChunkedBody
+from sidecar.providers.ollama.errors import OLLAMA
+from sidecar.providers.ollama.turn import OllamaTurn
+from sidecar.pump import Pump
+
+
+def chunk(obj: dict[str, Any]) -> bytes:
+    line = msgspec.json.encode(obj) + b"\n"
+    return b"%x\r\n%s\r\n" % (len(line), line)
+
+
+def token(text: str) -> bytes:
+    return chunk({"message": {"role": "assistant", "content": text}, "done": False})
+
+
+DONE = chunk({"message": {"role": "assistant", "content": ""}, "done": True, "done_reason": "stop"})
+END = b"0\r\n\r\n"
+TOOL = chunk({
+    "message": {"role": "assistant", "content": "", "tool_calls": [
+        {"id": "call_1", "function": {"name": "read_file", "arguments": {"path": "a"}}}
+    ]},
+    "done": False,
+})
+
+
+class Room:
+    """Stdout's room as the pump sees it: open unless a test closes it."""
+
+    def __init__(self) -> None:
+        self.full = False
+        self._cond = threading.Condition()
+
+    def wait_room(self, stop: threading.Event) -> None:
+        with self._cond:
+            while self.full and not stop.is_set():
+                self._cond.wait()
+
+    def release_room_waiters(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def has_room(self) -> bool:
+        return not self.full
+
+    def open(self) -> None:
+        with self._cond:
+            self.full = False
+            self._cond.notify_all()
+
+
+class Host:
+    """What the host received: the encoded lines, in order, from whichever thread wrote them."""
+
+    def __init__(self) -> None:
+        self.lines: list[bytes] = []
+        self.lock = threading.Lock()
+        self.threads: set[str] = set()
+
+    def emit(self, notes: list[Notification]) -> None:
+        with self.lock:
+            self.lines += encode_lines(notes).splitlines()
+            self.threads.add(threading.current_thread().name)
+
+    def tokens(self) -> str:
+        with self.lock:
+            notes = [msgspec.json.decode(line) for line in self.lines]
+        return "".join(n["params"]["content"] for n in notes if n["method"] == "chat:token")
+
+    def methods(self) -> list[str]:
+        with self.lock:
+            return [msgspec.json.decode(line)["method"] for line in self.lines]
+
+
+class Upstream:
+    """The model server's end of the connection."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def send(self, *pieces: bytes) -> None:
+        for piece in pieces:
+            self.sock.sendall(piece)
+
+
+@asynccontextmanager
+async def pumped(
+    room: Room | None = None, idle_timeout_s: float = 30.0
+) -> AsyncIterator[tuple[Pump, ChatBody, Upstream]]:
+    mine, theirs = socket.socketpair()
+    stream = trio.SocketStream(trio.socket.from_stdlib_socket(mine))
+    pump = Pump(room or Room())
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(pump.run)
+            body = ChatBody(stream, ChunkedBody(), b"", idle_timeout_s, OLLAMA, watch=True)
+            try:
+                yield pump, body, Upstream(theirs)
+            finally:
+                body.detach()
+                nursery.cancel_scope.cancel()
+    finally:
+        theirs.close()
+        await stream.aclose()
+
+
+async def eventually(check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    with trio.move_on_after(timeout):
+        while not check():
+            await trio.sleep(0.005)
+        return
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_tokens_are_written_by_the_pump_thread_once_and_in_order() -> None:
+    host = Host()
+    async with pumped() as (pump, body, upstream):
+        turn = OllamaTurn(1, 0.0)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(pump.stream, body, turn, host.emit, None)
+            for k in range(50):
+                upstream.send(token(f"t{k} "))
+                await eventually(lambda k=k: host.tokens().endswith(f"t{k} "), f"token {k}")
+            upstream.send(DONE, END)
+    assert host.tokens() == "".join(f"t{k} " for k in range(50))
+    assert turn.finished and turn.assistant_message().content == host.tokens()
+    assert "sidecar stream pump" in host.threads
+
+
+async def test_the_pump_and_the_loop_give_the_same_notes_and_outcome() -> None:
+    replies = {
+        "a tool call": ([token("Hel"), token("lo, "), TOOL, token("wor"), DONE, END], False),
+        "an error line": ([token("so "), chunk({"error": "out of memory"}), END], False),
+        "a malformed line": ([token("so "), b"9\r\n{\"message\r\n", END], False),
+        "no final chunk": ([token("cut "), END], False),
+        "the connection closed": ([token("cut ")], True),
+        "framing broken after text": ([token("kept "), b"zz\r\n"], False),
+    }
+
+    async def run(pumping: bool, pieces: list[bytes], close: bool) -> tuple[Any, ...]:
+        host = Host()
+        raised = None
+        async with pumped() as (pump, body, upstream):
+            turn = OllamaTurn(1, 0.0)
+            upstream.send(*pieces)
+            if close:
+                upstream.sock.shutdown(socket.SHUT_WR)
+            try:
+                if pumping:
+                    with trio.fail_after(10):
+                        await pump.stream(body, turn, host.emit, None)
+                else:
+                    while not turn.ended:
+                        data = await body.read()
+                        notes = turn.feed(data, 0.0) if data else turn.eof(0.0)
+                        if notes:
+                            host.emit(notes)
+            except RpcError as exc:
+                raised = (exc.kind, exc.message)
+        failure = None if turn.failure is None else (turn.failure.kind, turn.failure.message)
+        return host.lines, raised, failure, turn.assistant_message().content
+
+    for name, (pieces, close) in replies.items():
+        pumped_outcome = await run(True, pieces, close)
+        assert pumped_outcome == await run(False, pieces, close), name
+        assert pumped_outcome[1] or pumped_outcome[2] or name == "a tool call", name
+
+
+async def test_a_cancelled_chat_gets_nothing_more_and_keeps_exactly_what_the_host_received() -> None:
+    host = Host()
+    async with pumped() as (pump, body, upstream):
+        turn = OllamaTurn(1, 0.0)
+        with trio.CancelScope() as scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(pump.stream, body, turn, host.emit, None)
+                for k in range(20):
+                    upstream.send(token(f"a{k} "))
+                await eventually(lambda: "a19" in host.tokens(), "the first tokens")
+                scope.cancel()
+        received = host.tokens()
+        upstream.send(*(token(f"late{k} ") for k in range(20)))
+        time.sleep(0.2)  # the thread had every chance to read them
+        assert host.tokens() == received
+        assert turn.assistant_message().content == received
+
+
+async def test_a_tool_call_is_registered_on_the_loop_right_after_its_line_and_before_later_tokens() -> None:
+    host = Host()
+    seen_at_batch: list[list[str]] = []
+
+    def on_batch() -> None:
+        seen_at_batch.append(host.methods())
+        assert threading.current_thread() is threading.main_thread()
+
+    async with pumped() as (pump, body, upstream):
+        turn = OllamaTurn(1, 0.0)
+        upstream.send(token("a"))
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(pump.stream, body, turn, host.emit, on_batch)
+            await eventually(lambda: host.tokens() == "a", "the first token")
+            upstream.send(TOOL)
+            await eventually(lambda: bool(seen_at_batch), "the tool call's batch")
+            upstream.send(token("b"), DONE, END)
+    assert seen_at_batch[0] == ["chat:token", "chat:tool_call"]
+    assert host.methods() == ["chat:token", "chat:tool_call", "chat:token"]
+    assert [call.function.name for call in turn.tool_calls] == ["read_file"]
+
+
+async def test_no_data_within_the_idle_timeout_ends_the_chat_with_its_text() -> None:
+    host = Host()
+    async with pumped(idle_timeout_s=0.3) as (pump, body, upstream):
+        turn = OllamaTurn(1, 0.0)
+        upstream.send(token("so far"))
+        with pytest.raises(RpcError) as failed, trio.fail_after(10):
+            await pump.stream(body, turn, host.emit, None)
+    assert failed.value.kind == "stream_interrupted" and "--idle-timeout" in failed.value.message
+    assert host.tokens() == turn.assistant_message().content == "so far"
+
+
+async def test_a_dropped_connection_and_broken_framing_end_the_chat_after_the_good_text() -> None:
+    for tail, words in ((b"", "dropped"), (b"zz\r\n", "broken HTTP framing")):
+        host = Host()
+        async with pumped() as (pump, body, upstream):
+            turn = OllamaTurn(1, 0.0)
+            upstream.send(token("kept") + tail)
+            if not tail:
+                upstream.sock.close()
+            with pytest.raises(RpcError) as failed:
+                await pump.stream(body, turn, host.emit, None)
+        assert failed.value.kind == "stream_interrupted" and words in failed.value.message
+        assert host.tokens() == turn.assistant_message().content == "kept"
+
+
+async def test_while_stdout_has_no_room_the_pump_reads_nothing() -> None:
+    host = Host()
+    room = Room()
+    async with pumped(room) as (pump, body, upstream):
+        turn = OllamaTurn(1, 0.0)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(pump.stream, body, turn, host.emit, None)
+            upstream.send(token("one "))
+            await eventually(lambda: host.tokens() == "one ", "the first token")
+            room.full = True
+            upstream.send(token("two "))
+            time.sleep(0.3)  # no checkpoint: only the pump's thread could take it
+            assert host.tokens() == turn.assistant_message().content == "one "
+            room.open()
+            await eventually(lambda: host.tokens() == "one two ", "the token held back")
+            upstream.send(DONE, END)
+
+
+async def test_a_recalled_turn_stays_as_written_until_its_task_runs_again() -> None:
+    host = Host()
+    async with pumped() as (pump, body, upstream):
+        turn = OllamaTurn(1, 0.0)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(pump.stream, body, turn, host.emit, None)
+            upstream.send(token("before "))
+            await eventually(lambda: host.tokens() == "before ", "the first token")
+            pump.recall(turn)
+            upstream.send(token("after "))
+            time.sleep(0.2)  # no checkpoint: the chat's task cannot run, nor the pump feed it
+            assert turn.assistant_message().content == host.tokens() == "before "
+            await eventually(lambda: host.tokens() == "before after ", "the token after")
+            upstream.send(DONE, END)
+
+
+async def test_a_bug_in_one_chat_ends_it_with_internal_error_and_the_others_stream_on() -> None:
+    host, other_host = Host(), Host()
+    async with pumped() as (pump, body, upstream), pumped() as (_, other_body, other_upstream):
+        # Both bodies on the first pump: a second pump would have its own thread.
+        broken = OllamaTurn(1, 0.0)
+
+        def feed(data: bytes, now: float) -> list[Notification]:
+            raise ValueError("a bug")
+
+        broken.feed = feed  # type: ignore[method-assign]
+        fine = OllamaTurn(2, 0.0)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(pump.stream, other_body, fine, other_host.emit, None)
+            upstream.send(token("boom"))
+            with pytest.raises(RpcError) as failed:
+                await pump.stream(body, broken, host.emit, None)
+            other_upstream.send(token("still here"), DONE, END)
+    assert failed.value.kind == "internal_error"
+    assert other_host.tokens() == "still here" and fine.finished
+
+
+async def test_the_thread_is_joined_when_its_owner_ends() -> None:
+    async with pumped() as (pump, body, upstream):
+        upstream.send(token("x"), DONE, END)
+        await pump.stream(body, OllamaTurn(1, 0.0), Host().emit, None)
+        assert any(t.name == "sidecar stream pump" for t in threading.enumerate())
+    assert not any(t.name == "sidecar stream pump" for t in threading.enumerate())
+
+
+async def test_stream_chat_hands_a_plain_socket_body_to_the_pump() -> None:
+    host = Host()
+
+    class Client:
+        def __init__(self, body: ChatBody) -> None:
+            self.body = body
+
+        @asynccontextmanager
+        async def chat_stream(self, request: object) -> AsyncIterator[ChatBody]:
+            yield self.body
+
+    async def writable() -> None:
+        pass
+
+    async with pumped() as (pump, body, upstream):
+        turn = OllamaTurn(1, 0.0)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(
+                stream_chat, Client(body), None, turn, host.emit, writable, None, pump
+            )
+            upstream.send(token("via the pump"))
+            await eventually(lambda: host.tokens() == "via the pump", "the token")
+            upstream.send(DONE, END)
+    assert turn.finished and host.threads == {"sidecar stream pump"}
