@@ -53,6 +53,8 @@ class Outbox:
         self._room = threading.Condition(self._lock)  # wait_room: the pump waits for room here
         self._dead = False  # stdout failed: the thread-safe twin of `broken`
         self._loop_thread = threading.get_ident()
+        self._gatherer: int | None = None  # the thread whose `put`s are gathered (`gather`)
+        self._gathered: list[bytes] = []
         try:
             self._token: trio.lowlevel.TrioToken | None = trio.lowlevel.current_trio_token()
         except RuntimeError:
@@ -70,6 +72,9 @@ class Outbox:
         Thread-safe: the stream pump (pump.py) writes its chats' tokens from its own thread.
         """
         if not data:
+            return
+        if self._gatherer is not None and self._gatherer == threading.get_ident():
+            self._gathered.append(data)
             return
         failure: OSError | None = None
         with self._lock:
@@ -117,6 +122,20 @@ class Outbox:
         with self._room:
             while self._queued > self._limit and not self._dead and not stop.is_set():
                 self._room.wait()
+
+    def gather(self) -> None:
+        """From now on, `put` on the calling thread collects its lines, until
+        `release_gathered` writes them as one: the stream pump serving many chats in one pass
+        writes once. (Only the pump's thread gathers, holding its lock: nothing that concerns
+        those chats can be written by the loop in between.)"""
+        self._gatherer = threading.get_ident()
+
+    def release_gathered(self) -> None:
+        self._gatherer = None
+        if self._gathered:
+            data = b"".join(self._gathered)
+            self._gathered.clear()
+            self.put(data)
 
     def release_room_waiters(self) -> None:
         with self._room:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 import os
 import select
+import sys
 import threading
 from collections.abc import Callable
 from typing import Final, Protocol
@@ -49,6 +50,7 @@ from .providers.turn import Turn
 logger = logging.getLogger(__name__)
 
 JOIN_TIMEOUT_S: Final = 2.0
+SWITCH_INTERVAL_S: Final = 0.0005
 
 Emit = Callable[[list[Notification]], None]
 
@@ -61,6 +63,10 @@ class Room(Protocol):
     def wait_room(self, stop: threading.Event) -> None: ...
 
     def release_room_waiters(self) -> None: ...
+
+    def gather(self) -> None: ...
+
+    def release_gathered(self) -> None: ...
 
 
 class Flow:
@@ -81,6 +87,9 @@ class Flow:
 
 
 class Pump:
+    """The pump of one sidecar run: `run` owns its thread, `stream` pumps one turn, `recall`
+    takes a turn back for a moment. `room` is stdout's Outbox."""
+
     def __init__(self, room: Room) -> None:
         self._room = room
         self.lock = threading.Lock()
@@ -93,8 +102,11 @@ class Pump:
         self._thread: threading.Thread | None = None
         self._token: trio.lowlevel.TrioToken | None = None
         self._clock: trio.abc.Clock | None = None
-        self._start_owner: Callable[[], None] | None = None
         self._closed = False
+        # The thread reads into one buffer and copies out what came: no 256 KiB allocation per
+        # read in the thread's own malloc arena, whose pages would stay in RSS.
+        self._buffer = bytearray(READ_SIZE)
+        self._view = memoryview(self._buffer)
 
     def takes(self, body: object) -> bool:
         """Whether this pump can stream `body` (a chat body on a plain socket)."""
@@ -115,6 +127,9 @@ class Pump:
 
     def _ensure_thread(self) -> None:
         if self._thread is None:
+            # While the loop is busy (a burst of requests), the thread waits for the GIL after
+            # each of its system calls; CPython's default 5 ms per wait would delay tokens.
+            sys.setswitchinterval(SWITCH_INTERVAL_S)
             self._thread = threading.Thread(
                 target=self._serve_forever, name="sidecar stream pump", daemon=True
             )
@@ -249,19 +264,26 @@ class Pump:
             self._room.wait_room(self._stop)
             ready = poll()
             with self.lock:
-                for fd, _ in ready:
-                    flow = self._flows.get(fd)
-                    if flow is not None:
-                        if not self._room.has_room():
-                            break  # its data stays readable: the next poll returns it
-                        self._serve(flow)
-                    elif fd == self._wake_r:
-                        _drain(fd)
+                many = len(ready) > 1
+                if many:  # the lines of every chat served now, in one write (Outbox.gather)
+                    self._room.gather()
+                try:
+                    for fd, _ in ready:
+                        flow = self._flows.get(fd)
+                        if flow is not None:
+                            if not self._room.has_room():
+                                break  # its data stays readable: the next poll returns it
+                            self._serve(flow)
+                        elif fd == self._wake_r:
+                            _drain(fd)
+                finally:
+                    if many:
+                        self._room.release_gathered()
 
     def _serve(self, flow: Flow) -> None:
         try:
             try:
-                data = os.read(flow.fd, READ_SIZE)
+                data = self._view[: os.readv(flow.fd, (self._buffer,))].tobytes()
             except BlockingIOError:
                 return
             except OSError as exc:

@@ -60,6 +60,12 @@ class Room:
             while self.full and not stop.is_set():
                 self._cond.wait()
 
+    def gather(self) -> None:
+        pass
+
+    def release_gathered(self) -> None:
+        pass
+
     def release_room_waiters(self) -> None:
         with self._cond:
             self._cond.notify_all()
