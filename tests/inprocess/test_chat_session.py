@@ -494,3 +494,20 @@ def test_plan_tools_takes_every_entry_after_mcp_servers_and_tools(root: Path) ->
     assert plan.mcp_servers == ("docs", "files")
     assert plan.mcp_names == ("files__search",)
     assert plan.mcp_all is False and plan.uses_mcp and plan.enabled
+
+
+async def test_recall_asks_the_stream_pump_for_the_turn_in_flight_only(tmp_path: Path) -> None:
+    recalled: list[Any] = []
+
+    class Pump:
+        def recall(self, turn: Any) -> None:
+            recalled.append(turn)
+
+    chat = Chat(tmp_path, ScriptedProvider(text_reply("x")), user("hi"))
+    chat.session.recall()  # no pump: nothing to ask
+    chat.context.pump = Pump()  # type: ignore[assignment]
+    chat.session.recall()
+    assert recalled == [chat.session.turn] and recalled[0] is not None
+    chat.session.turn = None
+    chat.session.recall()  # no turn in flight
+    assert len(recalled) == 1

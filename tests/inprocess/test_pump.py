@@ -12,13 +12,17 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 import trio
 
-from sidecar.chat import stream_chat
+from sidecar.chat import ChatContext, ChatSession, stream_chat
+from sidecar.methods import METHODS
+from sidecar.tool_plan import plan_tools
+from sidecar.tools import Workspace
 from sidecar.errors import RpcError
 from sidecar.framing import encode_lines
 from sidecar.protocol import Notification
@@ -348,3 +352,44 @@ async def test_stream_chat_hands_a_plain_socket_body_to_the_pump() -> None:
             await eventually(lambda: host.tokens() == "via the pump", "the token")
             upstream.send(DONE, END)
     assert turn.finished and host.threads == {"sidecar stream pump"}
+
+
+async def test_a_chat_session_streams_through_the_pump_it_is_given(tmp_path: Path) -> None:
+    host = Host()
+    async with pumped() as (pump, body, upstream):
+
+        class Client:
+            @asynccontextmanager
+            async def chat_stream(self, request: object) -> AsyncIterator[ChatBody]:
+                yield body
+
+            def new_turn(self, chat_id: Any, started_at: float) -> OllamaTurn:
+                return OllamaTurn(chat_id, started_at)
+
+            async def context_length(self, model: str) -> int | None:
+                return None
+
+        params = METHODS["chat"].decoder.decode(b'{"messages":[{"role":"user","content":"hi"}]}')
+        workspace = Workspace(tmp_path, allow_shell=False, shell_timeout_s=5.0)
+        context = ChatContext(
+            client=Client(),  # type: ignore[arg-type]
+            workspace=workspace,
+            max_tool_rounds=1,
+            emit=host.emit,
+            wait_writable=trio.lowlevel.checkpoint,
+            pump=pump,
+        )
+        tools = plan_tools(params, workspace, False)
+        session = ChatSession(1, params, "m", tools, context, trio.current_time())
+        results = []
+
+        async def run() -> None:
+            results.append(await session.run())
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(run)
+            upstream.send(token("through the pump"))
+            await eventually(lambda: host.tokens() == "through the pump", "the token")
+            upstream.send(DONE, END)
+    assert host.threads == {"sidecar stream pump"}
+    assert results[0].messages[0].content == "through the pump"
