@@ -72,13 +72,18 @@ class Room(Protocol):
 class Flow:
     """One turn being pumped: from `Pump.stream`'s registering to the hand-back (`done`)."""
 
-    __slots__ = ("body", "fd", "turn", "emit", "calls_seen", "active", "notes", "error", "done")
+    __slots__ = (
+        "body", "fd", "turn", "emit", "on_batch", "calls_seen", "active", "notes", "error", "done"
+    )
 
-    def __init__(self, body: ChatBody, fd: int, turn: Turn, emit: Emit) -> None:
+    def __init__(
+        self, body: ChatBody, fd: int, turn: Turn, emit: Emit, on_batch: Callable[[], None] | None
+    ) -> None:
         self.body = body
         self.fd = fd
         self.turn = turn
         self.emit = emit
+        self.on_batch = on_batch
         self.calls_seen = len(turn.tool_calls)
         self.active = False  # registered with the thread's poll
         self.notes: list[Notification] = []  # handed back unwritten
@@ -93,7 +98,9 @@ class Pump:
     def __init__(self, room: Room) -> None:
         self._room = room
         self.lock = threading.Lock()
-        self._flows: dict[int, Flow] = {}
+        self._flows: dict[int, Flow] = {}  # the registered flows, by fd
+        self._live: set[Flow] = set()  # every flow whose task has not taken it back yet
+        self._waiting_room = False  # the thread waits for stdout: no body is idle meanwhile
         self._poll = _poller()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -142,11 +149,16 @@ class Pump:
         os.write(self._wake_w, b"x")
         if self._thread is not None:
             self._thread.join(JOIN_TIMEOUT_S)
+            if self._thread.is_alive():  # pragma: no cover - never seen; its fds stay open
+                logger.warning("the stream pump's thread did not stop")
+                return
         with self.lock:
             for flow in list(self._flows.values()):  # none are left in a clean stop
                 stopping = errors.internal_error(RuntimeError("the sidecar is stopping"))
                 self._hand_back(flow, [], stopping, on_loop=True)
-        self._poll.close()
+        close = getattr(self._poll, "close", None)  # select.poll has none
+        if close is not None:
+            close()
         os.close(self._wake_r)
         os.close(self._wake_w)
 
@@ -158,27 +170,32 @@ class Pump:
         host has received exactly what the turn holds."""
         assert body.fd is not None and self._token is not None
         while not turn.ended:
-            flow = Flow(body, body.fd, turn, emit)
+            flow = Flow(body, body.fd, turn, emit, on_batch)
             with self.lock:
+                self._live.add(flow)
                 early = body.take_early()
                 if early:
                     self._step(flow, early, self._clock_now(), on_loop=True)
                 if not flow.done.is_set():
                     self._flows[flow.fd] = flow
                     flow.active = True
-                    body.waiting_since = self._clock_now()
+                    body.waiting_since = None if self._waiting_room else self._clock_now()
                     body.on_idle = lambda flow=flow: self._expire(flow)
                     self._poll.register(flow.fd, select.POLLIN)
                     self._ensure_thread()
+                    if not _EPOLL:  # a poll() object sees a new fd only on its next call
+                        os.write(self._wake_w, b"x")
             try:
                 await flow.done.wait()
             finally:
                 with self.lock:
                     self._drop(flow)
+                    self._live.discard(flow)
                     body.on_idle = None
                     body.waiting_since = None
-                if flow.notes:
-                    emit(flow.notes)
+                    notes, flow.notes = flow.notes, []
+                if notes:
+                    emit(notes)
                     if on_batch is not None:
                         on_batch()
             if flow.error is not None:
@@ -189,9 +206,15 @@ class Pump:
         checkpoint, what the turn holds is exactly what was written (a stored thread's reply
         read while it streams)."""
         with self.lock:
-            for flow in self._flows.values():
+            for flow in self._live:
                 if flow.turn is turn:
-                    self._hand_back(flow, [], None, on_loop=True)
+                    if flow.active:
+                        self._hand_back(flow, [], None, on_loop=True)
+                    elif flow.notes:  # handed back, its task not run yet: its notes go now
+                        notes, flow.notes = flow.notes, []
+                        flow.emit(notes)
+                        if flow.on_batch is not None:
+                            flow.on_batch()
                     return
 
     def _expire(self, flow: Flow) -> None:
@@ -259,9 +282,22 @@ class Pump:
     # --- the thread ---------------------------------------------------------------------------
 
     def _serve_forever(self) -> None:
+        try:
+            self._serve_until_stopped()
+        except BaseException as exc:  # a bug: every chat here ends, later ones keep the loop's reads
+            logger.exception("the stream pump stopped")
+            with self.lock:
+                self._closed = True
+                for flow in list(self._flows.values()):
+                    self._hand_back(flow, [], errors.internal_error(exc), on_loop=False)
+
+    def _serve_until_stopped(self) -> None:
         poll = self._poll.poll
         while not self._stop.is_set():
-            self._room.wait_room(self._stop)
+            if not self._room.has_room():
+                self._set_waiting_room(True)
+                self._room.wait_room(self._stop)
+                self._set_waiting_room(False)
             ready = poll()
             with self.lock:
                 many = len(ready) > 1
@@ -280,6 +316,15 @@ class Pump:
                     if many:
                         self._room.release_gathered()
 
+    def _set_waiting_room(self, waiting: bool) -> None:
+        """While the thread waits for stdout, no body waits for its server: the idle timeout
+        counts only the time a read waits for data, as on the loop's path."""
+        with self.lock:
+            self._waiting_room = waiting
+            now = None if waiting else self._clock_now()
+            for flow in self._flows.values():
+                flow.body.waiting_since = now
+
     def _serve(self, flow: Flow) -> None:
         try:
             try:
@@ -297,8 +342,11 @@ class Pump:
                 self._hand_back(flow, [], errors.internal_error(exc), on_loop=False)
 
 
+_EPOLL: Final = hasattr(select, "epoll")
+
+
 def _poller() -> select.epoll | select.poll:
-    return select.epoll() if hasattr(select, "epoll") else select.poll()
+    return select.epoll() if _EPOLL else select.poll()
 
 
 def _drain(fd: int) -> None:

@@ -7,6 +7,7 @@ thread left behind."""
 
 from __future__ import annotations
 
+import select
 import socket
 import threading
 import time
@@ -30,7 +31,18 @@ from sidecar.providers.body import ChatBody
 from sidecar.providers.http1 import ChunkedBody
 from sidecar.providers.ollama.errors import OLLAMA
 from sidecar.providers.ollama.turn import OllamaTurn
+from sidecar import pump as pump_module
 from sidecar.pump import Pump
+
+
+@pytest.fixture(autouse=True, params=["epoll", "poll"])
+def poller(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test with each way to wait: epoll (Linux), and poll() as on macOS, whose poll
+    object sees an fd registered meanwhile only on its next call."""
+    if request.param == "poll":
+        monkeypatch.setattr(pump_module, "_EPOLL", False)
+        monkeypatch.setattr(pump_module, "_poller", select.poll)
+    return str(request.param)
 
 
 def chunk(obj: dict[str, Any]) -> bytes:
@@ -393,3 +405,39 @@ async def test_a_chat_session_streams_through_the_pump_it_is_given(tmp_path: Pat
             upstream.send(DONE, END)
     assert host.threads == {"sidecar stream pump"}
     assert results[0].messages[0].content == "through the pump"
+
+
+async def test_a_reply_read_but_not_yet_written_is_written_by_recall_and_only_once() -> None:
+    host = Host()
+    async with pumped() as (pump, body, upstream):
+        turn = OllamaTurn(1, 0.0)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(pump.stream, body, turn, host.emit, None)
+            await eventually(lambda: bool(pump._flows), "the flow registered")
+            upstream.send(token("last") + DONE + END)  # the thread ends the turn, hands it back
+            deadline = time.monotonic() + 10
+            while not turn.ended and time.monotonic() < deadline:
+                time.sleep(0.001)  # no checkpoint: the chat's task cannot take it back yet
+            assert turn.ended and turn.assistant_message().content == "last"
+            pump.recall(turn)  # what get_thread does before it reads the turn
+            assert host.tokens() == "last"
+    assert host.tokens() == "last"
+
+
+async def test_waiting_for_stdout_is_not_the_servers_idleness() -> None:
+    host = Host()
+    room = Room()
+    async with pumped(room, idle_timeout_s=0.3) as (pump, body, upstream):
+        turn = OllamaTurn(1, 0.0)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(pump.stream, body, turn, host.emit, None)
+            upstream.send(token("one "))
+            await eventually(lambda: host.tokens() == "one ", "the first token")
+            room.full = True
+            upstream.send(token("two "))
+            await trio.sleep(1.0)  # three idle timeouts, the loop running, the data waiting
+            assert not turn.ended and host.tokens() == "one "
+            room.open()
+            await eventually(lambda: host.tokens() == "one two ", "the token held back")
+            upstream.send(DONE, END)
+    assert turn.finished
