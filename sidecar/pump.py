@@ -241,6 +241,11 @@ class Pump:
                 self._poll.unregister(flow.fd)
             except (KeyError, OSError, ValueError):
                 pass
+            if not _EPOLL:
+                # A poll() in progress holds the socket open (the kernel keeps a reference
+                # while it waits): wake it, or closing the connection would not reach the
+                # server until the next read of another chat.
+                os.write(self._wake_w, b"x")
 
     def _hand_back(
         self, flow: Flow, notes: list[Notification], error: RpcError | None, *, on_loop: bool

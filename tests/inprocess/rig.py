@@ -193,17 +193,30 @@ class MemoryOllama:
     real server noticing the disconnect. Lockstep streams give real backpressure.
     """
 
-    def __init__(self, handler: Handler, nursery: trio.Nursery, refuse: bool) -> None:
+    def __init__(
+        self, handler: Handler, nursery: trio.Nursery, refuse: bool, sockets: bool = False
+    ) -> None:
         self.handler = handler
         self.nursery = nursery
         self.refuse = refuse
+        self.sockets = sockets  # a real socket pair per connection (what the stream pump reads)
 
     async def connect(self, host: str, port: int, tls: bool) -> trio.abc.Stream:
         if self.refuse:
             raise ConnectionRefusedError(111, "Connection refused")
+        if self.sockets:
+            mine, theirs = trio.socket.socketpair()
+            self.nursery.start_soon(self._serve_socket, trio.SocketStream(theirs))
+            return trio.SocketStream(mine)
         client, server = trio.testing.lockstep_stream_pair()
         self.nursery.start_soon(self._serve, server)
         return client
+
+    async def _serve_socket(self, stream: trio.SocketStream) -> None:
+        try:
+            await self._serve(stream)
+        finally:
+            stream.socket.close()  # also when the rig is torn down mid-reply
 
     async def _serve(self, stream: trio.abc.Stream) -> None:
         data = b""
@@ -266,6 +279,7 @@ async def open_rig(
     *,
     lockstep: bool = False,
     refuse: bool = False,
+    sockets: bool = False,
     store: Store | None = None,
     serve_options: dict[str, Any] | None = None,
     **config: Any,
@@ -273,7 +287,8 @@ async def open_rig(
     """Runs a sidecar in this trio run; yields once `sidecar:ready` was read.
 
     `handler` answers every request to the upstream (over `MemoryOllama`). `refuse` makes every connection attempt fail as if the server
-    were down. `store` is the conversation store (none: as --no-store). `serve_options` go to
+    were down. `sockets` serves each connection over a real socket pair instead (so the stream
+    pump, which reads sockets, streams the chats). `store` is the conversation store (none: as --no-store). `serve_options` go to
     `app.serve` as they are (`handle_signals`, `wait_stdout_gone`, `orphaned`: what
     `python -m sidecar` passes). `provider="openai"` (with `base_url` the base, default http://ollama.test/v1)
     runs the OpenAI-compatible client.
@@ -294,7 +309,7 @@ async def open_rig(
         return await handler(request)
 
     async with trio.open_nursery() as nursery:
-        ollama = MemoryOllama(record, nursery, refuse)
+        ollama = MemoryOllama(record, nursery, refuse, sockets)
         client_type = OpenAIClient if base.provider == "openai" else OllamaClient
         client = client_type(base, connector=ollama.connect)
 

@@ -24,6 +24,8 @@ from sidecar.chat import ChatContext, ChatSession, stream_chat
 from sidecar.methods import METHODS
 from sidecar.tool_plan import plan_tools
 from sidecar.tools import Workspace
+
+from .rig import CHAT, ScriptStream, ndjson, open_rig, streaming
 from sidecar.errors import RpcError
 from sidecar.framing import encode_lines
 from sidecar.protocol import Notification
@@ -342,6 +344,7 @@ async def test_the_thread_is_joined_when_its_owner_ends() -> None:
 
 async def test_stream_chat_hands_a_plain_socket_body_to_the_pump() -> None:
     host = Host()
+    batches: list[list[str]] = []
 
     class Client:
         def __init__(self, body: ChatBody) -> None:
@@ -358,12 +361,14 @@ async def test_stream_chat_hands_a_plain_socket_body_to_the_pump() -> None:
         turn = OllamaTurn(1, 0.0)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(
-                stream_chat, Client(body), None, turn, host.emit, writable, None, pump
+                stream_chat, Client(body), None, turn, host.emit, writable,
+                lambda: batches.append(host.methods()), pump,
             )
             upstream.send(token("via the pump"))
             await eventually(lambda: host.tokens() == "via the pump", "the token")
-            upstream.send(DONE, END)
-    assert turn.finished and host.threads == {"sidecar stream pump"}
+            upstream.send(TOOL, DONE, END)
+    assert turn.finished and "sidecar stream pump" in host.threads
+    assert batches == [["chat:token", "chat:tool_call"]]  # on_batch after the call's line
 
 
 async def test_a_chat_session_streams_through_the_pump_it_is_given(tmp_path: Path) -> None:
@@ -441,3 +446,28 @@ async def test_waiting_for_stdout_is_not_the_servers_idleness() -> None:
             await eventually(lambda: host.tokens() == "one two ", "the token held back")
             upstream.send(DONE, END)
     assert turn.finished
+
+
+async def test_the_sidecar_streams_chats_through_its_pump_and_cancels_them_exactly() -> None:
+    gate = trio.Event()
+    body = ScriptStream([*ndjson("Hel")[:1], gate, *ndjson("lo", " there")])
+    held = ScriptStream([*ndjson("par", "tial", done=False), trio.Event()])
+    async with open_rig(streaming(body, held), sockets=True) as rig:
+        chat = await rig.request("chat", CHAT)
+        first = await rig.notification("chat:token")
+        assert first["params"] == {"chat_id": chat, "content": "Hel"}
+        assert any(t.name == "sidecar stream pump" for t in threading.enumerate())
+        gate.set()
+        response = await rig.response(chat)
+        assert response["result"]["messages"] == [{"role": "assistant", "content": "Hello there"}]
+        second = await rig.request("chat", CHAT)
+        await rig.read_until(lambda line: rig.text(second) == "partial")
+        cancel = await rig.request("cancel_chat", {"chat_id": second})
+        cancel_response = await rig.response(cancel)
+        chat_response = await rig.response(second)
+        with trio.fail_after(5):
+            await held.closed.wait()  # the connection was closed: the model stops
+    assert rig.text(chat) == "Hello there"
+    assert rig.lines.index(chat_response) < rig.lines.index(cancel_response)
+    assert chat_response["result"]["done_reason"] == "cancelled"
+    assert chat_response["result"]["messages"] == [{"role": "assistant", "content": "partial"}]
