@@ -17,15 +17,23 @@ What keeps the guarantees:
   ended, a tool call came (the client may answer it the moment it reads `chat:tool_call`, so
   the call is registered on the loop right after its line is queued, as without the pump), the
   body failed, the idle timeout (`IdleWatch`, on the loop) fired, or `recall` asked. The notes of
-  that last read are handed back unwritten, and the task writes them before anything else: so
-  the host has received exactly what the turn holds, also when the task is cancelled.
+  that last read are handed back unwritten, and the task writes them before anything else (or
+  `recall` does, if it comes first): so the host has received exactly what the turn holds,
+  also when the task is cancelled.
 - Cancelling the chat's task stops its flow under the lock before the connection is closed, so
   nothing is read or written for it afterwards, and its answer comes after its last token.
 - The output bound: the thread reads a socket only while stdout's queue has room
-  (`Outbox.wait_room`), so a host that does not read pushes back to the model, as before.
+  (`Outbox.wait_room`), so a host that does not read pushes back to the model, as before; that
+  wait is not the server's idleness (no body counts as waiting for data meanwhile).
 - The thread has an owner: `run`, a task of the app's root nursery, starts it on first use and
   stops and joins it when the sidecar ends. A bug in a flow's step ends that chat with
-  internal_error; the thread goes on.
+  internal_error; the thread goes on (if the thread itself fails, its chats end so and later
+  ones use the loop's path).
+- Linux waits with epoll; elsewhere (macOS) with poll(), whose object sees a new fd only on its
+  next call and holds a socket open while it waits: the thread is woken (a pipe) whenever a
+  flow comes or goes.
+- The clock: the thread reads the run's clock (`current_time`, the idle timeout's and the
+  turn's), which for trio's own clock is `perf_counter` plus an offset.
 TLS connections and Windows keep the loop's own read path (`ChatBody.read`).
 """
 

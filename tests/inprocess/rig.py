@@ -245,7 +245,11 @@ class MemoryOllama:
     async def _watch_close(
         stream: trio.abc.Stream, response: httpx.Response, writing: trio.CancelScope
     ) -> None:
-        if not await stream.receive_some():
+        try:
+            data = await stream.receive_some()
+        except trio.BrokenResourceError:  # a socket closed with data unread is reset
+            data = b""
+        if not data:
             writing.cancel()
             await response.aclose()
 

@@ -132,24 +132,38 @@ class Upstream:
 
 
 @asynccontextmanager
+async def connection(idle_timeout_s: float = 30.0) -> AsyncIterator[tuple[ChatBody, Upstream]]:
+    """A chat body on one end of a socket pair, the model server's end beside it."""
+    mine, theirs = socket.socketpair()
+    stream = trio.SocketStream(trio.socket.from_stdlib_socket(mine))
+    body = ChatBody(stream, ChunkedBody(), b"", idle_timeout_s, OLLAMA, watch=True)
+    try:
+        yield body, Upstream(theirs)
+    finally:
+        body.detach()
+        theirs.close()
+        await stream.aclose()
+
+
+@asynccontextmanager
 async def pumped(
     room: Room | None = None, idle_timeout_s: float = 30.0
 ) -> AsyncIterator[tuple[Pump, ChatBody, Upstream]]:
-    mine, theirs = socket.socketpair()
-    stream = trio.SocketStream(trio.socket.from_stdlib_socket(mine))
     pump = Pump(room or Room())
-    try:
+    async with connection(idle_timeout_s) as (body, upstream):
         async with trio.open_nursery() as nursery:
             await nursery.start(pump.run)
-            body = ChatBody(stream, ChunkedBody(), b"", idle_timeout_s, OLLAMA, watch=True)
-            try:
-                yield pump, body, Upstream(theirs)
-            finally:
-                body.detach()
-                nursery.cancel_scope.cancel()
-    finally:
-        theirs.close()
-        await stream.aclose()
+            yield pump, body, upstream
+            nursery.cancel_scope.cancel()
+
+
+def until(check: Callable[[], bool], what: str) -> None:
+    """Waits for `check` without a checkpoint: no task of this trio run can run meanwhile,
+    only the pump's thread."""
+    deadline = time.monotonic() + 10
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.001)
 
 
 async def eventually(check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
@@ -215,21 +229,25 @@ async def test_the_pump_and_the_loop_give_the_same_notes_and_outcome() -> None:
 
 
 async def test_a_cancelled_chat_gets_nothing_more_and_keeps_exactly_what_the_host_received() -> None:
-    host = Host()
-    async with pumped() as (pump, body, upstream):
-        turn = OllamaTurn(1, 0.0)
-        with trio.CancelScope() as scope:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(pump.stream, body, turn, host.emit, None)
-                for k in range(20):
-                    upstream.send(token(f"a{k} "))
-                await eventually(lambda: "a19" in host.tokens(), "the first tokens")
-                scope.cancel()
-        received = host.tokens()
-        upstream.send(*(token(f"late{k} ") for k in range(20)))
-        time.sleep(0.2)  # the thread had every chance to read them
-        assert host.tokens() == received
-        assert turn.assistant_message().content == received
+    host, other_host = Host(), Host()
+    async with pumped() as (pump, body, upstream), connection() as (other_body, other_upstream):
+        turn, other = OllamaTurn(1, 0.0), OllamaTurn(2, 0.0)
+        async with trio.open_nursery() as others:
+            others.start_soon(pump.stream, other_body, other, other_host.emit, None)
+            with trio.CancelScope() as scope:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(pump.stream, body, turn, host.emit, None)
+                    for k in range(20):
+                        upstream.send(token(f"a{k} "))
+                    await eventually(lambda: "a19" in host.tokens(), "the first tokens")
+                    scope.cancel()
+            received = host.tokens()
+            upstream.send(*(token(f"late{k} ") for k in range(20)))
+            other_upstream.send(token("after"))  # once it is written, the thread made a pass
+            until(lambda: other_host.tokens() == "after", "the other chat's token")
+            assert host.tokens() == received
+            assert turn.assistant_message().content == received
+            other_upstream.send(DONE, END)
 
 
 async def test_a_tool_call_is_registered_on_the_loop_right_after_its_line_and_before_later_tokens() -> None:
@@ -290,7 +308,7 @@ async def test_while_stdout_has_no_room_the_pump_reads_nothing() -> None:
             await eventually(lambda: host.tokens() == "one ", "the first token")
             room.full = True
             upstream.send(token("two "))
-            time.sleep(0.3)  # no checkpoint: only the pump's thread could take it
+            until(lambda: pump._waiting_room, "the thread to wait for room")
             assert host.tokens() == turn.assistant_message().content == "one "
             room.open()
             await eventually(lambda: host.tokens() == "one two ", "the token held back")
@@ -298,25 +316,28 @@ async def test_while_stdout_has_no_room_the_pump_reads_nothing() -> None:
 
 
 async def test_a_recalled_turn_stays_as_written_until_its_task_runs_again() -> None:
-    host = Host()
-    async with pumped() as (pump, body, upstream):
+    host, other_host = Host(), Host()
+    async with pumped() as (pump, body, upstream), connection() as (other_body, other_upstream):
         turn = OllamaTurn(1, 0.0)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(pump.stream, body, turn, host.emit, None)
+            nursery.start_soon(pump.stream, other_body, OllamaTurn(2, 0.0), other_host.emit, None)
             upstream.send(token("before "))
             await eventually(lambda: host.tokens() == "before ", "the first token")
+            await eventually(lambda: len(pump._flows) == 2, "both flows registered")
             pump.recall(turn)
             upstream.send(token("after "))
-            time.sleep(0.2)  # no checkpoint: the chat's task cannot run, nor the pump feed it
+            other_upstream.send(token("x"))  # once it is written, the thread made a pass
+            until(lambda: other_host.tokens() == "x", "the other chat's token")
             assert turn.assistant_message().content == host.tokens() == "before "
             await eventually(lambda: host.tokens() == "before after ", "the token after")
             upstream.send(DONE, END)
+            other_upstream.send(DONE, END)
 
 
 async def test_a_bug_in_one_chat_ends_it_with_internal_error_and_the_others_stream_on() -> None:
     host, other_host = Host(), Host()
-    async with pumped() as (pump, body, upstream), pumped() as (_, other_body, other_upstream):
-        # Both bodies on the first pump: a second pump would have its own thread.
+    async with pumped() as (pump, body, upstream), connection() as (other_body, other_upstream):
         broken = OllamaTurn(1, 0.0)
 
         def feed(data: bytes, now: float) -> list[Notification]:
@@ -420,10 +441,8 @@ async def test_a_reply_read_but_not_yet_written_is_written_by_recall_and_only_on
             nursery.start_soon(pump.stream, body, turn, host.emit, None)
             await eventually(lambda: bool(pump._flows), "the flow registered")
             upstream.send(token("last") + DONE + END)  # the thread ends the turn, hands it back
-            deadline = time.monotonic() + 10
-            while not turn.ended and time.monotonic() < deadline:
-                time.sleep(0.001)  # no checkpoint: the chat's task cannot take it back yet
-            assert turn.ended and turn.assistant_message().content == "last"
+            until(lambda: turn.ended, "the thread to end the turn")  # its task cannot run yet
+            assert turn.assistant_message().content == "last"
             pump.recall(turn)  # what get_thread does before it reads the turn
             assert host.tokens() == "last"
     assert host.tokens() == "last"
