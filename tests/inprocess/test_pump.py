@@ -11,6 +11,7 @@ import select
 import socket
 import threading
 import time
+from types import SimpleNamespace
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -33,6 +34,7 @@ from sidecar.providers.body import ChatBody
 from sidecar.providers.http1 import ChunkedBody
 from sidecar.providers.ollama.errors import OLLAMA
 from sidecar.providers.ollama.turn import OllamaTurn
+from sidecar import app as app_module
 from sidecar import pump as pump_module
 from sidecar.pump import Pump
 
@@ -490,3 +492,13 @@ async def test_the_sidecar_streams_chats_through_its_pump_and_cancels_them_exact
     assert rig.lines.index(chat_response) < rig.lines.index(cancel_response)
     assert chat_response["result"]["done_reason"] == "cancelled"
     assert chat_response["result"]["messages"] == [{"role": "assistant", "content": "partial"}]
+
+
+async def test_on_windows_the_sidecar_streams_without_a_pump(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A socket is no fd there: chats keep the loop's own reads, and no thread is started.
+    monkeypatch.setattr(app_module, "sys", SimpleNamespace(platform="win32"))
+    async with open_rig(streaming(ScriptStream(ndjson("on", " the loop"))), sockets=True) as rig:
+        chat = await rig.request("chat", CHAT)
+        response = await rig.response(chat)
+        assert not any(t.name == "sidecar stream pump" for t in threading.enumerate())
+    assert response["result"]["messages"] == [{"role": "assistant", "content": "on the loop"}]
