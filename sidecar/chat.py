@@ -82,7 +82,7 @@ async def stream_chat(
     """
     async with client.chat_stream(request) as body:
         if pump is not None and pump.takes(body):
-            await pump.stream(body, turn, emit, on_batch)  # type: ignore[arg-type]
+            await pump.stream(body, turn, emit, on_batch)
         while not turn.ended:
             data = await body.read()
             await wait_writable()

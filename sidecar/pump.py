@@ -45,7 +45,7 @@ import select
 import sys
 import threading
 from collections.abc import Callable
-from typing import Final, Protocol
+from typing import Final, Protocol, TypeGuard
 
 import trio
 
@@ -123,7 +123,7 @@ class Pump:
         self._buffer = bytearray(READ_SIZE)
         self._view = memoryview(self._buffer)
 
-    def takes(self, body: object) -> bool:
+    def takes(self, body: object) -> TypeGuard[ChatBody]:
         """Whether this pump can stream `body` (a chat body on a plain socket)."""
         return not self._closed and isinstance(body, ChatBody) and body.fd is not None
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from functools import partial
 from typing import Any, Final
 
@@ -142,39 +142,41 @@ async def test_without_signal_handling_a_signal_is_not_the_sidecars() -> None:
 # --- --parent-pid, a stdout without reader, a broken stdout --------------------------------------
 
 
-async def test_the_sidecar_serves_while_its_parent_lives_and_stops_when_it_is_gone() -> None:
+@asynccontextmanager
+async def parent_of(
+    handler: Handler,
+) -> AsyncIterator[tuple[trio.Process, Rig, Any]]:
+    """A sidecar whose `--parent-pid` is a real child process, with a `list_models` held open;
+    the child is killed and reaped on the way out, whatever the test did to it."""
     parent = await trio.lowlevel.open_process(["sleep", "60"])
     try:
         with trio.fail_after(GUARD_S):
-            async with open_rig(held_list_models(), parent_pid=parent.pid) as rig:
+            async with open_rig(handler, parent_pid=parent.pid) as rig:
                 listing = await rig.request("list_models")
                 await still_serving(rig)
-                await still_serving(rig)
-                parent.kill()
-                await parent.wait()
-                reason = f"parent process {parent.pid} is gone"
-                assert await answer_of(rig, listing) == interrupted(reason)
-                await rig.read_all()
+                yield parent, rig, listing
     finally:
         parent.kill()
         await parent.wait()
+
+
+async def test_the_sidecar_serves_while_its_parent_lives_and_stops_when_it_is_gone() -> None:
+    async with parent_of(held_list_models()) as (parent, rig, listing):
+        await still_serving(rig)
+        parent.kill()
+        await parent.wait()
+        reason = f"parent process {parent.pid} is gone"
+        assert await answer_of(rig, listing) == interrupted(reason)
+        await rig.read_all()
     assert rig.stop_reason == reason
 
 
 async def test_a_zombie_parent_counts_as_gone() -> None:
-    parent = await trio.lowlevel.open_process(["sleep", "60"])
-    try:
-        with trio.fail_after(GUARD_S):
-            async with open_rig(held_list_models(), parent_pid=parent.pid) as rig:
-                listing = await rig.request("list_models")
-                await still_serving(rig)
-                os.kill(parent.pid, signal.SIGKILL)  # not reaped: a zombie
-                reason = f"parent process {parent.pid} is gone"
-                assert await answer_of(rig, listing) == interrupted(reason)
-                await rig.read_all()
-    finally:
-        parent.kill()
-        await parent.wait()
+    async with parent_of(held_list_models()) as (parent, rig, listing):
+        os.kill(parent.pid, signal.SIGKILL)  # not reaped: a zombie
+        reason = f"parent process {parent.pid} is gone"
+        assert await answer_of(rig, listing) == interrupted(reason)
+        await rig.read_all()
 
 
 async def test_a_stdout_nobody_reads_any_more_stops_the_sidecar_at_once() -> None:

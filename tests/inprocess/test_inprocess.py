@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import httpx
 import msgspec
 import pytest
@@ -14,14 +16,21 @@ from .rig import CHAT, ScriptStream, ndjson, open_rig, streaming
 from ..support import transcript, user
 
 
-async def test_tokens_are_written_as_the_upstream_sends_them() -> None:
+def pumping() -> bool:
+    return any(t.name == "sidecar stream pump" for t in threading.enumerate())
+
+
+# `sockets`: the upstream on real socket pairs, so the stream pump's thread streams the chat.
+@pytest.mark.parametrize("sockets", [False, True])
+async def test_tokens_are_written_as_the_upstream_sends_them(sockets: bool) -> None:
     gate = trio.Event()
     body = ScriptStream([*ndjson("Hel")[:1], gate, *ndjson("lo", " there")])
-    async with open_rig(streaming(body)) as rig:
+    async with open_rig(streaming(body), sockets=sockets) as rig:
         chat = await rig.request("chat", CHAT)
         first = await rig.notification("chat:token")
         assert first["params"] == {"chat_id": chat, "content": "Hel"}
         assert body.sent == 1  # the upstream is still waiting
+        assert pumping() == sockets
         gate.set()
         response = await rig.response(chat)
     assert rig.text(chat) == "Hello there"
@@ -55,9 +64,10 @@ async def test_the_model_falls_back_to_the_flag_and_is_required() -> None:
     assert "--model" in response["error"]["message"]
 
 
-async def test_cancel_mid_stream_answers_cancelled_before_the_cancel_result() -> None:
+@pytest.mark.parametrize("sockets", [False, True])
+async def test_cancel_mid_stream_answers_cancelled_before_the_cancel_result(sockets: bool) -> None:
     body = ScriptStream([*ndjson("par", "tial", done=False), trio.Event()])
-    async with open_rig(streaming(body)) as rig:
+    async with open_rig(streaming(body), sockets=sockets) as rig:
         chat = await rig.request("chat", CHAT)
         await rig.read_until(lambda l: rig.text(chat) == "partial")
         cancel = await rig.request("cancel_chat", {"chat_id": chat})
