@@ -114,9 +114,10 @@ class Pump:
         os.set_blocking(self._wake_r, False)
         self._poll.register(self._wake_r, select.POLLIN)
         self._stop = threading.Event()
+        self._stopping = False  # `_stop` is set (a plain read for the thread's loop)
         self._thread: threading.Thread | None = None
         self._token: trio.lowlevel.TrioToken | None = None
-        self._clock: trio.abc.Clock | None = None
+        self._clock_now: Callable[[], float] = _not_running  # the run's clock, from `run`
         self._closed = False
         # The thread reads into one buffer and copies out what came: no 256 KiB allocation per
         # read in the thread's own malloc arena, whose pages would stay in RSS.
@@ -133,7 +134,7 @@ class Pump:
         """The thread's owner: started in the app's root nursery; when cancelled (the sidecar
         ends), stops the thread and joins it."""
         self._token = trio.lowlevel.current_trio_token()
-        self._clock = trio.lowlevel.current_clock()
+        self._clock_now = trio.lowlevel.current_clock().current_time
         task_status.started()
         try:
             await trio.sleep_forever()
@@ -152,6 +153,7 @@ class Pump:
 
     def _close(self) -> None:
         self._closed = True
+        self._stopping = True
         self._stop.set()
         self._room.release_room_waiters()
         os.write(self._wake_w, b"x")
@@ -235,10 +237,6 @@ class Pump:
             ):
                 self._hand_back(flow, [], body.idle_error(), on_loop=True)
 
-    def _clock_now(self) -> float:
-        assert self._clock is not None
-        return self._clock.current_time()
-
     # --- under the lock, on either thread --------------------------------------------------
 
     def _drop(self, flow: Flow) -> None:
@@ -279,15 +277,14 @@ class Pump:
             chunk = body.take(data)
             if chunk:
                 notes = turn.feed(chunk, now)
-            if not turn.ended:
-                if body.ended:
-                    notes += turn.eof(now)
-                else:
-                    body.raise_held_error()
+            ended = turn.ended
+            if not ended and body.settled():
+                notes += turn.eof(now)  # which ends the turn
+                ended = True
         except RpcError as exc:
             self._hand_back(flow, notes, exc, on_loop=on_loop)
             return
-        if turn.ended or len(turn.tool_calls) != flow.calls_seen:
+        if ended or len(turn.tool_calls) != flow.calls_seen:
             self._hand_back(flow, notes, None, on_loop=on_loop)
         elif notes:
             flow.emit(notes)
@@ -306,8 +303,9 @@ class Pump:
 
     def _serve_until_stopped(self) -> None:
         poll = self._poll.poll
-        while not self._stop.is_set():
-            if not self._room.has_room():
+        blocked = False  # the last pass left data unread: stdout had no room
+        while not self._stopping:
+            if blocked:
                 self._set_waiting_room(True)
                 self._room.wait_room(self._stop)
                 self._set_waiting_room(False)
@@ -316,12 +314,14 @@ class Pump:
                 many = len(ready) > 1
                 if many:  # the lines of every chat served now, in one write (Outbox.gather)
                     self._room.gather()
+                blocked = False
                 try:
                     for fd, _ in ready:
                         flow = self._flows.get(fd)
                         if flow is not None:
                             if not self._room.has_room():
-                                break  # its data stays readable: the next poll returns it
+                                blocked = True  # its data stays readable: the next poll returns it
+                                break
                             self._serve(flow)
                         elif fd == self._wake_r:
                             _drain(fd)
@@ -360,6 +360,10 @@ _EPOLL: Final = hasattr(select, "epoll")
 
 def _poller() -> select.epoll | select.poll:
     return select.epoll() if _EPOLL else select.poll()
+
+
+def _not_running() -> float:
+    raise RuntimeError("the stream pump is not running")
 
 
 def _drain(fd: int) -> None:

@@ -15,7 +15,7 @@ it with ClosedResourceError, which it reports as the timeout). Other streams (TL
 memory streams) use `receive_some` under a `move_on_after` per read.
 
 While the stream pump (pump.py) streams a body, its thread reads the socket and uses the same
-steps without the waits (`take`, `ended`, `raise_held_error`), and the idle watch calls the
+steps without the waits (`take`, `settled`), and the idle watch calls the
 pump (`on_idle`) instead of waking a read.
 """
 
@@ -104,7 +104,7 @@ class ChatBody:
         return b""
 
     # The same steps without the waits, for the stream pump (pump.py), which reads the socket
-    # itself: `take` each read's bytes, then the body is `ended` or `raise_held_error`.
+    # itself: `take` each read's bytes, then whether the body is `settled`.
 
     def take_early(self) -> bytes:
         """The body bytes that came with the response head (once), or b""."""
@@ -115,7 +115,10 @@ class ChatBody:
         """The body bytes in one network read's `data`; `data` b"" is the connection's end.
         Raises `RpcError` (stream_interrupted) for broken framing or a body cut short."""
         if data:
-            return self._feed(data)
+            try:
+                return self._decoder.feed(data)
+            except ProtocolError as exc:
+                raise self._broken(exc) from None
         if self._decoder.done:
             return b""
         try:
@@ -127,10 +130,15 @@ class ChatBody:
         self._ended = True
         return b""
 
-    @property
-    def ended(self) -> bool:
-        """The body is complete (its framing ended, or the connection closed a body that ends so)."""
-        return self._decoder.done or self._ended
+    def settled(self) -> bool:
+        """After `take`: whether the body is complete (its framing ended, or the connection
+        closed a body that ends so). Raises `RpcError` for the framing error found after the
+        last good bytes, if there is one."""
+        if self._decoder.done or self._ended:
+            return True
+        if self._decoder.error is not None:
+            self._feed(b"")  # raises it
+        return False
 
     def raise_held_error(self) -> None:
         """Raises the framing error found after the last good bytes, if there is one."""
@@ -207,9 +215,10 @@ class ChatBody:
         try:
             return self._decoder.feed(data)
         except ProtocolError as exc:
-            raise self._errors.stream_interrupted(
-                f"broken HTTP framing from {self._name} ({exc})"
-            ) from None
+            raise self._broken(exc) from None
+
+    def _broken(self, exc: ProtocolError) -> RpcError:
+        return self._errors.stream_interrupted(f"broken HTTP framing from {self._name} ({exc})")
 
 
 class IdleWatch:

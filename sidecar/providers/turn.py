@@ -184,6 +184,15 @@ class Turn:
         self._run_note = note
         self._run.append(text)
 
+    def _lone_text(self, method: str, text: str, now: float) -> list[Notification]:
+        """What `feed` returns for a read whose only output is one delta without logprobs:
+        `_text` then `_close_run`, without the run (a dialect's quick path for a model that
+        writes a token per read; no run is open between reads)."""
+        if self.first_output_at is None:
+            self.first_output_at = now
+        (self.thinking if method == "chat:thinking" else self.content).append(text)
+        return [Notification(method=method, params=TokenParams(chat_id=self.chat_id, content=text))]
+
     def _close_run(self) -> None:
         """The deltas collected for the last text notification: joined into it and kept."""
         note = self._run_note

@@ -30,6 +30,7 @@ import sidecar.providers.turn as turn_module
 from sidecar.providers import http1
 from sidecar.providers.ollama.turn import OllamaTurn
 from sidecar.providers.openai.turn import OpenAITurn
+from sidecar_testkit.fake_ollama.logprobs import with_logprobs
 from sidecar_testkit.fake_ollama.openai_render import RenderOptions, render
 from sidecar_testkit.fake_ollama.openai_wire import FLAVOURS
 from sidecar_testkit.fake_ollama.scenarios import SCENARIOS, Script
@@ -130,8 +131,9 @@ def damaged(rng: random.Random, body: Body, sse: bool) -> list[bytes]:
 # --- framing and reads ----------------------------------------------------------------------------
 
 
-def chunked(rng: random.Random, pieces: list[bytes], complete: bool) -> bytes:
-    """The body as HTTP chunks: one per piece (as servers flush), or random sizes."""
+def chunked(rng: random.Random, pieces: list[bytes], complete: bool) -> list[bytes]:
+    """The body as HTTP chunks: one per piece (as servers flush), or random sizes; the list
+    of the framed chunks (the last one may be cut short: the connection drops)."""
     data = b"".join(pieces)
     if rng.random() < 0.6:
         frames = [p for p in pieces if p]
@@ -156,14 +158,23 @@ def chunked(rng: random.Random, pieces: list[bytes], complete: bool) -> bytes:
         out.append(size + b"\r\n" + frame + b"\r\n")
     if complete:
         out.append(b"0\r\n\r\n" if rng.random() < 0.9 else b"0\r\nX-Trailer: 1\r\n\r\n")
-    raw = b"".join(out)
-    if rng.random() < 0.05:
-        raw = raw[: rng.randrange(len(raw) + 1)]  # the connection drops
-    return raw
+    if rng.random() < 0.05:  # the connection drops
+        cut = rng.randrange(sum(map(len, out)) + 1)
+        kept: list[bytes] = []
+        for framed in out:
+            kept.append(framed[: max(cut, 0)])
+            cut -= len(framed)
+        out = [framed for framed in kept if framed]
+    return out
 
 
-def reads(rng: random.Random, raw: bytes) -> list[bytes]:
-    style = rng.randrange(4)
+def reads(rng: random.Random, framed: list[bytes]) -> list[bytes]:
+    """The network reads: random sizes, the whole body at once, or (as a model that writes a
+    token per chunk gives, and the quick paths take) one chunk per read."""
+    style = rng.randrange(6)
+    if style >= 4:
+        return framed
+    raw = b"".join(framed)
     out, pos = [], 0
     while pos < len(raw):
         if style == 0:
@@ -250,14 +261,58 @@ def test_the_per_read_path_gives_what_the_per_token_path_gave(kind: str, seed: i
     for case in range(CASES):
         body = rng.choice(bodies(kind))
         pieces = damaged(rng, body, sse)
-        raw = chunked(rng, pieces, body.complete)
-        split = reads(rng, raw)
+        framed = chunked(rng, pieces, body.complete)
+        split = reads(rng, framed)
         limit = rng.choice((None, None, None, rng.randrange(40, 700)))
         new = run(http1.ChunkedBody, lambda: new_turn(7, 0.0), limit, sse, split)
         old = run(old_http1.ChunkedBody, lambda: old_turn(7, 0.0), limit, sse, split)
         assert new == old, f"case {case}: {body.name}, limit {limit}, reads {split!r}"
         streamed += sum(1 for entry in new if entry[0] == "notes" and entry[1])
     assert streamed > CASES  # the cases streamed text, not only errors
+
+
+class GeneralOllamaTurn(OllamaTurn):
+    """`OllamaTurn` without its quick path for a read of one line."""
+
+    feed = turn_module.Turn.feed
+
+
+@cache
+def ndjson_with_logprobs() -> list[Body]:
+    """The NDJSON bodies, and those with text again with logprobs (which the reference
+    implementation predates)."""
+    found = list(bodies("ndjson"))
+    for name, factory in SCENARIOS.items():
+        script = factory({**REQUEST, "model": name})
+        logprobs = with_logprobs(script, {"logprobs": True, "top_logprobs": 2})
+        if script.body is None and logprobs.lines != script.lines:
+            found.append(Body(f"{name}+logprobs", logprobs.lines, script.ending in ("done", "eof")))
+    return found
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_the_quick_path_for_a_read_of_one_line_gives_what_the_general_path_gives(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`OllamaTurn.feed` takes a read that is one whole compact line on its own: the same
+    notifications and the same end as the general path, on every body, damaged or not, read a
+    chunk at a time (where the quick path is taken) or in random pieces."""
+    rng = random.Random(f"one-line-{seed}")
+    quick_reads = 0
+    for case in range(CASES):
+        body = rng.choice(ndjson_with_logprobs())
+        framed = chunked(rng, damaged(rng, body, False), body.complete)
+        split = reads(rng, framed)
+        limit = rng.choice((None, None, None, rng.randrange(40, 700)))
+        logs = []
+        for make_turn in (OllamaTurn, GeneralOllamaTurn):
+            counter = iter(range(10**6))  # both runs make up the same call ids
+            monkeypatch.setattr(turn_module, "new_call_id", lambda c=counter: f"call_{next(c)}")
+            logs.append(run(http1.ChunkedBody, lambda: make_turn(7, 0.0), limit, False, split))
+        new, general = logs
+        assert new == general, f"case {case}: {body.name}, limit {limit}, reads {split!r}"
+        quick_reads += sum(1 for entry in new if entry[0] == "body" and entry[1].count(b"\n") == 1)
+    assert quick_reads > CASES
 
 
 def test_the_fuzz_reaches_both_the_one_call_decoding_and_its_fallback() -> None:

@@ -208,3 +208,23 @@ def test_an_unterminated_last_line_is_read_at_the_end_of_the_body() -> None:
     assert notes == [] and not turn.ended
     assert [to_builtins(n)["params"]["content"] for n in turn.eof(now=2.0)] == ["x"]
     assert turn.finished and turn.failure is None
+
+
+def test_a_read_of_one_line_after_the_end_or_with_an_error_is_read_as_any_other() -> None:
+    """A read that is one compact line takes `feed`'s quick path only while the turn streams
+    and the chunk is text and nothing else: a line after `done`, or a text chunk that also says
+    `error`, is what it would be in any read."""
+    line = b'{"message":{"role":"assistant","content":"%s"},"done":false}\n'
+    turn = OllamaTurn(1, started_at=0.0)
+    assert [to_builtins(n) for n in turn.feed(line % b"hi", now=1.0)] == [
+        {"jsonrpc": "2.0", "method": "chat:token", "params": {"chat_id": 1, "content": "hi"}}
+    ]
+    assert turn.feed(b'{"message":{"role":"assistant","content":""},"done":true}\n', 2.0) == []
+    assert turn.feed(line % b"late", now=3.0) == []
+    assert turn.finished and turn.content.value() == "hi" and turn.chunks_seen == 2
+
+    turn = OllamaTurn(1, started_at=0.0)
+    notes = turn.feed(b'{"message":{"role":"assistant","content":"x"},"error":"boom"}\n', 1.0)
+    assert notes == [] and turn.content.value() == ""
+    assert turn.failure is not None and turn.failure.kind == "upstream_error"
+    assert "boom" in turn.failure.message

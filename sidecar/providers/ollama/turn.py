@@ -42,6 +42,43 @@ class OllamaTurn(Turn):
         self._final: ChatChunk | None = None
         self._lines = LineSplitter(UPSTREAM_MAX_LINE_BYTES)
 
+    def feed(self, data: bytes, now: float) -> list[Notification]:
+        """The notifications one network read of the body makes.
+
+        The read of a model that writes a token per line, a line per read, is one whole compact
+        line with nothing held before it: decoded alone (exactly what `decode_objects` does with
+        a one-line block), and a text-only chunk (the common one) goes out through `_lone_text`.
+        Everything else, a line that does not decode included, takes the general path."""
+        if (
+            data.endswith(b"}\n")
+            and data.startswith(b"{")
+            and data.count(b"\n") == 1
+            and not self._lines.pending
+            and len(data) <= self._lines.max_line_bytes
+            and not self.ended
+        ):
+            try:
+                chunk = chunk_decoder.decode(data)
+            except (msgspec.DecodeError, UnicodeDecodeError):
+                pass  # the general path gives the line's exact error
+            else:
+                message = chunk.message
+                if (
+                    message is not None
+                    and not (message.tool_calls or chunk.done or chunk.logprobs)
+                    and chunk.error is msgspec.UNSET
+                    and bool(message.content) != bool(message.thinking)
+                ):
+                    self.chunks_seen += 1
+                    if message.content:
+                        return self._lone_text("chat:token", message.content, now)
+                    return self._lone_text("chat:thinking", message.thinking, now)
+                out: list[Notification] = []
+                self._apply_all([chunk], out, now)
+                self._close_run()
+                return out
+        return super().feed(data, now)
+
     def _read(self, data: bytes, out: list[Notification], now: float) -> None:
         block = self._lines.feed_block(data)
         if block is None:
