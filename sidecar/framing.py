@@ -184,13 +184,11 @@ def escape_separators(data: bytes) -> bytes:
 
 def encode_line(value: Any) -> bytes:
     """One protocol line: compact JSON, separators escaped, `\\n`-terminated."""
-    data = _encoder.encode(value)
-    return (escape_separators(data) if _E2_80 in data else data) + b"\n"
+    return escape_separators(_encoder.encode(value)) + b"\n"
 
 
 def encode_lines(values: list[Any]) -> bytes:
     """Several protocol lines as one buffer, for a single write."""
-    if len(values) == 1:  # a streamed token's usual batch: `encode_line`, without the call
-        data = _encoder.encode(values[0])
-        return (escape_separators(data) if _E2_80 in data else data) + b"\n"
+    if len(values) == 1:  # a streamed token's usual batch
+        return encode_line(values[0])
     return b"".join([encode_line(value) for value in values])

@@ -60,6 +60,8 @@ def test_output_lines_escape_line_and_paragraph_separators_but_keep_nel() -> Non
 
 def test_encode_lines_writes_one_buffer_of_whole_lines() -> None:
     assert encode_lines([1, "x"]) == b'1\n"x"\n'
+    assert encode_lines(["a\u2028b"]) == b'"a\\u2028b"\n'  # one line, as `encode_line`
+    assert encode_lines([]) == b""
 
 
 # --- found by scripts/mutate (docs/testing.md) -------------------------------------------------
