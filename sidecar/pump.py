@@ -303,9 +303,8 @@ class Pump:
 
     def _serve_until_stopped(self) -> None:
         poll = self._poll.poll
-        blocked = False  # the last pass left data unread: stdout had no room
         while not self._stopping:
-            if blocked:
+            if not self._room.has_room():
                 self._set_waiting_room(True)
                 self._room.wait_room(self._stop)
                 self._set_waiting_room(False)
@@ -314,14 +313,12 @@ class Pump:
                 many = len(ready) > 1
                 if many:  # the lines of every chat served now, in one write (Outbox.gather)
                     self._room.gather()
-                blocked = False
                 try:
                     for fd, _ in ready:
                         flow = self._flows.get(fd)
                         if flow is not None:
                             if not self._room.has_room():
-                                blocked = True  # its data stays readable: the next poll returns it
-                                break
+                                break  # its data stays readable: the next poll returns it
                             self._serve(flow)
                         elif fd == self._wake_r:
                             _drain(fd)

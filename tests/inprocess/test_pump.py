@@ -320,6 +320,31 @@ async def test_while_stdout_has_no_room_the_pump_reads_nothing_and_that_is_not_i
     assert turn.finished
 
 
+async def test_when_the_pumps_own_write_fills_stdout_a_silent_server_is_not_idle_meanwhile() -> None:
+    """The wait for room starts as soon as stdout is full, not when data next comes: while the
+    host does not read, the server's silence is not counted against it."""
+    room = Room()
+
+    class FillingHost(Host):
+        def emit(self, notes: list[Notification]) -> None:
+            super().emit(notes)
+            room.full = True  # this write was the one that filled stdout
+
+    host = FillingHost()
+    async with pumped(room, idle_timeout_s=0.3) as (pump, body, upstream):
+        turn = OllamaTurn(1, 0.0)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(pump.stream, body, turn, host.emit, None)
+            upstream.send(token("one "))
+            await eventually(lambda: host.tokens() == "one ", "the first token")
+            until(lambda: pump._waiting_room, "the thread to wait for room")
+            await trio.sleep(1.0)  # three idle timeouts, the loop running, the server silent
+            assert not turn.ended
+            room.open()
+            upstream.send(token("two "), DONE, END)
+    assert turn.finished and host.tokens() == "one two "
+
+
 async def test_a_recalled_turn_stays_as_written_until_its_task_runs_again() -> None:
     host, other_host = Host(), Host()
     async with pumped() as (pump, body, upstream), connection() as (other_body, other_upstream):
