@@ -114,7 +114,6 @@ class Pump:
         os.set_blocking(self._wake_r, False)
         self._poll.register(self._wake_r, select.POLLIN)
         self._stop = threading.Event()
-        self._stopping = False  # `_stop` is set (a plain read for the thread's loop)
         self._thread: threading.Thread | None = None
         self._token: trio.lowlevel.TrioToken | None = None
         self._clock_now: Callable[[], float] = _not_running  # the run's clock, from `run`
@@ -153,7 +152,6 @@ class Pump:
 
     def _close(self) -> None:
         self._closed = True
-        self._stopping = True
         self._stop.set()
         self._room.release_room_waiters()
         os.write(self._wake_w, b"x")
@@ -277,14 +275,12 @@ class Pump:
             chunk = body.take(data)
             if chunk:
                 notes = turn.feed(chunk, now)
-            ended = turn.ended
-            if not ended and body.settled():
-                notes += turn.eof(now)  # which ends the turn
-                ended = True
+            if not turn.ended and body.settled():
+                notes += turn.eof(now)
         except RpcError as exc:
             self._hand_back(flow, notes, exc, on_loop=on_loop)
             return
-        if ended or len(turn.tool_calls) != flow.calls_seen:
+        if turn.ended or len(turn.tool_calls) != flow.calls_seen:
             self._hand_back(flow, notes, None, on_loop=on_loop)
         elif notes:
             flow.emit(notes)
@@ -303,7 +299,7 @@ class Pump:
 
     def _serve_until_stopped(self) -> None:
         poll = self._poll.poll
-        while not self._stopping:
+        while not self._stop.is_set():
             if not self._room.has_room():
                 self._set_waiting_room(True)
                 self._room.wait_room(self._stop)

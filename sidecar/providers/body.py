@@ -115,10 +115,7 @@ class ChatBody:
         """The body bytes in one network read's `data`; `data` b"" is the connection's end.
         Raises `RpcError` (stream_interrupted) for broken framing or a body cut short."""
         if data:
-            try:
-                return self._decoder.feed(data)
-            except ProtocolError as exc:
-                raise self._broken(exc) from None
+            return self._feed(data)
         if self._decoder.done:
             return b""
         try:
@@ -136,8 +133,7 @@ class ChatBody:
         last good bytes, if there is one."""
         if self._decoder.done or self._ended:
             return True
-        if self._decoder.error is not None:
-            self._feed(b"")  # raises it
+        self.raise_held_error()
         return False
 
     def raise_held_error(self) -> None:
@@ -215,10 +211,9 @@ class ChatBody:
         try:
             return self._decoder.feed(data)
         except ProtocolError as exc:
-            raise self._broken(exc) from None
-
-    def _broken(self, exc: ProtocolError) -> RpcError:
-        return self._errors.stream_interrupted(f"broken HTTP framing from {self._name} ({exc})")
+            raise self._errors.stream_interrupted(
+                f"broken HTTP framing from {self._name} ({exc})"
+            ) from None
 
 
 class IdleWatch:

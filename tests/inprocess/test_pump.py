@@ -299,51 +299,47 @@ async def test_a_dropped_connection_and_broken_framing_end_the_chat_after_the_go
         assert host.tokens() == turn.assistant_message().content == "kept"
 
 
-async def test_while_stdout_has_no_room_the_pump_reads_nothing_and_that_is_not_idleness() -> None:
-    host = Host()
+class FillingHost(Host):
+    """A host whose stdout the pump's first write fills."""
+
+    def __init__(self, room: Room) -> None:
+        super().__init__()
+        self.room = room
+
+    def emit(self, notes: list[Notification]) -> None:
+        super().emit(notes)
+        if not self.lines[1:]:
+            self.room.full = True
+
+
+@pytest.mark.parametrize("filled_by", ["the host", "the pump's own write"])
+async def test_while_stdout_has_no_room_the_pump_reads_nothing_and_that_is_not_idleness(
+    filled_by: str,
+) -> None:
+    """Stdout filled by the host (data then waits unread) or by the pump's own write (the wait
+    starts at once, not when data next comes, while the server is silent): either way the
+    thread reads nothing meanwhile and the wait is not counted against the server."""
     room = Room()
+    host = Host() if filled_by == "the host" else FillingHost(room)
     async with pumped(room, idle_timeout_s=0.3) as (pump, body, upstream):
         turn = OllamaTurn(1, 0.0)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(pump.stream, body, turn, host.emit, None)
             upstream.send(token("one "))
             await eventually(lambda: host.tokens() == "one ", "the first token")
-            room.full = True
-            upstream.send(token("two "))
+            if filled_by == "the host":
+                room.full = True
+                upstream.send(token("two "))
             until(lambda: pump._waiting_room, "the thread to wait for room")
             assert host.tokens() == turn.assistant_message().content == "one "
-            await trio.sleep(1.0)  # three idle timeouts, the loop running, the data waiting
+            await trio.sleep(1.0)  # three idle timeouts, the loop running
             assert not turn.ended and host.tokens() == "one "
             room.open()
+            if filled_by != "the host":
+                upstream.send(token("two "))
             await eventually(lambda: host.tokens() == "one two ", "the token held back")
             upstream.send(DONE, END)
     assert turn.finished
-
-
-async def test_when_the_pumps_own_write_fills_stdout_a_silent_server_is_not_idle_meanwhile() -> None:
-    """The wait for room starts as soon as stdout is full, not when data next comes: while the
-    host does not read, the server's silence is not counted against it."""
-    room = Room()
-
-    class FillingHost(Host):
-        def emit(self, notes: list[Notification]) -> None:
-            super().emit(notes)
-            if not self.lines[1:]:
-                room.full = True  # the first write was the one that filled stdout
-
-    host = FillingHost()
-    async with pumped(room, idle_timeout_s=0.3) as (pump, body, upstream):
-        turn = OllamaTurn(1, 0.0)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(pump.stream, body, turn, host.emit, None)
-            upstream.send(token("one "))
-            await eventually(lambda: host.tokens() == "one ", "the first token")
-            until(lambda: pump._waiting_room, "the thread to wait for room")
-            await trio.sleep(1.0)  # three idle timeouts, the loop running, the server silent
-            assert not turn.ended
-            room.open()
-            upstream.send(token("two "), DONE, END)
-    assert turn.finished and host.tokens() == "one two "
 
 
 async def test_a_recalled_turn_stays_as_written_until_its_task_runs_again() -> None:

@@ -24,7 +24,10 @@ class McpOffer:
         self.hub = hub
         self.plan = plan
         self.tools: dict[str, McpTool] = {}  # by exposed name
-        self.active = hub is not None and plan.uses_mcp  # whether the chat offers MCP tools
+
+    @property
+    def active(self) -> bool:
+        return self.hub is not None and self.plan.uses_mcp
 
     async def offer(self) -> list[dict[str, Any]]:
         """Waits for the servers this chat names (starting, or restarted on this use), then
